@@ -63,3 +63,64 @@ class Env:
     S3_PREFIX: Final = "QUORUMDB_S3_PREFIX"
     S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
     S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
+
+# --- Additions for issue 5 (provisioning): role protocol, pod layout, labels -------------------------
+# The operator renders pods with these; the in-pod processes read them. See docs/operator.md, "Pod contract".
+
+
+class EnvRole:
+    """Environment names added for provisioning (kept apart from ``Env`` so existing names never move)."""
+
+    # Role the pod was created with: "writer" or "reader" (``ROLE_WRITER``/``ROLE_READER``). Only the role at
+    # start-up; the live role is the ``LABEL_ROLE`` line of ``$QUORUMDB_PODINFO_DIR/labels`` and the operator
+    # changes it only through the instance HTTP API (``InstancePaths.PROMOTE``/``DEMOTE``).
+    ROLE: Final = "QUORUMDB_ROLE"
+    # Stable instance name (= the per-instance Service name and StatefulSet name), e.g. "demo-instance-1".
+    INSTANCE_NAME: Final = "QUORUMDB_INSTANCE_NAME"
+    # host:port of the cluster (writer) endpoint Service, for readers and storage nodes following the writer.
+    WRITER_ENDPOINT: Final = "QUORUMDB_WRITER_ENDPOINT"
+    # Zone value of the pod's StatefulSet (storage pods: exact; instance pods: empty, read the node label).
+    ZONE: Final = "QUORUMDB_ZONE"
+    # Directory of a downward-API volume with files "labels" and "annotations" (kept current by the kubelet).
+    PODINFO_DIR: Final = "QUORUMDB_PODINFO_DIR"
+    # Directory of the mounted cluster ConfigMap: file ``CONFIG_POSTGRESQL_CONF`` (PostgreSQL parameters).
+    CONFIG_DIR: Final = "QUORUMDB_CONFIG_DIR"
+    # Directory with tls.crt / tls.key / ca.crt when TLS is enabled; unset otherwise.
+    TLS_DIR: Final = "QUORUMDB_TLS_DIR"
+    # Promotion tier of this instance (0 = promoted first), decimal string.
+    PROMOTION_TIER: Final = "QUORUMDB_PROMOTION_TIER"
+    S3_REGION: Final = "AWS_REGION"
+
+
+ROLE_WRITER: Final = "writer"
+ROLE_READER: Final = "reader"
+
+LABEL_CLUSTER: Final = "quorumdb.io/cluster"
+LABEL_COMPONENT: Final = "quorumdb.io/component"  # COMPONENT_STORAGE | COMPONENT_INSTANCE
+LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, on instance pods only
+LABEL_INSTANCE: Final = "quorumdb.io/instance"  # instance name, on instance pods
+ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
+COMPONENT_STORAGE: Final = "storage"
+COMPONENT_INSTANCE: Final = "instance"
+
+# Fixed in-pod paths (the matching ``Env``/``EnvRole`` variables are always set to these).
+PATH_DATA_DIR: Final = "/var/lib/quorumdb/data"
+PATH_SECRETS_DIR: Final = "/etc/quorumdb/secrets"
+PATH_CONFIG_DIR: Final = "/etc/quorumdb/config"
+PATH_PODINFO_DIR: Final = "/etc/quorumdb/podinfo"
+PATH_TLS_DIR: Final = "/etc/quorumdb/tls"
+CONFIG_POSTGRESQL_CONF: Final = "postgresql.conf"
+
+
+class SecretsLayout:
+    """Layout under ``Env.SECRETS_DIR``: one sub-directory per account, one file per key.
+
+    e.g. ``$QUORUMDB_SECRETS_DIR/replication/password``. The app account also has ``dbname``.
+    """
+
+    SUPERUSER: Final = "superuser"
+    REPLICATION: Final = "replication"
+    APP: Final = "app"
+    USERNAME: Final = "username"
+    PASSWORD: Final = "password"
+    DATABASE: Final = "dbname"

@@ -124,3 +124,55 @@ class SecretsLayout:
     USERNAME: Final = "username"
     PASSWORD: Final = "password"
     DATABASE: Final = "dbname"
+
+# --- Additions for issue 4 (instance manager): local overrides, term, HTTP documents ----------------
+# See docs/instance-manager.md. The operator never needs the overrides in pods (defaults are the constants
+# above); local test beds run several instances on one host and set them.
+
+
+class EnvInstance:
+    """Environment names read by the in-pod instance manager (``quorumdb-instance``)."""
+
+    # Writer term the pod starts with when the podinfo annotation ``ANNOTATION_TERM`` is absent (decimal).
+    TERM: Final = "QUORUMDB_TERM"
+    # Overrides of ``POSTGRES_PORT`` / ``INSTANCE_HTTP_PORT`` and of the listen address ("*" in pods).
+    POSTGRES_PORT: Final = "QUORUMDB_POSTGRES_PORT"
+    HTTP_PORT: Final = "QUORUMDB_INSTANCE_HTTP_PORT"
+    LISTEN_ADDRESS: Final = "QUORUMDB_LISTEN_ADDRESS"
+    # A reader is ready only while its replay lag is within this bound (seconds, decimal; default 10).
+    READER_MAX_LAG_SECONDS: Final = "QUORUMDB_READER_MAX_LAG_SECONDS"
+
+
+class InstanceStatusFields:
+    """Keys of the JSON document served at ``InstancePaths.STATUS``.
+
+    Values: role ("writer" | "reader" | "unknown"), timeline (int | null), term (int), received_lsn /
+    replayed_lsn / flushed_lsn ("X/Y" | null), lag_bytes (int | null), lag_seconds (float | null),
+    healthy (bool), ready (bool), postgres_version (str | null), pending_restart (list of parameter names),
+    last_decision (str), action (str | null: the long action running, e.g. "promote to term 3").
+    """
+
+    ROLE: Final = "role"
+    TIMELINE: Final = "timeline"
+    TERM: Final = "term"
+    RECEIVED_LSN: Final = "received_lsn"
+    REPLAYED_LSN: Final = "replayed_lsn"
+    FLUSHED_LSN: Final = "flushed_lsn"
+    LAG_BYTES: Final = "lag_bytes"
+    LAG_SECONDS: Final = "lag_seconds"
+    HEALTHY: Final = "healthy"
+    READY: Final = "ready"
+    POSTGRES_VERSION: Final = "postgres_version"
+    PENDING_RESTART: Final = "pending_restart"
+    LAST_DECISION: Final = "last_decision"
+    ACTION: Final = "action"
+
+
+class PromoteFields:
+    """JSON body of ``InstancePaths.PROMOTE`` (POST): {"term": int}. Idempotent per term: repeating the call
+    with the term already promoted returns 200 with the status; a lower term is refused with 409. 202 while the
+    promotion runs. ``InstancePaths.DEMOTE`` (POST): {"term": int, "writer": "host:port"}: become a reader of
+    ``writer`` (pg_rewind or a fresh copy), never a second writer."""
+
+    TERM: Final = "term"
+    WRITER: Final = "writer"

@@ -176,3 +176,29 @@ class PromoteFields:
 
     TERM: Final = "term"
     WRITER: Final = "writer"
+
+# --- Additions for issue 3 (storage engine): slots, writer term, storage-node settings -----------------
+# See docs/storage-engine.md.
+
+# Storage node ``i`` uses replication slot and application_name ``f"{STORAGE_SLOT_PREFIX}{i}"``.
+STORAGE_SLOT_PREFIX: Final = "storage_"
+# Custom GUC the writer declares its term in (``quorumdb.term = '3'``); storage nodes read it with SHOW.
+WRITER_TERM_GUC: Final = "quorumdb.term"
+# Custom GUC naming the cluster on the writer; a storage node of another cluster refuses to stream.
+WRITER_CLUSTER_GUC: Final = "quorumdb.cluster_name"
+
+
+class EnvStorage:
+    """Environment names read by the storage node (``quorumdb-storage-node``)."""
+
+    # Ordinal 0..5 of this node (in pods derived from the pod name suffix when unset).
+    ORDINAL: Final = "QUORUMDB_STORAGE_ORDINAL"
+    # Override of ``STORAGE_HTTP_PORT`` and the listen address (local test beds run six nodes on one host).
+    HTTP_PORT: Final = "QUORUMDB_STORAGE_HTTP_PORT"
+    LISTEN_ADDRESS: Final = "QUORUMDB_STORAGE_LISTEN_ADDRESS"
+    # libpq conninfo of the writer (without application_name); overrides ``EnvRole.WRITER_ENDPOINT``.
+    WRITER_CONNINFO: Final = "QUORUMDB_STORAGE_WRITER_CONNINFO"
+    # Directory holding pg_receivewal (default: Debian's PostgreSQL 15 bin directory).
+    PG_BIN_DIR: Final = "QUORUMDB_PG_BIN_DIR"
+    # Completed segments kept locally after they are archived (the repair window), decimal; default 64.
+    KEEP_SEGMENTS: Final = "QUORUMDB_STORAGE_KEEP_SEGMENTS"

@@ -100,6 +100,18 @@ build_containerd() {
   mark containerd "$v"
 }
 
+build_runc() {
+  local v="$RUNC_VERSION"
+  built runc "$v" && return 0
+  need gcc "a C compiler for runc's cgo (apt-get install gcc)"
+  [ -f /usr/include/seccomp.h ] || die "runc needs libseccomp headers: apt-get install libseccomp-dev"
+  local out="$BIN_CACHE/runc-$v"; mkdir -p "$out"
+  # runc needs cgo and libseccomp; the node image ships Debian's libseccomp2 to match.
+  GOBIN="$out" CGO_ENABLED=1 go install -trimpath -tags seccomp \
+    -ldflags "$LDFLAGS_STRIP -X main.version=${v#v}" "github.com/opencontainers/runc@$v"
+  mark runc "$v"
+}
+
 build_pause() {
   local v="$PAUSE_IMAGE_TAG" out="$BIN_CACHE/pause-$PAUSE_IMAGE_TAG"
   built pause "$v" && return 0
@@ -114,6 +126,7 @@ build_kubernetes_fn() { build_k8s; }
 build_etcd_fn() { build_etcd; }
 build_containerd_fn() { build_containerd; }
 build_pause_fn() { build_pause; }
+build_runc_fn() { build_runc; }
 build_kind_fn() { go_install kind "$KIND_VERSION" sigs.k8s.io/kind; }
 build_helm_fn() { go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm; }
 build_crictl_fn() { go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl; }
@@ -124,7 +137,7 @@ build_coredns_fn() { go_install coredns "$COREDNS_VERSION" github.com/coredns/co
 build_localpath_fn() { go_install localpath "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner; }
 build_kuberouter_fn() { go_install kuberouter "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router; }
 
-for c in kind pause containerd crictl cni kubernetes etcd coredns localpath kuberouter helm; do
+for c in kind pause containerd runc crictl cni kubernetes etcd coredns localpath kuberouter helm; do
   run "$c"
 done
 # Host tools: kind, kubectl and helm on PATH for the scripts and tests.

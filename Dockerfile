@@ -1,0 +1,24 @@
+# The QuorumDB image: one image, three entry points (quorumdb-operator, quorumdb-storage-node,
+# quorumdb-instance), PostgreSQL 15 from Debian. BASE_IMAGE is a build argument so that the offline test
+# bed can use its debootstrapped base while everyone else builds FROM debian:bookworm-slim unchanged.
+# Python dependencies come from a wheelhouse built on the host (`make image`), so the build itself needs
+# only Debian's mirror.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
+# A fixed UID/GID for postgres so pod securityContexts can name it; created before the package does.
+RUN groupadd -r -g 999 postgres && useradd -r -u 999 -g postgres -d /var/lib/postgresql -s /bin/bash postgres \
+ && mkdir -p /etc/postgresql-common \
+ && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      postgresql-15 postgresql-client-15 python3 python3-venv ca-certificates tini procps \
+ && rm -rf /var/lib/apt/lists/*
+COPY build/wheels /tmp/wheels
+RUN python3 -m venv /opt/quorumdb \
+ && /opt/quorumdb/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels quorumdb \
+ && rm -rf /tmp/wheels
+ENV PATH=/opt/quorumdb/bin:/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONUNBUFFERED=1
+USER 999:999
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["quorumdb-operator"]

@@ -1,0 +1,47 @@
+# QuorumDB top-level targets. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+export AURORA_CACHE_DIR ?= $(HOME)/.cache/aurora-testbed
+export KUBECONFIG ?= $(AURORA_CACHE_DIR)/kubeconfig
+export PATH := $(AURORA_CACHE_DIR)/tools:$(PATH)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TESTBED := e2e/testbed
+
+.PHONY: venv cluster cluster-down image e2e test unit integration lint demo bench clean-cache
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+venv: $(VENV)/.installed
+
+## The kind test bed: three zones, built offline on first use, cached afterwards.
+cluster:
+	$(TESTBED)/cluster.sh
+cluster-down:
+	$(TESTBED)/cluster-down.sh
+
+## The project's image, built and loaded into the test-bed cluster.
+image: venv
+	PYTHON=$(PY) $(TESTBED)/project-image.sh
+
+lint: venv
+	$(VENV)/bin/ruff check operator storage-engine tests e2e
+	$(VENV)/bin/mypy operator storage-engine
+
+unit: venv
+	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests
+
+integration: venv
+	$(VENV)/bin/pytest -q -m integration tests
+
+## The whole end-to-end suite on the kind test bed.
+e2e: venv cluster image
+	$(VENV)/bin/pytest -q -m e2e e2e
+
+## What CI runs (.ci/run): lint, unit, integration (real PostgreSQL/S3 processes), e2e on kind.
+test: lint unit integration e2e
+
+bench: venv
+	@echo "no benchmarks yet"

@@ -1,0 +1,42 @@
+"""Fixtures for the kind-based end-to-end suite: the cluster (must exist: `make cluster`) and a fresh
+namespace per test that is deleted afterwards. In CI (env CI set) a missing cluster fails the run;
+locally it skips with the command that creates one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kube import Kubectl, KubectlError, default_kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Kubectl:
+    k = Kubectl(default_kubeconfig())
+    problem = None
+    if shutil.which("kubectl") is None:
+        problem = "kubectl not on PATH (run `make cluster`, which builds it)"
+    else:
+        try:
+            k.run("get", "--raw", "/readyz", timeout=20)
+        except (KubectlError, OSError) as err:
+            problem = f"no reachable test-bed cluster ({err}); run `make cluster`"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    return k
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[Kubectl]:
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    kubectl.run("create", "namespace", name)
+    try:
+        yield kubectl.in_namespace(name)
+    finally:
+        kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -1,0 +1,129 @@
+"""Storage node settings, read once at start-up from the environment (pods) or arguments (tests).
+
+Why it exists: one frozen object with a docstring per field instead of ``os.environ`` lookups scattered
+through the drivers. It must not start anything or touch the data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aurora_api import contract
+
+DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint: str
+    """S3 endpoint URL (``http://host:port``)."""
+    bucket: str
+    prefix: str
+    """Key prefix of this cluster's archive (no leading or trailing slash), e.g. ``ns/cluster``."""
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    ordinal: int
+    """This node's ordinal 0..5: slot ``storage_<ordinal>``, archive ownership, peer list position."""
+    data_dir: Path
+    """Owned by this node: ``wal/``, ``manifest/``, ``state.json``..."""
+    listen: str
+    port: int
+    peers: tuple[str, ...]
+    """Base URLs of all six nodes in ordinal order (this node's own entry is skipped)."""
+    writer_conninfo: str | None
+    """Default libpq conninfo of the writer; ``PUT /v1/term`` may replace it."""
+    cluster_name: str | None
+    pg_bin_dir: Path
+    s3: S3Config | None
+    keep_segments: int = 64
+    """Completed, archived segments kept locally for peers' repair (the repair window)."""
+    archive_takeover_s: float = 30.0
+    """A non-owner uploads a segment only after it has been complete this long and is still missing."""
+    status_interval_s: int = 10
+    """pg_receivewal ``-s``; with ``--synchronous`` it does not affect commit latency."""
+
+    @property
+    def name(self) -> str:
+        return f"{contract.STORAGE_SLOT_PREFIX}{self.ordinal}"
+
+    def peer_urls(self) -> dict[int, str]:
+        return {i: url for i, url in enumerate(self.peers) if i != self.ordinal}
+
+
+def _url(hostport: str) -> str:
+    return hostport if hostport.startswith("http") else f"http://{hostport}"
+
+
+def _ordinal(env: Mapping[str, str]) -> int | None:
+    if contract.EnvStorage.ORDINAL in env:
+        return int(env[contract.EnvStorage.ORDINAL])
+    m = re.search(r"-(\d+)$", env.get(contract.Env.POD_NAME, ""))
+    return int(m.group(1)) if m else None
+
+
+def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> NodeConfig:
+    env = os.environ if env is None else env
+    p = argparse.ArgumentParser(prog="quorumdb-storage-node", description="QuorumDB storage node")
+    p.add_argument("--ordinal", type=int, default=_ordinal(env))
+    p.add_argument("--data-dir", default=env.get(contract.Env.DATA_DIR, contract.PATH_DATA_DIR))
+    p.add_argument("--listen", default=env.get(contract.EnvStorage.LISTEN_ADDRESS, "0.0.0.0"))
+    p.add_argument(
+        "--port", type=int, default=int(env.get(contract.EnvStorage.HTTP_PORT, contract.STORAGE_HTTP_PORT))
+    )
+    p.add_argument(
+        "--peers", default=env.get(contract.Env.STORAGE_NODES, ""), help="host:port,... in ordinal order"
+    )
+    p.add_argument("--writer", default=env.get(contract.EnvStorage.WRITER_CONNINFO))
+    p.add_argument("--cluster-name", default=env.get(contract.Env.CLUSTER_NAME))
+    p.add_argument("--pg-bin-dir", default=env.get(contract.EnvStorage.PG_BIN_DIR, str(DEFAULT_PG_BIN)))
+    p.add_argument("--keep-segments", type=int, default=int(env.get(contract.EnvStorage.KEEP_SEGMENTS, "64")))
+    p.add_argument("--archive-takeover", type=float, default=30.0)
+    p.add_argument("--log-level", default="INFO")
+    a = p.parse_args(argv)
+    if a.ordinal is None:
+        p.error(f"--ordinal or {contract.EnvStorage.ORDINAL} is required")
+    writer = a.writer
+    if writer is None and env.get(contract.EnvRole.WRITER_ENDPOINT):
+        host, _, port = env[contract.EnvRole.WRITER_ENDPOINT].rpartition(":")
+        writer = f"host={host} port={port}"
+    s3 = None
+    if env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET):
+        s3 = S3Config(
+            endpoint=env[contract.Env.S3_ENDPOINT],
+            bucket=env[contract.Env.S3_BUCKET],
+            prefix=env.get(contract.Env.S3_PREFIX, "").strip("/"),
+            access_key=env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
+            secret_key=env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
+            region=env.get(contract.EnvRole.S3_REGION, "us-east-1"),
+        )
+    peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
+    return NodeConfig(
+        ordinal=a.ordinal,
+        data_dir=Path(a.data_dir),
+        listen=a.listen,
+        port=a.port,
+        peers=peers,
+        writer_conninfo=writer,
+        cluster_name=a.cluster_name,
+        pg_bin_dir=Path(a.pg_bin_dir),
+        s3=s3,
+        keep_segments=a.keep_segments,
+        archive_takeover_s=a.archive_takeover,
+    )
+
+
+def log_level(argv: Sequence[str] | None = None) -> str:
+    args = list(argv or [])
+    if "--log-level" in args:
+        return args[args.index("--log-level") + 1]
+    return "INFO"

@@ -1,0 +1,344 @@
+"""``AuroraCluster``: one writer, up to fifteen readers, six storage nodes over three zones.
+
+Why: this is the user-facing contract. Every rule a user can break is stated twice on purpose: as a pydantic
+constraint (so the operator and the unit tests reject it) and, for the API server, as a schema constraint or a
+CEL rule carried in ``json_schema_extra`` (so ``kubectl apply`` rejects it, naming the field). The generator
+turns these models into the structural schema; it must not need to know any field by name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from . import common
+from .common import ApiModel, Condition, IntOrQuantity, Quantity, SecretName, immutable, nested
+
+KIND = "AuroraCluster"
+PLURAL = "auroraclusters"
+SINGULAR = "auroracluster"
+SHORT_NAMES = ("aurora", "qdb")
+
+MANAGED_PARAMETERS = ("port", "listen_addresses", "data_directory", "hba_file", "synchronous_standby_names")
+"""PostgreSQL parameters the instance manager owns; users may not set them."""
+
+Tier = Annotated[int, Field(ge=0, le=15)]
+ZoneValue = Annotated[str, Field(min_length=1, max_length=63)]
+Phase = Literal["Pending", "Provisioning", "Ready", "Degraded", "Failed", "Deleting"]
+
+
+class EngineSpec(ApiModel):
+    """Which PostgreSQL runs on the compute instances."""
+
+    version: Literal["15"] = Field(
+        default="15",
+        description="PostgreSQL major version. Immutable: a major upgrade is a separate, explicit operation.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("engine.version")]},
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Container image of every pod of this cluster; default: the operator's image setting.",
+    )
+
+
+class ResourcesSpec(ApiModel):
+    """CPU and memory of each compute instance (provisioned mode)."""
+
+    requests: dict[Literal["cpu", "memory"], IntOrQuantity] = Field(default_factory=dict)
+    limits: dict[Literal["cpu", "memory"], IntOrQuantity] = Field(default_factory=dict)
+
+
+ACU_RULES = [
+    {"rule": "self.minCapacity <= self.maxCapacity", "message": "minCapacity must not exceed maxCapacity"},
+    {
+        "rule": "!has(self.secondsUntilAutoPause) || self.minCapacity == 0.0",
+        "message": "secondsUntilAutoPause requires minCapacity 0 (auto-pause only exists at 0 ACU)",
+    },
+]
+
+
+class ServerlessSpec(ApiModel):
+    """Aurora Capacity Units: 1 ACU is about 2 GiB of memory with matching CPU. 0 ACU means paused."""
+
+    model_config = common.config(*ACU_RULES)
+
+    min_capacity: float = Field(
+        default=0.5, ge=0, le=256, multiple_of=0.5, description="Lowest ACU: 0 (auto-pause) or 0.5-256."
+    )
+    max_capacity: float = Field(
+        default=4, ge=0.5, le=256, multiple_of=0.5, description="Highest ACU: 0.5-256, at least minCapacity."
+    )
+    seconds_until_auto_pause: int | None = Field(
+        default=None, ge=300, le=86400, description="Idle seconds before pausing; only with minCapacity 0."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServerlessSpec:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError("minCapacity must not exceed maxCapacity")
+        if self.seconds_until_auto_pause is not None and self.min_capacity != 0:
+            raise ValueError("secondsUntilAutoPause requires minCapacity 0")
+        return self
+
+
+class InstancesSpec(ApiModel):
+    """The compute tier: instance 0 starts as the writer, the others are readers."""
+
+    model_config = common.config(
+        {
+            "rule": "!(has(self.resources) && has(self.serverless))",
+            "message": "instances.resources and instances.serverless are mutually exclusive",
+        }
+    )
+
+    readers: int = Field(default=1, ge=0, le=15, description="Number of reader instances (0-15).")
+    promotion_tiers: list[Tier] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Failover priority per instance ordinal (index 0 = instance 0); 0 is promoted first. "
+        "Instances without an entry get tier 1.",
+    )
+    resources: ResourcesSpec | None = Field(default=None, description="Provisioned size of each instance.")
+    serverless: ServerlessSpec | None = Field(default=None, description="Serverless scaling in ACU.")
+    volume_size: Quantity | None = Field(
+        default=None,
+        description="Local PVC for each instance's PGDATA. Unset: an emptyDir (the storage tier is the "
+        "durable copy).",
+    )
+
+    @model_validator(mode="after")
+    def _one_sizing(self) -> InstancesSpec:
+        if self.resources is not None and self.serverless is not None:
+            raise ValueError("instances.resources and instances.serverless are mutually exclusive")
+        return self
+
+    def tier(self, ordinal: int) -> int:
+        """Promotion tier of instance ``ordinal``."""
+        return self.promotion_tiers[ordinal] if ordinal < len(self.promotion_tiers) else 1
+
+
+class ZonesSpec(ApiModel):
+    """Where the six storage nodes go: two on nodes carrying each of three values of one node label."""
+
+    topology_key: str = Field(
+        default="topology.kubernetes.io/zone", min_length=1, max_length=316, description="Node label key."
+    )
+    values: list[ZoneValue] = Field(
+        min_length=3,
+        max_length=3,
+        description="Exactly three distinct values of the label, one per zone.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ZonesSpec:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError("zone values must be distinct")
+        return self
+
+
+class StorageSpec(ApiModel):
+    """The quorum-replicated storage tier (6 nodes, write quorum 4, read quorum 3)."""
+
+    zones: ZonesSpec = Field(
+        description="Zone label and values. Immutable.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("storage.zones")]},
+    )
+    volume_size: Quantity = Field(
+        default="1Gi",
+        description="PVC size of each storage node. Immutable for now.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("storage.volumeSize")]},
+    )
+    storage_class_name: str = Field(
+        default="",
+        max_length=253,
+        description="StorageClass of the storage PVCs; empty means the cluster default. Immutable.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("storage.storageClassName")]},
+    )
+    reclaim_policy: Literal["Delete", "Retain"] = Field(
+        default="Delete",
+        description="What happens to storage PVCs when the cluster is deleted (see docs/operator.md).",
+    )
+
+
+class CredentialsRef(ApiModel):
+    """A Secret in the cluster's namespace holding object-store credentials."""
+
+    name: SecretName
+    access_key_id_key: str = Field(default="accessKeyId", max_length=253)
+    secret_access_key_key: str = Field(default="secretAccessKey", max_length=253)
+
+
+class ObjectStoreSpec(ApiModel):
+    """An S3-compatible bucket (MinIO and friends: path-style addressing is always used)."""
+
+    endpoint: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048, description="e.g. http://minio:9000")
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    prefix: str = Field(default="", max_length=512, description="Key prefix; defaults to <namespace>/<name>.")
+    region: str = Field(default="us-east-1", max_length=64)
+    credentials_secret: CredentialsRef
+
+
+class BackupSpec(ApiModel):
+    """Continuous backup to an object store."""
+
+    object_store: ObjectStoreSpec
+    retention_days: int = Field(default=7, ge=1, le=35, description="Days of recoverability kept (1-35).")
+    schedule: str = Field(
+        default="0 3 * * *",
+        pattern=r"^(\S+\s+){4}\S+$",
+        max_length=128,
+        description="Cron schedule (5 fields, UTC) of full snapshots.",
+    )
+
+
+DAY = "(mon|tue|wed|thu|fri|sat|sun)"
+WINDOW_PATTERN = rf"^{DAY}:([01][0-9]|2[0-3]):[0-5][0-9]-{DAY}:([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class MaintenanceSpec(ApiModel):
+    """When disruptive work (restarts, patching) may happen."""
+
+    window: str = Field(
+        default="sun:03:00-sun:04:00", pattern=WINDOW_PATTERN, description="ddd:hh:mm-ddd:hh:mm, UTC."
+    )
+
+
+class PostgresSpec(ApiModel):
+    """PostgreSQL configuration."""
+
+    parameters: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="postgresql.conf parameters; those QuorumDB manages (port, ...) are refused.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # Constant-cost map lookups: a rule iterating user keys would blow the CEL cost budget.
+                    "rule": " && ".join(f"!('{name}' in self)" for name in MANAGED_PARAMETERS),
+                    "message": "parameters " + ", ".join(MANAGED_PARAMETERS) + " are managed by QuorumDB",
+                }
+            ]
+        },
+    )
+
+    @model_validator(mode="after")
+    def _unmanaged(self) -> PostgresSpec:
+        bad = sorted(set(self.parameters) & set(MANAGED_PARAMETERS))
+        if bad:
+            raise ValueError(f"parameters {', '.join(bad)} are managed by QuorumDB")
+        return self
+
+
+class TLSSpec(ApiModel):
+    """TLS for client connections."""
+
+    model_config = common.config(
+        {"rule": "!self.enabled || has(self.secretName)", "message": "tls.secretName is required"}
+    )
+
+    enabled: bool = False
+    secret_name: SecretName | None = Field(default=None, description="A kubernetes.io/tls Secret.")
+
+    @model_validator(mode="after")
+    def _named(self) -> TLSSpec:
+        if self.enabled and self.secret_name is None:
+            raise ValueError("tls.secretName is required")
+        return self
+
+
+class AuroraClusterSpec(ApiModel):
+    """Desired state of an AuroraCluster."""
+
+    engine: EngineSpec = Field(default_factory=EngineSpec, json_schema_extra=nested())
+    instances: InstancesSpec = Field(default_factory=InstancesSpec, json_schema_extra=nested())
+    storage: StorageSpec
+    backup: BackupSpec | None = None
+    maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec, json_schema_extra=nested())
+    postgresql: PostgresSpec = Field(default_factory=PostgresSpec, json_schema_extra=nested())
+    tls: TLSSpec = Field(default_factory=TLSSpec, json_schema_extra=nested())
+    deletion_protection: bool = Field(
+        default=False, description="When true, deleting the AuroraCluster is refused."
+    )
+
+
+class InstanceStatus(ApiModel):
+    """One compute instance as last observed."""
+
+    name: str
+    role: Literal["writer", "reader"]
+    ready: bool = False
+    zone: str = ""
+    node: str = ""
+    promotion_tier: int = 1
+
+
+class ZoneStatus(ApiModel):
+    """Storage nodes ready in one zone."""
+
+    zone: str
+    ready: int = 0
+
+
+class StorageStatus(ApiModel):
+    """Health of the storage quorum."""
+
+    nodes: int = 6
+    nodes_ready: int = 0
+    write_quorum: bool = False
+    read_quorum: bool = False
+    summary: str = Field(default="", description="e.g. 6/6")
+    zones: list[ZoneStatus] = Field(default_factory=list)
+
+
+class Endpoints(ApiModel):
+    """host:port of the cluster (writer) and reader endpoints."""
+
+    writer: str = ""
+    reader: str = ""
+
+
+class SecretsStatus(ApiModel):
+    """Names of the generated credential Secrets."""
+
+    superuser: str = ""
+    replication: str = ""
+    app: str = ""
+
+
+class AuroraClusterStatus(ApiModel):
+    """Observed state, written only by the operator."""
+
+    phase: Phase | None = None
+    observed_generation: int = 0
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    writer: str | None = Field(default=None, description="Instance currently serving writes.")
+    target_writer: str | None = Field(default=None, description="Instance being promoted, during failover.")
+    term: int = Field(
+        default=0, ge=0, description="Writer term; bumped on every promotion (fences old writers)."
+    )
+    timeline: int = Field(default=0, ge=0, description="PostgreSQL timeline of the writer.")
+    instances: list[InstanceStatus] = Field(default_factory=list)
+    readers: int = 0
+    readers_ready: int = 0
+    acu: float | None = Field(default=None, description="Current capacity in ACU (serverless only).")
+    endpoints: Endpoints = Field(default_factory=Endpoints)
+    storage: StorageStatus = Field(default_factory=StorageStatus)
+    secrets: SecretsStatus = Field(default_factory=SecretsStatus)
+
+
+class AuroraCluster(ApiModel):
+    """The custom resource as stored (metadata trimmed to what the operator reads)."""
+
+    model_config = common.config(extra="ignore")
+
+    api_version: str = Field(default="quorumdb.io/v1alpha1", alias="apiVersion")
+    kind: Literal["AuroraCluster"] = "AuroraCluster"
+    metadata: common.ObjectMeta
+    spec: AuroraClusterSpec
+    status: AuroraClusterStatus = Field(default_factory=AuroraClusterStatus)

@@ -1,0 +1,99 @@
+"""kopf handlers: parse the body, call ``reconcile.loop``, write status, post Events. Nothing else.
+
+Why so thin: level-based reconcile (resume + create + update + a timer on one function) means any handler
+invocation does the same full, idempotent pass; kopf's own retry/backoff covers crashes. Status is written
+explicitly through ``patch.status``; kopf's progress bookkeeping lives in annotations, not in our status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+import pydantic
+from aurora_api import contract
+from aurora_api.v1alpha1 import cluster as api
+from aurora_api.v1alpha1 import snapshot as snap
+from lightkube import AsyncClient
+
+from .kube import Kube, LightKube
+from .reconcile import conditions, loop
+from .settings import Settings
+
+GROUP, VERSION = contract.API_GROUP, contract.API_VERSION
+RESYNC_SECONDS = 5.0
+"""Timer period: fast enough that Ready is reported within seconds, cheap for a handful of clusters."""
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.WARNING
+    ours = Settings.from_env()
+    memo.settings = ours
+    memo.kube = LightKube(AsyncClient(field_manager=ours.field_manager), ours.field_manager)
+    memo.locks = {}
+
+
+def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
+    locks: dict[str, asyncio.Lock] = memo.locks
+    return locks.setdefault(uid, asyncio.Lock())
+
+
+def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
+    try:
+        return api.AuroraCluster.model_validate(dict(body))
+    except pydantic.ValidationError as err:
+        message = f"spec rejected by the operator: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}"
+        kopf.warn(body, reason="InvalidSpec", message=message)
+        generation = int(body.get("metadata", {}).get("generation", 0))
+        cond = conditions.make("Ready", False, "InvalidSpec", message, generation)
+        patch.status["phase"] = "Failed"
+        patch.status["conditions"] = [cond.model_dump(by_alias=True, mode="json")]
+        return None
+
+
+@kopf.on.resume(GROUP, VERSION, api.PLURAL)
+@kopf.on.create(GROUP, VERSION, api.PLURAL)
+@kopf.on.update(GROUP, VERSION, api.PLURAL)
+@kopf.timer(GROUP, VERSION, api.PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    cluster = _parse(body, patch)
+    if cluster is None:
+        return
+    kube: Kube = memo.kube
+    async with _lock(memo, cluster.metadata.uid):
+        outcome = await loop.reconcile(kube, memo.settings, cluster)
+    patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+@kopf.on.delete(GROUP, VERSION, api.PLURAL)
+async def delete_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    cluster = api.AuroraCluster.model_validate(dict(body))
+    if cluster.spec.deletion_protection:
+        message = "deletion protection is on: set spec.deletionProtection=false and the delete proceeds"
+        kopf.warn(body, reason="DeletionProtected", message=message)
+        raise kopf.TemporaryError(message, delay=15)
+    deleted = await loop.teardown(memo.kube, cluster)
+    policy = cluster.spec.storage.reclaim_policy
+    claims = ", ".join(deleted) or "none"
+    message = f"reclaimPolicy {policy}; deleted PVCs: {claims}; owned objects follow by garbage collection"
+    kopf.info(body, reason="Deleting", message=message)
+
+
+@kopf.on.resume(GROUP, VERSION, snap.PLURAL)
+@kopf.on.create(GROUP, VERSION, snap.PLURAL)
+async def snapshot_pending(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """Snapshots are accepted and validated; taking them arrives with the backup/PITR work."""
+    snapshot = snap.AuroraSnapshot.model_validate(dict(body))
+    message = "taking snapshots is not implemented yet (backup/PITR work); the request is kept"
+    cond = conditions.make("Completed", False, "NotImplemented", message, snapshot.metadata.generation)
+    patch.status["phase"] = "Pending"
+    patch.status["observedGeneration"] = snapshot.metadata.generation
+    patch.status["conditions"] = [cond.model_dump(by_alias=True, mode="json")]

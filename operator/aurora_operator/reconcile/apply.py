@@ -1,0 +1,50 @@
+"""Execute a plan's actions, one at a time, collecting failures instead of stopping at the first.
+
+Why keep going: an object the API server refuses (a quota, a webhook, a bad image field) must not keep the
+rest of the cluster from being reconciled; each failure becomes part of the ``Reconciled`` condition.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aurora_api import contract
+
+from ..kube import Kube
+from .plan import Action, Apply, CreateSecret, Delete, SetRole, describe
+
+log = logging.getLogger(__name__)
+
+
+async def execute(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> tuple[list[Action], list[str]]:
+    """Run ``actions`` in order; returns (actions done, error messages)."""
+    done: list[Action] = []
+    errors: list[str] = []
+    for action in actions:
+        try:
+            changed = await _one(kube, namespace, action)
+        except Exception as err:
+            log.warning("while trying to %s: %s", describe(action), err)
+            errors.append(f"{describe(action)} failed: {err}")
+            continue
+        if changed:
+            log.info("%s", describe(action))
+            done.append(action)
+    return done, errors
+
+
+async def _one(kube: Kube, namespace: str, action: Action) -> bool:
+    match action:
+        case Apply(manifest=manifest):
+            await kube.apply(manifest)
+            return True
+        case CreateSecret(manifest=manifest):
+            return await kube.create(manifest)
+        case Delete(api_version=api_version, kind=kind, name=name):
+            return await kube.delete(api_version, kind, namespace, name)
+        case SetRole(pod=pod, role=role, term=term):
+            labels = {contract.LABEL_ROLE: role}
+            await kube.patch_metadata(
+                "v1", "Pod", namespace, pod, labels, {contract.ANNOTATION_TERM: str(term)}
+            )
+            return True

@@ -1,0 +1,79 @@
+"""Can the spec be satisfied here? Findings that become conditions and Warning Events, never exceptions.
+
+Why not raise: a missing zone or Secret blocks part of a cluster, not the reconcile. Everything else keeps
+being applied, and the condition tells the user exactly which label or Secret to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..render import names
+from .observed import Observed
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    condition: str
+    reason: str
+    message: str
+
+
+ZONES = "ZonesAvailable"
+SECRETS = "SecretsAvailable"
+
+
+def zones(c: AuroraCluster, observed: Observed) -> list[Finding]:
+    zone_spec = c.spec.storage.zones
+    missing = [(i, v) for i, v in enumerate(zone_spec.values) if v not in observed.zones]
+    return [
+        Finding(
+            ZONES,
+            "NoNodesInZone",
+            f"no schedulable node has label {zone_spec.topology_key}={value}: storage pods "
+            f"{' and '.join(names.storage_pods(c)[2 * index : 2 * index + 2])} (2 of 6) cannot be scheduled",
+        )
+        for index, value in missing
+    ]
+
+
+def secrets(c: AuroraCluster, observed: Observed) -> list[Finding]:
+    found = []
+    if c.spec.backup is not None:
+        name = c.spec.backup.object_store.credentials_secret.name
+        if name not in observed.secrets:
+            found.append(
+                Finding(
+                    SECRETS,
+                    "SecretNotFound",
+                    f"Secret {name!r} (spec.backup.objectStore.credentialsSecret.name) not found in "
+                    "namespace "
+                    f"{c.metadata.namespace}: pods run, backups cannot",
+                )
+            )
+    if c.spec.tls.enabled and c.spec.tls.secret_name and c.spec.tls.secret_name not in observed.secrets:
+        found.append(
+            Finding(
+                SECRETS,
+                "SecretNotFound",
+                f"Secret {c.spec.tls.secret_name!r} (spec.tls.secretName) not found in namespace "
+                f"{c.metadata.namespace}: instance pods cannot start",
+            )
+        )
+    return found
+
+
+def referenced_secrets(c: AuroraCluster) -> list[str]:
+    """Secrets the cluster needs but does not create."""
+    found = []
+    if c.spec.backup is not None:
+        found.append(c.spec.backup.object_store.credentials_secret.name)
+    if c.spec.tls.enabled and c.spec.tls.secret_name:
+        found.append(c.spec.tls.secret_name)
+    return found
+
+
+def all_findings(c: AuroraCluster, observed: Observed) -> list[Finding]:
+    return zones(c, observed) + secrets(c, observed)

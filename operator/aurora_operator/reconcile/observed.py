@@ -1,0 +1,43 @@
+"""The immutable snapshot of the world one reconcile decides on.
+
+Why a snapshot: plan and report must see one consistent view; re-reading mid-decision is how operators end up
+acting on half-updated state. Building it is ``observe.observe``; this module only defines the shape, so pure
+code can import it without pulling in a client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+Manifest = dict[str, Any]
+Key = tuple[str, str]
+"""(kind, name) of a namespaced object."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What exists now, as far as the cluster at hand is concerned."""
+
+    objects: Mapping[Key, Manifest] = dataclasses.field(default_factory=dict)
+    """Objects of the kinds the operator renders that carry the cluster label, by (kind, name)."""
+    pods: tuple[Manifest, ...] = ()
+    """Pods carrying the cluster label."""
+    secrets: frozenset[str] = frozenset()
+    """Names of existing Secrets among those the cluster creates or references."""
+    node_zones: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Node name -> value of the cluster's zone label, for schedulable nodes that have it."""
+
+    @property
+    def zones(self) -> frozenset[str]:
+        """Zone values that have at least one schedulable node."""
+        return frozenset(self.node_zones.values())
+
+
+def pod_ready(pod: Manifest) -> bool:
+    """The Ready condition of a pod that is not being deleted."""
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(cond.get("type") == "Ready" and cond.get("status") == "True" for cond in conditions)

@@ -1,0 +1,163 @@
+"""The pure decision: given the cluster and what exists, which small actions bring them together.
+
+Why pure: every rule here (readers are removed highest-ordinal first and never the writer; Secrets are created
+once and never re-rendered; unchanged objects are not re-applied) is a unit test away, and an operator restart
+re-runs the same function on the same world, which is why it resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+
+from aurora_api import contract
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..render import accounts, desired, names
+from ..settings import Settings
+from .observed import Manifest, Observed
+
+HASH_ANNOTATION = "quorumdb.io/applied-hash"
+
+
+@dataclasses.dataclass(frozen=True)
+class Apply:
+    """Server-side apply of a rendered object (create or update)."""
+
+    manifest: Manifest
+    create: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateSecret:
+    """Create a credential Secret that does not exist yet (never overwrite)."""
+
+    manifest: Manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class Delete:
+    """Delete an object the spec no longer asks for."""
+
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SetRole:
+    """Set the role label (and writer term annotation) on an instance pod."""
+
+    pod: str
+    role: str
+    term: int
+
+
+Action = Apply | CreateSecret | Delete | SetRole
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    writer: int
+    """Ordinal of the writer instance."""
+    ordinals: tuple[int, ...]
+    """Ordinals of the instances that should exist, ascending."""
+
+
+def describe(action: Action) -> str:
+    """One sentence for logs and Events."""
+    match action:
+        case Apply(manifest=m, create=create):
+            return f"{'created' if create else 'updated'} {m['kind']} {m['metadata']['name']}"
+        case CreateSecret(manifest=m):
+            return f"created Secret {m['metadata']['name']} with a generated password"
+        case Delete(kind=kind, name=name):
+            return f"deleted {kind} {name}"
+        case SetRole(pod=pod, role=role, term=term):
+            return f"labelled pod {pod} {contract.LABEL_ROLE}={role} (term {term})"
+
+
+def fingerprint(manifest: Manifest) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stamped(manifest: Manifest) -> Manifest:
+    """The manifest with its own fingerprint as an annotation, so drift is a string compare."""
+    meta = dict(manifest["metadata"])
+    meta["annotations"] = {**meta.get("annotations", {}), HASH_ANNOTATION: fingerprint(manifest)}
+    return {**manifest, "metadata": meta}
+
+
+def writer_ordinal(c: AuroraCluster) -> int:
+    """The writer recorded in status, or instance 0 for a new cluster."""
+    recorded = names.instance_ordinal(c, c.status.writer) if c.status.writer else None
+    return 0 if recorded is None else recorded
+
+
+def choose_ordinals(readers: int, writer: int, existing: Iterable[int]) -> tuple[int, ...]:
+    """Instances to keep: the writer, then existing readers lowest first, then the lowest free ordinals."""
+    chosen = {writer}
+    for ordinal in sorted(set(existing) - {writer}):
+        if len(chosen) > readers:
+            break
+        chosen.add(ordinal)
+    candidate = 0
+    while len(chosen) <= readers:
+        chosen.add(candidate)
+        candidate += 1
+    return tuple(sorted(chosen))
+
+
+def existing_ordinals(c: AuroraCluster, observed: Observed) -> set[int]:
+    found = set()
+    for kind, name in observed.objects:
+        ordinal = names.instance_ordinal(c, name) if kind == "StatefulSet" else None
+        if ordinal is not None:
+            found.add(ordinal)
+    return found
+
+
+def plan(c: AuroraCluster, settings: Settings, observed: Observed, password: Callable[[], str]) -> Plan:
+    """Actions that move ``observed`` towards ``c.spec``, in apply order."""
+    actions: list[Action] = []
+    for account in names.ACCOUNTS:
+        if names.secret(c, account) not in observed.secrets:
+            actions.append(CreateSecret(accounts.secret(c, account, password())))
+
+    writer = writer_ordinal(c)
+    existing = existing_ordinals(c, observed)
+    ordinals = choose_ordinals(c.spec.instances.readers, writer, existing)
+    wanted = desired.shared(c, settings)
+    for ordinal in ordinals:
+        wanted += desired.instance(c, settings, ordinal, writer)
+    for manifest in map(stamped, wanted):
+        live = observed.objects.get((manifest["kind"], manifest["metadata"]["name"]))
+        if live is None:
+            actions.append(Apply(manifest, create=True))
+        elif (
+            live.get("metadata", {}).get("annotations", {}).get(HASH_ANNOTATION)
+            != (manifest["metadata"]["annotations"][HASH_ANNOTATION])
+        ):
+            actions.append(Apply(manifest, create=False))
+
+    for ordinal in sorted(existing - set(ordinals), reverse=True):
+        name = names.instance(c, ordinal)
+        actions.append(Delete("apps/v1", "StatefulSet", name))
+        if ("Service", name) in observed.objects:
+            actions.append(Delete("v1", "Service", name))
+
+    term = max(c.status.term, 1)
+    for pod in observed.pods:
+        pod_ordinal = names.instance_ordinal(c, pod["metadata"]["name"])
+        if pod_ordinal is None or pod_ordinal not in ordinals:
+            continue
+        role = contract.ROLE_WRITER if pod_ordinal == writer else contract.ROLE_READER
+        meta = pod["metadata"]
+        if meta.get("labels", {}).get(contract.LABEL_ROLE) != role or meta.get("annotations", {}).get(
+            contract.ANNOTATION_TERM
+        ) != str(term):
+            actions.append(SetRole(meta["name"], role, term))
+    return Plan(tuple(actions), writer, ordinals)

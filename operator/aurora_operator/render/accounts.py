@@ -1,0 +1,78 @@
+"""Credential Secrets (superuser, replication, application user) and the pod ServiceAccount with its Role.
+
+Why together: both are identity. Passwords are inputs, not generated here, so rendering stays pure and the
+planner decides when a Secret is created (only when missing: an existing password is never rotated by a
+reconcile, which is what makes an operator restart safe).
+"""
+
+from __future__ import annotations
+
+from aurora_api import contract
+from aurora_api.contract import SecretsLayout
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from . import meta, names
+from .meta import Manifest
+
+USERNAMES = {
+    SecretsLayout.SUPERUSER: "postgres",
+    SecretsLayout.REPLICATION: "replicator",
+    SecretsLayout.APP: "app",
+}
+APP_DATABASE = "app"
+
+
+def secret(c: AuroraCluster, account: str, password: str) -> Manifest:
+    """The Secret of one account; the app account also carries its database and a connection URI."""
+    user = USERNAMES[account]
+    data = {SecretsLayout.USERNAME: user, SecretsLayout.PASSWORD: password}
+    if account == SecretsLayout.APP:
+        host = f"{names.writer_service(c)}.{c.metadata.namespace}.svc"
+        data |= {
+            SecretsLayout.DATABASE: APP_DATABASE,
+            "host": host,
+            "port": str(contract.POSTGRES_PORT),
+            "uri": f"postgresql://{user}:{password}@{host}:{contract.POSTGRES_PORT}/{APP_DATABASE}",
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta.metadata(c, names.secret(c, account)),
+        "type": "kubernetes.io/basic-auth",
+        "stringData": data,
+    }
+
+
+def service_account(c: AuroraCluster) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta.metadata(c, names.service_account(c)),
+        "automountServiceAccountToken": False,
+    }
+
+
+def role(c: AuroraCluster) -> Manifest:
+    """What in-pod processes may do: read their peers and their cluster, report Events. Nothing else."""
+    read = ["get", "list", "watch"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta.metadata(c, names.service_account(c)),
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": read},
+            {"apiGroups": [contract.API_GROUP], "resources": ["auroraclusters"], "verbs": read},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        ],
+    }
+
+
+def role_binding(c: AuroraCluster) -> Manifest:
+    name = names.service_account(c)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta.metadata(c, name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": c.metadata.namespace}],
+    }

@@ -1,0 +1,147 @@
+"""Compute instances: one single-replica StatefulSet per instance (writer or reader).
+
+Why one StatefulSet per instance (as Crunchy PGO does) rather than one with N replicas: scaling readers down
+must remove readers, never the writer, and after a failover the writer can be any ordinal; a single set can
+only drop its highest ordinals. One set per instance also gives each instance its own promotion tier and a
+stable name, and ``OnDelete`` leaves the restart order (readers first, writer last) to the operator.
+"""
+
+from __future__ import annotations
+
+from aurora_api import contract
+from aurora_api.contract import COMPONENT_INSTANCE, EnvInstance, EnvRole, InstancePaths, SecretsLayout
+from aurora_api.v1alpha1.cluster import AuroraCluster, InstancesSpec
+
+from ..settings import Settings
+from . import meta, names, podspec
+from .meta import Manifest
+
+ACU_MEMORY_MI = 2048
+"""Memory per ACU (Aurora: about 2 GiB)."""
+ACU_CPU_MILLI = 250
+"""CPU per ACU on this platform (a request, not a cap)."""
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+ALL_ACCOUNTS = (SecretsLayout.SUPERUSER, SecretsLayout.REPLICATION, SecretsLayout.APP)
+
+
+def resources(spec: InstancesSpec) -> Manifest:
+    """Provisioned resources as given; serverless: requests at minCapacity, limits at maxCapacity."""
+    if spec.resources is not None:
+        return spec.resources.model_dump(exclude_defaults=True)
+    if spec.serverless is not None:
+        low = max(spec.serverless.min_capacity, 0.125)  # a paused instance is not scheduled; keep it valid
+        high = spec.serverless.max_capacity
+        return {
+            "requests": {"cpu": f"{int(low * ACU_CPU_MILLI)}m", "memory": f"{int(low * ACU_MEMORY_MI)}Mi"},
+            "limits": {"memory": f"{int(high * ACU_MEMORY_MI)}Mi"},
+        }
+    return DEFAULT_RESOURCES
+
+
+def headless_service(c: AuroraCluster) -> Manifest:
+    """Pod DNS for instances (``<instance>-0.<name>-instances``), the StatefulSets' governing Service."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(c, f"{c.metadata.name}-instances", COMPONENT_INSTANCE),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": meta.selector(c, COMPONENT_INSTANCE),
+            "ports": [{"name": "postgres", "port": contract.POSTGRES_PORT, "targetPort": "postgres"}],
+        },
+    }
+
+
+def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, term: int) -> Manifest:
+    """Instance ``ordinal``; ``role`` and writer ``term`` are what a pod from this template starts with."""
+    name = names.instance(c, ordinal)
+    ident = {contract.LABEL_INSTANCE: name}
+    zones = c.spec.storage.zones
+    container = {
+        "name": "postgres",
+        "image": podspec.image(c, settings),
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["quorumdb-instance"],
+        "env": [
+            *podspec.common_env(c, settings),
+            podspec.env(EnvRole.ROLE, role),
+            podspec.env(EnvInstance.TERM, str(term)),
+            podspec.env(EnvRole.INSTANCE_NAME, name),
+            podspec.env(EnvRole.CONFIG_DIR, contract.PATH_CONFIG_DIR),
+            podspec.env(EnvRole.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
+            *([podspec.env(EnvRole.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
+        ],
+        "ports": [
+            {"name": "postgres", "containerPort": contract.POSTGRES_PORT},
+            {"name": "http", "containerPort": contract.INSTANCE_HTTP_PORT},
+        ],
+        "startupProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=2, failures=150),
+        "readinessProbe": podspec.http_probe(InstancePaths.READINESS, "http", period=2, failures=2),
+        "livenessProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=10, failures=3),
+        "volumeMounts": [
+            *podspec.mounts(config=True, tls=c.spec.tls.enabled),
+            {"name": "shm", "mountPath": "/dev/shm"},
+        ],
+        "resources": resources(c.spec.instances),
+        "securityContext": podspec.container_security(),
+    }
+    volumes: list[Manifest] = [
+        podspec.secrets_volume(c, ALL_ACCOUNTS),
+        podspec.podinfo_volume(),
+        {"name": "config", "configMap": {"name": names.config(c)}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+    ]
+    if c.spec.tls.enabled and c.spec.tls.secret_name:
+        volumes.append(
+            {"name": "tls", "secret": {"secretName": c.spec.tls.secret_name, "defaultMode": 0o440}}
+        )
+    claims: list[Manifest] = []
+    if c.spec.instances.volume_size is None:
+        volumes.append({"name": "data", "emptyDir": {}})
+    else:
+        claim = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": c.spec.instances.volume_size}},
+        }
+        claims.append(
+            {"metadata": {"name": "data", "labels": meta.selector(c, COMPONENT_INSTANCE)}, "spec": claim}
+        )
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": zones.topology_key,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": meta.selector(c, COMPONENT_INSTANCE)},
+    }
+    spec: Manifest = {
+        "serviceName": f"{c.metadata.name}-instances",
+        "replicas": 1,
+        "podManagementPolicy": "Parallel",
+        "updateStrategy": {"type": "OnDelete"},
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+        "selector": {"matchLabels": meta.selector(c, COMPONENT_INSTANCE, **ident)},
+        "template": {
+            "metadata": {
+                "labels": meta.labels(c, COMPONENT_INSTANCE, **ident, **{contract.LABEL_ROLE: role})
+            },
+            "spec": {
+                "serviceAccountName": names.service_account(c),
+                "automountServiceAccountToken": True,
+                "enableServiceLinks": False,
+                "terminationGracePeriodSeconds": 30,
+                "securityContext": podspec.pod_security(),
+                "affinity": {"nodeAffinity": podspec.zone_affinity(c, list(zones.values))},
+                "topologySpreadConstraints": [spread],
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    if claims:
+        spec["volumeClaimTemplates"] = claims
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta.metadata(c, name, COMPONENT_INSTANCE, **ident),
+        "spec": spec,
+    }

@@ -1,0 +1,90 @@
+"""Names and DNS addresses of everything a cluster owns.
+
+Why one module: the same name is computed by the renderer that creates an object, the planner that looks for
+it and the status that reports it; spelling it once keeps them from drifting apart.
+"""
+
+from __future__ import annotations
+
+from aurora_api import contract
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+INSTANCE_INFIX = "-instance-"
+
+
+def writer_service(c: AuroraCluster) -> str:
+    """The cluster endpoint (always routes to the writer)."""
+    return c.metadata.name
+
+
+def reader_service(c: AuroraCluster) -> str:
+    """The reader endpoint (ready readers only)."""
+    return f"{c.metadata.name}-ro"
+
+
+def instance(c: AuroraCluster, ordinal: int) -> str:
+    """Instance name = its StatefulSet and its own Service."""
+    return f"{c.metadata.name}{INSTANCE_INFIX}{ordinal}"
+
+
+def instance_pod(c: AuroraCluster, ordinal: int) -> str:
+    return f"{instance(c, ordinal)}-0"
+
+
+def instance_ordinal(c: AuroraCluster, name: str) -> int | None:
+    """Ordinal of an instance (or its pod) name belonging to ``c``, else None."""
+    prefix = f"{c.metadata.name}{INSTANCE_INFIX}"
+    if not name.startswith(prefix):
+        return None
+    digits = name[len(prefix) :].removesuffix("-0")
+    return int(digits) if digits.isdigit() else None
+
+
+def storage_set(c: AuroraCluster, zone_index: int) -> str:
+    """StatefulSet of the two storage nodes of zone ``zone_index`` (0-2, ``spec.storage.zones`` order)."""
+    return f"{c.metadata.name}-storage-{zone_index}"
+
+
+def storage_headless(c: AuroraCluster) -> str:
+    return f"{c.metadata.name}-storage"
+
+
+def storage_pods(c: AuroraCluster) -> list[str]:
+    """The six storage pod names in storage-node ordinal order (zone-major).
+
+    Each zone's StatefulSet starts its ordinals at ``2 * zone`` (``spec.ordinals.start``), so the pod name's
+    numeric suffix is the storage-node ordinal 0-5 the storage engine derives from ``POD_NAME``.
+    """
+    per_zone = contract.STORAGE_NODES // contract.ZONES
+    return [f"{storage_set(c, z)}-{z * per_zone + k}" for z in range(contract.ZONES) for k in range(per_zone)]
+
+
+def storage_nodes(c: AuroraCluster, cluster_domain: str) -> list[str]:
+    """``host:port`` of the six storage nodes, fully qualified, in ordinal order."""
+    svc = f"{storage_headless(c)}.{c.metadata.namespace}.svc.{cluster_domain}"
+    return [f"{pod}.{svc}:{contract.STORAGE_HTTP_PORT}" for pod in storage_pods(c)]
+
+
+def endpoint(c: AuroraCluster, service: str) -> str:
+    """``host:port`` of a PostgreSQL Service in the cluster's namespace."""
+    return f"{service}.{c.metadata.namespace}.svc:{contract.POSTGRES_PORT}"
+
+
+def secret(c: AuroraCluster, account: str) -> str:
+    """Secret of a ``contract.SecretsLayout`` account (superuser, replication, app)."""
+    return f"{c.metadata.name}-{account}"
+
+
+ACCOUNTS = (contract.SecretsLayout.SUPERUSER, contract.SecretsLayout.REPLICATION, contract.SecretsLayout.APP)
+
+
+def config(c: AuroraCluster) -> str:
+    return f"{c.metadata.name}-config"
+
+
+def service_account(c: AuroraCluster) -> str:
+    return f"{c.metadata.name}-pods"
+
+
+def pdb(c: AuroraCluster, what: str) -> str:
+    return f"{c.metadata.name}-{what}"

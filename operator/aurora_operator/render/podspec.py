@@ -1,0 +1,143 @@
+"""Pieces shared by storage and instance pod templates: env, volumes, security, probes.
+
+Why: both pod kinds must spell the contract (``aurora_api.contract``) identically; building env and mounts in
+one place is what keeps a storage node and an instance from disagreeing on where secrets live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aurora_api import contract
+from aurora_api.contract import Env, EnvRole, SecretsLayout
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..settings import Settings
+from . import names
+from .meta import Manifest
+
+UID = 999
+"""The image's ``quorumdb`` user and group id (see images/ and docs/operator.md)."""
+
+
+def image(c: AuroraCluster, settings: Settings) -> str:
+    return c.spec.engine.image or settings.image
+
+
+def env(name: str, value: str) -> Manifest:
+    return {"name": name, "value": value}
+
+
+def field_env(name: str, path: str) -> Manifest:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def common_env(c: AuroraCluster, settings: Settings) -> list[Manifest]:
+    """Variables every QuorumDB pod gets."""
+    return [
+        env(Env.CLUSTER_NAME, c.metadata.name),
+        field_env(Env.NAMESPACE, "metadata.namespace"),
+        field_env(Env.POD_NAME, "metadata.name"),
+        env(Env.DATA_DIR, contract.PATH_DATA_DIR),
+        env(Env.SECRETS_DIR, contract.PATH_SECRETS_DIR),
+        env(EnvRole.PODINFO_DIR, contract.PATH_PODINFO_DIR),
+        env(Env.STORAGE_NODES, ",".join(names.storage_nodes(c, settings.cluster_domain))),
+        env(EnvRole.WRITER_ENDPOINT, names.endpoint(c, names.writer_service(c))),
+        *s3_env(c),
+    ]
+
+
+def s3_env(c: AuroraCluster) -> list[Manifest]:
+    """Object-store settings. Credentials are optional refs: a missing Secret must not block pods."""
+    backup = c.spec.backup
+    if backup is None:
+        return []
+    store = backup.object_store
+    creds = store.credentials_secret
+
+    def secret_env(name: str, key: str) -> Manifest:
+        return {
+            "name": name,
+            "valueFrom": {"secretKeyRef": {"name": creds.name, "key": key, "optional": True}},
+        }
+
+    return [
+        env(Env.S3_ENDPOINT, store.endpoint),
+        env(Env.S3_BUCKET, store.bucket),
+        env(Env.S3_PREFIX, store.prefix or f"{c.metadata.namespace}/{c.metadata.name}"),
+        env(EnvRole.S3_REGION, store.region),
+        secret_env(Env.S3_ACCESS_KEY_ID, creds.access_key_id_key),
+        secret_env(Env.S3_SECRET_ACCESS_KEY, creds.secret_access_key_key),
+    ]
+
+
+def secrets_volume(c: AuroraCluster, accounts: tuple[str, ...]) -> Manifest:
+    """One projected volume: ``<account>/<key>`` files for each account's Secret."""
+    sources = []
+    for account in accounts:
+        keys = [SecretsLayout.USERNAME, SecretsLayout.PASSWORD]
+        if account == SecretsLayout.APP:
+            keys.append(SecretsLayout.DATABASE)
+        items = [{"key": key, "path": f"{account}/{key}"} for key in keys]
+        sources.append({"secret": {"name": names.secret(c, account), "items": items}})
+    return {"name": "secrets", "projected": {"sources": sources, "defaultMode": 0o440}}
+
+
+def podinfo_volume() -> Manifest:
+    """Live labels and annotations (role, term) as files, refreshed by the kubelet."""
+    items = [
+        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+        {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+    ]
+    return {"name": "podinfo", "downwardAPI": {"items": items}}
+
+
+def mounts(*, config: bool = False, tls: bool = False) -> list[Manifest]:
+    found: list[Manifest] = [
+        {"name": "data", "mountPath": contract.PATH_DATA_DIR},
+        {"name": "secrets", "mountPath": contract.PATH_SECRETS_DIR, "readOnly": True},
+        {"name": "podinfo", "mountPath": contract.PATH_PODINFO_DIR, "readOnly": True},
+    ]
+    if config:
+        found.append({"name": "config", "mountPath": contract.PATH_CONFIG_DIR, "readOnly": True})
+    if tls:
+        found.append({"name": "tls", "mountPath": contract.PATH_TLS_DIR, "readOnly": True})
+    return found
+
+
+def http_probe(path: str, port: str, *, period: int, failures: int) -> Manifest:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
+
+
+def pod_security() -> Manifest:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> Manifest:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def zone_affinity(c: AuroraCluster, values: list[str]) -> Manifest:
+    """Required node affinity: only nodes whose zone label is one of ``values``."""
+    term = {
+        "matchExpressions": [{"key": c.spec.storage.zones.topology_key, "operator": "In", "values": values}]
+    }
+    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+
+
+def spread_by_host(match: dict[str, str]) -> Manifest:
+    """Prefer different nodes for pods matching ``match`` (a soft rule: kind may have one node per zone)."""
+    term: dict[str, Any] = {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
+    return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}

@@ -1,0 +1,43 @@
+"""Endpoints: cluster endpoint ``<name>`` (writer), reader endpoint ``<name>-ro``, one per instance.
+
+Why label selection: the role label on instance pods is the single switch a failover flips; Services follow it
+without being rewritten, and only ready pods receive traffic (readiness = ``InstancePaths.READINESS``).
+"""
+
+from __future__ import annotations
+
+from aurora_api import contract
+from aurora_api.contract import COMPONENT_INSTANCE
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from . import meta, names
+from .meta import Manifest
+
+POSTGRES = {"name": "postgres", "port": contract.POSTGRES_PORT, "targetPort": "postgres"}
+
+
+def _service(c: AuroraCluster, name: str, selector: dict[str, str], ports: list[Manifest]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(c, name, COMPONENT_INSTANCE),
+        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
+    }
+
+
+def writer(c: AuroraCluster) -> Manifest:
+    select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_ROLE: contract.ROLE_WRITER})
+    return _service(c, names.writer_service(c), select, [POSTGRES])
+
+
+def readers(c: AuroraCluster) -> Manifest:
+    select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_ROLE: contract.ROLE_READER})
+    return _service(c, names.reader_service(c), select, [POSTGRES])
+
+
+def instance(c: AuroraCluster, ordinal: int) -> Manifest:
+    """Stable address of one instance, whatever its role (PostgreSQL and the instance manager's HTTP API)."""
+    name = names.instance(c, ordinal)
+    select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_INSTANCE: name})
+    http = {"name": "http", "port": contract.INSTANCE_HTTP_PORT, "targetPort": "http"}
+    return _service(c, name, select, [POSTGRES, http])

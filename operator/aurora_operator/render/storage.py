@@ -1,0 +1,106 @@
+"""The storage tier: one StatefulSet per zone, two storage nodes each, plus their headless Service.
+
+Why three StatefulSets instead of one: a StatefulSet has one pod template, so one node affinity. Pinning each
+set to a zone value is what guarantees exactly two of the six quorum members per zone, which is the property
+the 4-of-6 write / 3-of-6 read quorum needs to survive the loss of a zone (AZ+1). Each pod gets its own
+PVC via ``volumeClaimTemplates``; ``podManagementPolicy: Parallel`` starts both at once; ``OnDelete``
+leaves restart order to the operator.
+"""
+
+from __future__ import annotations
+
+from aurora_api import contract
+from aurora_api.contract import COMPONENT_STORAGE, EnvRole, SecretsLayout, StoragePaths
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..settings import Settings
+from . import meta, names, podspec
+from .meta import Manifest
+
+PER_ZONE = contract.STORAGE_NODES // contract.ZONES
+ZONE_INDEX_LABEL = "quorumdb.io/zone-index"
+RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}}
+
+
+def headless_service(c: AuroraCluster) -> Manifest:
+    """Stable DNS names ``<pod>.<name>-storage`` for the six nodes, published before they are ready."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(c, names.storage_headless(c), COMPONENT_STORAGE),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": meta.selector(c, COMPONENT_STORAGE),
+            "ports": [{"name": "http", "port": contract.STORAGE_HTTP_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manifest:
+    """The two storage nodes of zone ``spec.storage.zones.values[zone_index]``."""
+    zone = c.spec.storage.zones.values[zone_index]
+    extra = {ZONE_INDEX_LABEL: str(zone_index)}
+    select = meta.selector(c, COMPONENT_STORAGE, **extra)
+    reclaim = c.spec.storage.reclaim_policy
+    container = {
+        "name": "storage",
+        "image": podspec.image(c, settings),
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["quorumdb-storage-node"],
+        "env": [*podspec.common_env(c, settings), podspec.env(EnvRole.ZONE, zone)],
+        "ports": [{"name": "http", "containerPort": contract.STORAGE_HTTP_PORT}],
+        "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3),
+        "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6),
+        "volumeMounts": podspec.mounts(),
+        "resources": RESOURCES,
+        "securityContext": podspec.container_security(),
+    }
+    claim_spec: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": c.spec.storage.volume_size}},
+    }
+    if c.spec.storage.storage_class_name:
+        claim_spec["storageClassName"] = c.spec.storage.storage_class_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta.metadata(c, names.storage_set(c, zone_index), COMPONENT_STORAGE, **extra),
+        "spec": {
+            "serviceName": names.storage_headless(c),
+            "replicas": PER_ZONE,
+            "ordinals": {"start": zone_index * PER_ZONE},
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": reclaim, "whenScaled": "Retain"},
+            "selector": {"matchLabels": select},
+            "template": {
+                "metadata": {"labels": meta.labels(c, COMPONENT_STORAGE, **extra)},
+                "spec": {
+                    "serviceAccountName": names.service_account(c),
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": podspec.pod_security(),
+                    "affinity": {
+                        "nodeAffinity": podspec.zone_affinity(c, [zone]),
+                        "podAntiAffinity": podspec.spread_by_host(select),
+                    },
+                    "containers": [container],
+                    "volumes": [
+                        podspec.secrets_volume(c, (SecretsLayout.REPLICATION,)),
+                        podspec.podinfo_volume(),
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": meta.selector(c, COMPONENT_STORAGE)},
+                    "spec": claim_spec,
+                }
+            ],
+        },
+    }
+
+
+def all_sets(c: AuroraCluster, settings: Settings) -> list[Manifest]:
+    return [stateful_set(c, settings, z) for z in range(contract.ZONES)]

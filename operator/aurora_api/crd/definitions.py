@@ -130,24 +130,19 @@ def snapshot_crd() -> Manifest:
     )
 
 
-def peering_crd() -> Manifest:
-    """kopf's ClusterKopfPeering, through which operator replicas agree that only one is active."""
+def peering_crd(*, clusterwide: bool) -> Manifest:
+    """kopf's (Cluster)KopfPeering, through which operator replicas agree that only one is active."""
+    kind = "ClusterKopfPeering" if clusterwide else "KopfPeering"
+    plural = kind.lower() + "s"
     open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": "clusterkopfpeerings.kopf.dev",
-            "labels": {"app.kubernetes.io/part-of": "quorumdb"},
-        },
+        "metadata": {"name": f"{plural}.kopf.dev", "labels": {"app.kubernetes.io/part-of": "quorumdb"}},
         "spec": {
             "group": "kopf.dev",
-            "scope": "Cluster",
-            "names": {
-                "kind": "ClusterKopfPeering",
-                "plural": "clusterkopfpeerings",
-                "singular": "clusterkopfpeering",
-            },
+            "scope": "Cluster" if clusterwide else "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
             "versions": [
                 {
                     "name": "v1",
@@ -170,5 +165,6 @@ def all_crds() -> dict[str, Manifest]:
     return {
         f"{contract.API_GROUP}_{cluster.PLURAL}.yaml": cluster_crd(),
         f"{contract.API_GROUP}_{snapshot.PLURAL}.yaml": snapshot_crd(),
-        "kopf.dev_clusterkopfpeerings.yaml": peering_crd(),
+        "kopf.dev_clusterkopfpeerings.yaml": peering_crd(clusterwide=True),
+        "kopf.dev_kopfpeerings.yaml": peering_crd(clusterwide=False),
     }

@@ -141,6 +141,9 @@ class EnvInstance:
     LISTEN_ADDRESS: Final = "QUORUMDB_LISTEN_ADDRESS"
     # A reader is ready only while its replay lag is within this bound (seconds, decimal; default 10).
     READER_MAX_LAG_SECONDS: Final = "QUORUMDB_READER_MAX_LAG_SECONDS"
+    # Host storage nodes use to reach this instance once it is the writer (default: the instance name,
+    # i.e. its per-instance Service). Storage nodes authenticate as the replication account themselves.
+    ADVERTISE_HOST: Final = "QUORUMDB_ADVERTISE_HOST"
 
 
 class InstanceStatusFields:

@@ -61,7 +61,10 @@ async def adopt_term(rt: runtime.Runtime, interval: float = 1.0) -> None:
     """While the node has no term (fresh or wiped), adopt the newest one if enough peers answer."""
     timeout = aiohttp.ClientTimeout(total=2)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        while rt.state.term == 0:
+        while True:
+            await asyncio.sleep(interval)
+            if rt.state.term != 0:
+                continue
             answers = []
             for url in rt.cfg.peer_urls().values():
                 try:
@@ -80,4 +83,3 @@ async def adopt_term(rt: runtime.Runtime, interval: float = 1.0) -> None:
                         await asyncio.to_thread(rt.state_file.save, rt.state)
                         rt.term_changed.set()
                         log.warning("adopted term %s from %d peers", term, len(terms))
-            await asyncio.sleep(interval)

@@ -86,6 +86,11 @@ class Runtime:
         newest = max(segs, key=lambda e: (e.timeline, e.segno, e.kind == "partial"), default=None)
         flush = newest.end_lsn if newest else None
         w = self.writer
+        reported = w.storage_flush.get(self.cfg.name) if w.reachable else None
+        if newest is not None and flush is not None and reported is not None:
+            # The scan stops at the last non-zero byte; the position this node acknowledged is exact.
+            if lsnmod.segment_start(newest.segno) <= reported <= lsnmod.segment_start(newest.segno + 1):
+                flush = max(flush, reported)
         lag = w.flush_lsn - flush if (w.flush_lsn is not None and flush is not None and w.reachable) else None
         unquorumed = (
             w.flush_lsn - w.durable_lsn

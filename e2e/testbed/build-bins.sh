@@ -128,6 +128,7 @@ build_containerd_fn() { build_containerd; }
 build_pause_fn() { build_pause; }
 build_runc_fn() { build_runc; }
 build_kind_fn() { go_install kind "$KIND_VERSION" sigs.k8s.io/kind; }
+build_minio_fn() { go_install minio "$MINIO_VERSION" github.com/minio/minio; }
 build_helm_fn() { go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm; }
 build_crictl_fn() { go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl; }
 build_cni_fn() { go_install cni "$CNI_PLUGINS_VERSION" github.com/containernetworking/plugins/plugins/ipam/host-local \
@@ -137,7 +138,7 @@ build_coredns_fn() { go_install coredns "$COREDNS_VERSION" github.com/coredns/co
 build_localpath_fn() { go_install localpath "$LOCAL_PATH_VERSION" github.com/rancher/local-path-provisioner; }
 build_kuberouter_fn() { go_install kuberouter "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router; }
 
-for c in kind pause containerd runc crictl cni kubernetes etcd coredns localpath kuberouter helm; do
+for c in kind pause containerd runc crictl cni kubernetes etcd coredns localpath kuberouter helm minio; do
   run "$c"
 done
 # Host tools: kind, kubectl and helm on PATH for the scripts and tests.

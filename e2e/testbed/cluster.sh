@@ -23,9 +23,19 @@ else
   NODE_IMAGE="$KIND_NODE_IMAGE"
 fi
 
+healthy() { kind export kubeconfig --name "$CLUSTER_NAME" >/dev/null 2>&1 && kubectl get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   log "cluster $CLUSTER_NAME exists; checking it"
-else
+  # After a host restart the node containers are stopped and their addresses may change: a cluster that
+  # does not answer within a minute is recreated rather than nursed back.
+  docker start $(kind get nodes --name "$CLUSTER_NAME") >/dev/null 2>&1 || true
+  for _ in $(seq 12); do healthy && break; sleep 5; done
+  if ! healthy; then
+    log "cluster $CLUSTER_NAME is not healthy: recreating it"
+    kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
+  fi
+fi
+if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   create() { kind create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" --config "$TESTBED_DIR/kind-config.yaml" --wait 0s; }
   step "kind-create" create
 fi

@@ -1,4 +1,4 @@
-"""Builders for AuroraCluster objects and cluster-side fixtures (nodes, ready pods) used across operator tests."""
+"""Builders for AuroraCluster objects and cluster-side fixtures (nodes, ready pods) for operator tests."""
 
 from __future__ import annotations
 

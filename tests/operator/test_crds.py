@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 import pytest
 import yaml
-from pydantic import BaseModel
-
 from aurora_api import gen
 from aurora_api.crd import definitions, schema, structural
+from pydantic import BaseModel
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -26,7 +25,7 @@ def open_api(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def spec_schema(path: str) -> dict[str, Any]:
-    node = open_api(definitions.cluster_crd())["properties"]["spec"]
+    node: dict[str, Any] = open_api(definitions.cluster_crd())["properties"]["spec"]
     for part in path.split("."):
         node = node["properties"][part]
     return node
@@ -72,7 +71,11 @@ def test_cluster_crd_shape() -> None:
 
 def test_defaults_enums_and_ranges_reach_the_schema() -> None:
     assert spec_schema("instances.readers").items() >= {"minimum": 0, "maximum": 15, "default": 1}.items()
-    assert spec_schema("instances.promotionTiers")["items"] == {"type": "integer", "minimum": 0, "maximum": 15}
+    assert spec_schema("instances.promotionTiers")["items"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 15,
+    }
     acu = spec_schema("instances.serverless.minCapacity")
     assert (acu["type"], acu["minimum"], acu["maximum"], acu["multipleOf"]) == ("number", 0, 256, 0.5)
     assert spec_schema("instances.serverless.maxCapacity")["minimum"] == 0.5
@@ -128,12 +131,16 @@ def test_snapshot_spec_is_immutable() -> None:
         ({"type": "string", "x-kubernetes-validations": [{"rule": "true"}]}, "without rule or message"),
         ({"type": "string", "title": "T"}, "'title' is not allowed"),
         (
-            {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
-             "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+            {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["k"],
+                "items": {"type": "object", "properties": {"k": {"type": "string"}}},
+            },
             "must be required or defaulted",
         ),
     ],
-)  # fmt: skip
+)
 def test_checker_rejects_non_structural(bad: dict[str, Any], complaint: str) -> None:
     found = structural.violations(bad)
     assert any(complaint in v for v in found), found

@@ -6,7 +6,6 @@ from typing import Any
 
 import pydantic
 import pytest
-
 from aurora_api.v1alpha1.cluster import AuroraClusterSpec
 from aurora_api.v1alpha1.snapshot import AuroraSnapshotSpec
 
@@ -34,8 +33,14 @@ def test_minimal_spec_gets_documented_defaults() -> None:
 
 def test_camel_case_on_the_wire() -> None:
     s = AuroraClusterSpec.model_validate(
-        spec(instances={"readers": 3, "promotionTiers": [0, 2], "serverless": {"minCapacity": 0, "maxCapacity": 8,
-             "secondsUntilAutoPause": 600}}, deletionProtection=True)  # fmt: skip
+        spec(
+            instances={
+                "readers": 3,
+                "promotionTiers": [0, 2],
+                "serverless": {"minCapacity": 0, "maxCapacity": 8, "secondsUntilAutoPause": 600},
+            },
+            deletionProtection=True,
+        )
     )
     assert s.instances.tier(1) == 2 and s.instances.tier(2) == 1
     assert s.instances.serverless is not None and s.instances.serverless.seconds_until_auto_pause == 600
@@ -53,8 +58,14 @@ def test_camel_case_on_the_wire() -> None:
         ({"instances": {"serverless": {"minCapacity": 0.3}}}, "minCapacity"),
         ({"instances": {"serverless": {"maxCapacity": 256.5}}}, "maxCapacity"),
         ({"instances": {"serverless": {"minCapacity": 8, "maxCapacity": 4}}}, "minCapacity must not exceed"),
-        ({"instances": {"serverless": {"minCapacity": 1, "secondsUntilAutoPause": 600}}}, "secondsUntilAutoPause"),
-        ({"instances": {"serverless": {"minCapacity": 0, "secondsUntilAutoPause": 10}}}, "secondsUntilAutoPause"),
+        (
+            {"instances": {"serverless": {"minCapacity": 1, "secondsUntilAutoPause": 600}}},
+            "secondsUntilAutoPause",
+        ),
+        (
+            {"instances": {"serverless": {"minCapacity": 0, "secondsUntilAutoPause": 10}}},
+            "secondsUntilAutoPause",
+        ),
         ({"instances": {"resources": {}, "serverless": {}}}, "mutually exclusive"),
         ({"instances": {"resources": {"requests": {"gpu": 1}}}}, "requests"),
         ({"storage": {"zones": {"values": ["a", "b"]}}}, "values"),
@@ -62,16 +73,37 @@ def test_camel_case_on_the_wire() -> None:
         ({"storage": {"zones": ZONES["zones"], "volumeSize": "ten gigs"}}, "volumeSize"),
         ({"storage": {"zones": ZONES["zones"], "reclaimPolicy": "Keep"}}, "reclaimPolicy"),
         ({"engine": {"version": "16"}}, "version"),
-        ({"backup": {"objectStore": {"endpoint": "minio:9000", "bucket": "b1b", "credentialsSecret": {"name": "s"}}}},
-         "endpoint"),
-        ({"backup": {"retentionDays": 36, "objectStore": {"endpoint": "http://m", "bucket": "bkt",
-          "credentialsSecret": {"name": "s"}}}}, "retentionDays"),
+        (
+            {
+                "backup": {
+                    "objectStore": {
+                        "endpoint": "minio:9000",
+                        "bucket": "b1b",
+                        "credentialsSecret": {"name": "s"},
+                    }
+                }
+            },
+            "endpoint",
+        ),
+        (
+            {
+                "backup": {
+                    "retentionDays": 36,
+                    "objectStore": {
+                        "endpoint": "http://m",
+                        "bucket": "bkt",
+                        "credentialsSecret": {"name": "s"},
+                    },
+                }
+            },
+            "retentionDays",
+        ),
         ({"maintenance": {"window": "sunday 3am"}}, "window"),
         ({"postgresql": {"parameters": {"port": "5433"}}}, "managed by QuorumDB"),
         ({"tls": {"enabled": True}}, "secretName"),
         ({"replicas": 3}, "replicas"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_rejected_naming_the_field(patch: dict[str, Any], field: str) -> None:
     with pytest.raises(pydantic.ValidationError) as err:
         AuroraClusterSpec.model_validate(spec() | patch)
@@ -80,7 +112,9 @@ def test_bad_input_is_rejected_naming_the_field(patch: dict[str, Any], field: st
 
 def test_acu_accepts_half_steps_and_zero() -> None:
     for low, high in [(0, 0.5), (0.5, 0.5), (1.5, 256), (0, 128.5)]:
-        s = AuroraClusterSpec.model_validate(spec(instances={"serverless": {"minCapacity": low, "maxCapacity": high}}))
+        s = AuroraClusterSpec.model_validate(
+            spec(instances={"serverless": {"minCapacity": low, "maxCapacity": high}})
+        )
         assert s.instances.serverless is not None
 
 

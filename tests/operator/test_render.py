@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from aurora_api import contract
 from aurora_api.contract import Env, EnvInstance, EnvRole
 from aurora_api.v1alpha1.cluster import AuroraCluster
@@ -26,10 +25,18 @@ SETTINGS = Settings(image="quorumdb:test")
 
 FULL = {
     "engine": {"image": "quorumdb:custom"},
-    "instances": {"readers": 2, "promotionTiers": [0, 0, 2], "serverless": {"minCapacity": 0.5, "maxCapacity": 4}},
+    "instances": {
+        "readers": 2,
+        "promotionTiers": [0, 0, 2],
+        "serverless": {"minCapacity": 0.5, "maxCapacity": 4},
+    },
     "storage": {"volumeSize": "2Gi", "storageClassName": "fast", "reclaimPolicy": "Retain"},
     "backup": {
-        "objectStore": {"endpoint": "http://minio.s3:9000", "bucket": "backups", "credentialsSecret": {"name": "s3"}}
+        "objectStore": {
+            "endpoint": "http://minio.s3:9000",
+            "bucket": "backups",
+            "credentialsSecret": {"name": "s3"},
+        }
     },
     "postgresql": {"parameters": {"work_mem": "8MB", "log_line_prefix": "it's %m"}},
 }
@@ -65,9 +72,15 @@ def test_storage_sets_pin_two_nodes_to_each_zone() -> None:
         assert spec["ordinals"] == {"start": 2 * index}
         assert spec["updateStrategy"] == {"type": "OnDelete"}
         assert spec["serviceName"] == "demo-storage"
-        term = spec["template"]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        term = spec["template"]["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
         expression = term["nodeSelectorTerms"][0]["matchExpressions"][0]
-        assert expression == {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [factories.ZONES[index]]}
+        assert expression == {
+            "key": "topology.kubernetes.io/zone",
+            "operator": "In",
+            "values": [factories.ZONES[index]],
+        }
         claim = spec["volumeClaimTemplates"][0]
         assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
         assert "storageClassName" not in claim["spec"]
@@ -163,7 +176,12 @@ def test_services_select_by_role_and_instance() -> None:
 def test_every_object_is_owned_by_the_cluster() -> None:
     for manifest in everything(factories.cluster(FULL)):
         owner = manifest["metadata"]["ownerReferences"][0]
-        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("AuroraCluster", "demo", "uid-1", True)
+        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+            "AuroraCluster",
+            "demo",
+            "uid-1",
+            True,
+        )
         assert manifest["metadata"]["labels"][contract.LABEL_CLUSTER] == "demo"
 
 
@@ -189,6 +207,8 @@ def test_secrets_and_config() -> None:
 def test_backup_credentials_are_optional_secret_refs() -> None:
     c = factories.cluster(FULL)
     env = env_of(storage.stateful_set(c, SETTINGS, 0)["spec"]["template"]["spec"]["containers"][0])
-    assert env[Env.S3_ACCESS_KEY_ID] == {"secretKeyRef": {"name": "s3", "key": "accessKeyId", "optional": True}}
+    assert env[Env.S3_ACCESS_KEY_ID] == {
+        "secretKeyRef": {"name": "s3", "key": "accessKeyId", "optional": True}
+    }
     assert env[Env.S3_PREFIX] == "db/demo"
     assert env[Env.S3_BUCKET] == "backups"

@@ -1,0 +1,121 @@
+"""The plan: which instances exist, what gets (re)applied, Secrets created once, roles labelled."""
+
+from __future__ import annotations
+
+import pytest
+from aurora_api import contract
+from aurora_operator.reconcile import plan
+from aurora_operator.reconcile.observed import Observed
+from aurora_operator.render import names
+from aurora_operator.settings import Settings
+
+from . import factories
+
+SETTINGS = Settings()
+
+
+def never() -> str:
+    raise AssertionError("no password should be generated")
+
+
+def applied(actions: tuple[plan.Action, ...]) -> Observed:
+    """The world after ``actions`` ran on an empty namespace (secrets included)."""
+    objects = {}
+    secrets = set()
+    for action in actions:
+        if isinstance(action, plan.Apply):
+            objects[action.manifest["kind"], action.manifest["metadata"]["name"]] = action.manifest
+        if isinstance(action, plan.CreateSecret):
+            secrets.add(action.manifest["metadata"]["name"])
+    return Observed(objects=objects, secrets=frozenset(secrets))
+
+
+@pytest.mark.parametrize(
+    ("readers", "writer", "existing", "expected"),
+    [
+        (2, 0, [], (0, 1, 2)),
+        (4, 0, [0, 1, 2], (0, 1, 2, 3, 4)),
+        (1, 0, [0, 1, 2, 3, 4], (0, 1)),
+        (0, 3, [0, 1, 2, 3], (3,)),  # the writer survives a scale-down, whatever its ordinal
+        (1, 3, [1, 3, 5], (1, 3)),  # existing readers are kept lowest first
+        (2, 0, [0, 2], (0, 1, 2)),  # holes are filled from the bottom
+    ],
+)
+def test_choose_ordinals(readers: int, writer: int, existing: list[int], expected: tuple[int, ...]) -> None:
+    assert plan.choose_ordinals(readers, writer, existing) == expected
+
+
+def test_fresh_cluster_creates_secrets_then_everything() -> None:
+    c = factories.cluster()
+    p = plan.plan(c, SETTINGS, Observed(), lambda: "pw")
+    kinds = [type(a).__name__ for a in p.actions]
+    assert kinds[:3] == ["CreateSecret"] * 3
+    assert all(isinstance(a, plan.Apply) and a.create for a in p.actions[3:])
+    created = [a.manifest["metadata"]["name"] for a in p.actions if isinstance(a, plan.Apply)]
+    assert created.index("demo-storage-0") < created.index("demo-instance-0")
+    assert {"demo-instance-0", "demo-instance-1", "demo-instance-2", "demo", "demo-ro"} <= set(created)
+    assert p.writer == 0 and p.ordinals == (0, 1, 2)
+
+
+def test_nothing_to_do_when_the_world_matches() -> None:
+    c = factories.cluster()
+    first = plan.plan(c, SETTINGS, Observed(), lambda: "pw")
+    again = plan.plan(c, SETTINGS, applied(first.actions), never)
+    assert again.actions == ()
+
+
+def test_spec_change_updates_only_what_changed() -> None:
+    c = factories.cluster()
+    world = applied(plan.plan(c, SETTINGS, Observed(), lambda: "pw").actions)
+    changed = factories.cluster({"postgresql": {"parameters": {"work_mem": "16MB"}}})
+    actions = plan.plan(changed, SETTINGS, world, never).actions
+    assert [plan.describe(a) for a in actions] == ["updated ConfigMap demo-config"]
+
+
+def test_scale_down_deletes_highest_readers_and_their_services() -> None:
+    world = applied(
+        plan.plan(factories.cluster({"instances": {"readers": 4}}), SETTINGS, Observed(), str).actions
+    )
+    actions = plan.plan(factories.cluster({"instances": {"readers": 1}}), SETTINGS, world, never).actions
+    assert [plan.describe(a) for a in actions] == [
+        "deleted StatefulSet demo-instance-4",
+        "deleted Service demo-instance-4",
+        "deleted StatefulSet demo-instance-3",
+        "deleted Service demo-instance-3",
+        "deleted StatefulSet demo-instance-2",
+        "deleted Service demo-instance-2",
+    ]
+
+
+def test_writer_recorded_in_status_keeps_its_role_and_instance() -> None:
+    c = factories.cluster({"instances": {"readers": 0}}, status={"writer": "demo-instance-2", "term": 3})
+    p = plan.plan(c, SETTINGS, Observed(secrets=frozenset(names.secret(c, a) for a in names.ACCOUNTS)), never)
+    assert p.writer == 2 and p.ordinals == (2,)
+    applies = {(a.manifest["kind"], a.manifest["metadata"]["name"]): a.manifest for a in p.actions
+               if isinstance(a, plan.Apply)}  # fmt: skip
+    sts = applies["StatefulSet", "demo-instance-2"]
+    assert sts["spec"]["template"]["metadata"]["labels"][contract.LABEL_ROLE] == "writer"
+
+
+def test_pods_get_role_labels_and_term() -> None:
+    c = factories.cluster()
+    world = applied(plan.plan(c, SETTINGS, Observed(), lambda: "pw").actions)
+    base = {contract.LABEL_CLUSTER: "demo", contract.LABEL_COMPONENT: "instance"}
+    pods = (
+        factories.pod("demo-instance-0-0", base | {contract.LABEL_ROLE: "reader"}),  # wrong: must be writer
+        factories.pod("demo-instance-1-0", base | {contract.LABEL_ROLE: "reader"}),  # right, but no term yet
+        factories.pod("demo-instance-9-0", base),  # not an instance that should exist: left alone
+    )
+    pods[1]["metadata"]["annotations"] = {contract.ANNOTATION_TERM: "1"}
+    world = Observed(objects=world.objects, secrets=world.secrets, pods=pods)
+    actions = plan.plan(c, SETTINGS, world, never).actions
+    assert actions == (plan.SetRole("demo-instance-0-0", "writer", 1),)
+
+
+def test_fingerprint_ignores_nothing_but_is_stable() -> None:
+    c = factories.cluster()
+    one = plan.plan(c, SETTINGS, Observed(), lambda: "pw").actions[5]
+    two = plan.plan(c, SETTINGS, Observed(), lambda: "other").actions[5]
+    assert isinstance(one, plan.Apply) and isinstance(two, plan.Apply)
+    assert one.manifest == two.manifest
+    assert plan.HASH_ANNOTATION in one.manifest["metadata"]["annotations"]

@@ -87,10 +87,14 @@ class Runtime:
         flush = newest.end_lsn if newest else None
         w = self.writer
         reported = w.storage_flush.get(self.cfg.name) if w.reachable else None
-        if newest is not None and flush is not None and reported is not None:
-            # The scan stops at the last non-zero byte; the position this node acknowledged is exact.
-            if lsnmod.segment_start(newest.segno) <= reported <= lsnmod.segment_start(newest.segno + 1):
-                flush = max(flush, reported)
+        # The scan stops at the last non-zero byte; the position this node acknowledged is exact.
+        if (
+            newest is not None
+            and flush is not None
+            and reported is not None
+            and lsnmod.segment_start(newest.segno) <= reported <= lsnmod.segment_start(newest.segno + 1)
+        ):
+            flush = max(flush, reported)
         lag = w.flush_lsn - flush if (w.flush_lsn is not None and flush is not None and w.reachable) else None
         unquorumed = (
             w.flush_lsn - w.durable_lsn
@@ -107,6 +111,7 @@ class Runtime:
             "healthy": self.healthy,
             "state": "repairing" if r.repairing else ("streaming" if self.streaming else "idle"),
             "streaming": self.streaming,
+            "receiver_pid": self.receiver_pid,
             "decision": self.decision,
             "receiver_error": self.last_receiver_error,
             "timeline": newest.timeline if newest else None,

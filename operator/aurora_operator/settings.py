@@ -31,6 +31,8 @@ class Settings:
     """Period of the level-based re-check of every cluster (drift, readiness, scaling progress)."""
     field_manager: str = "quorumdb-operator"
     """Server-side apply field manager of everything the operator renders."""
+    run_as_user: int = 999
+    """uid and gid of database pods: the image's ``quorumdb`` user (initdb needs a passwd entry for it)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,5 +43,5 @@ class Settings:
             raw = env.get(PREFIX + field.name.upper())
             if raw is None:
                 continue
-            values[field.name] = float(raw) if field.type == "float" else raw
+            values[field.name] = {"float": float, "int": int}.get(str(field.type), str)(raw)
         return cls(**values)  # type: ignore[arg-type]

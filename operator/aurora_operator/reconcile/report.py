@@ -23,7 +23,6 @@ from .checks import SECRETS, ZONES, Finding
 from .observed import Manifest, Observed, pod_ready
 from .plan import Plan
 
-
 PROBLEMS = frozenset({ZONES, SECRETS, "Reconciled"})
 """Condition types whose failure is a user-fixable problem rather than progress."""
 

@@ -16,9 +16,6 @@ from ..settings import Settings
 from . import names
 from .meta import Manifest
 
-UID = 999
-"""The image's ``quorumdb`` user and group id (see images/ and docs/operator.md)."""
-
 
 def image(c: AuroraCluster, settings: Settings) -> str:
     return c.spec.engine.image or settings.image
@@ -114,12 +111,13 @@ def http_probe(path: str, port: str, *, period: int, failures: int) -> Manifest:
     }
 
 
-def pod_security() -> Manifest:
+def pod_security(settings: Settings) -> Manifest:
+    uid = settings.run_as_user
     return {
         "runAsNonRoot": True,
-        "runAsUser": UID,
-        "runAsGroup": UID,
-        "fsGroup": UID,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
         "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }

@@ -80,7 +80,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
                     "serviceAccountName": names.service_account(c),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "securityContext": podspec.pod_security(),
+                    "securityContext": podspec.pod_security(settings),
                     "affinity": {
                         "nodeAffinity": podspec.zone_affinity(c, [zone]),
                         "podAntiAffinity": podspec.spread_by_host(select),

@@ -79,6 +79,14 @@ class ReadQuorum:
     def ordinals(self) -> list[int]:
         return [n.ordinal for n in self.nodes]
 
+    @classmethod
+    def of(cls, nodes: Sequence[NodeReport]) -> ReadQuorum:
+        """A quorum of exactly these nodes, without health checks (audits that read a chosen triple)."""
+        views = sorted(
+            (n.view for n in nodes), key=lambda v: (v.timeline or 0, v.flush_lsn or 0), reverse=True
+        )
+        return cls(list(nodes), views[0].flush_lsn if views else None, views[0].timeline if views else None)
+
 
 def _url(hostport: str) -> str:
     return hostport if hostport.startswith("http") else f"http://{hostport}"
@@ -131,14 +139,6 @@ class StorageClient:
         nodes = [reports[v.ordinal] for v in views]
         best = views[0]
         return ReadQuorum(nodes, best.flush_lsn, best.timeline)
-
-    def restrict(self, q: ReadQuorum, ordinals: Sequence[int]) -> ReadQuorum:
-        """The same quorum limited to ``ordinals`` (used by audits that read exactly three nodes)."""
-        nodes = [n for n in q.nodes if n.ordinal in ordinals]
-        views = sorted(
-            (n.view for n in nodes), key=lambda v: (v.timeline or 0, v.flush_lsn or 0), reverse=True
-        )
-        return ReadQuorum(nodes, views[0].flush_lsn if views else None, views[0].timeline if views else None)
 
     def _get(self, node: NodeReport, name: str) -> bytes:
         r = self._http.get(f"{node.url}{contract.StoragePaths.WAL}/{name}")

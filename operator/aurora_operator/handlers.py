@@ -32,7 +32,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.posting.level = logging.WARNING
+    settings.posting.level = logging.WARNING  # kopf's own log-to-Event mirroring; ours use kopf.event()
     ours = Settings.from_env()
     memo.settings = ours
     memo.kube = LightKube(AsyncClient(field_manager=ours.field_manager), ours.field_manager)
@@ -49,7 +49,7 @@ def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
         return api.AuroraCluster.model_validate(dict(body))
     except pydantic.ValidationError as err:
         message = f"spec rejected by the operator: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}"
-        kopf.warn(body, reason="InvalidSpec", message=message)
+        kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
         generation = int(body.get("metadata", {}).get("generation", 0))
         cond = conditions.make("Ready", False, "InvalidSpec", message, generation)
         patch.status["phase"] = "Failed"
@@ -78,13 +78,13 @@ async def delete_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     cluster = api.AuroraCluster.model_validate(dict(body))
     if cluster.spec.deletion_protection:
         message = "deletion protection is on: set spec.deletionProtection=false and the delete proceeds"
-        kopf.warn(body, reason="DeletionProtected", message=message)
+        kopf.event(body, type="Warning", reason="DeletionProtected", message=message)
         raise kopf.TemporaryError(message, delay=15)
     deleted = await loop.teardown(memo.kube, cluster)
     policy = cluster.spec.storage.reclaim_policy
     claims = ", ".join(deleted) or "none"
     message = f"reclaimPolicy {policy}; deleted PVCs: {claims}; owned objects follow by garbage collection"
-    kopf.info(body, reason="Deleting", message=message)
+    kopf.event(body, type="Normal", reason="Deleting", message=message)
 
 
 @kopf.on.resume(GROUP, VERSION, snap.PLURAL)

@@ -17,6 +17,7 @@ from aurora_api.contract import Env, EnvInstance, EnvRole
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.render import accounts, config, desired, disruption, instances, names, services, storage
 from aurora_operator.settings import Settings
+from lightkube import codecs
 
 from . import factories
 
@@ -212,3 +213,12 @@ def test_backup_credentials_are_optional_secret_refs() -> None:
     }
     assert env[Env.S3_PREFIX] == "db/demo"
     assert env[Env.S3_BUCKET] == "backups"
+
+
+@pytest.mark.parametrize(
+    "spec", [{}, FULL, {"instances": {"volumeSize": "1Gi"}, "tls": {"enabled": True, "secretName": "t"}}]
+)
+def test_manifests_survive_the_typed_kubernetes_models(spec: dict[str, Any]) -> None:
+    """lightkube's models (from the Kubernetes OpenAPI) drop unknown fields: a typo shows up here."""
+    for manifest in everything(factories.cluster(spec)):
+        assert codecs.from_dict(manifest).to_dict() == manifest, manifest["metadata"]["name"]

@@ -104,8 +104,14 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": c.spec.instances.volume_size}},
         }
+        labels = meta.selector(c, COMPONENT_INSTANCE)
         claims.append(
-            {"metadata": {"name": "data", "labels": meta.selector(c, COMPONENT_INSTANCE)}, "spec": claim}
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "labels": labels},
+            }
+            | {"spec": claim}
         )
     spread = {
         "maxSkew": 1,

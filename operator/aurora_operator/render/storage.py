@@ -94,6 +94,8 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
             },
             "volumeClaimTemplates": [
                 {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
                     "metadata": {"name": "data", "labels": meta.selector(c, COMPONENT_STORAGE)},
                     "spec": claim_spec,
                 }

@@ -221,4 +221,5 @@ def test_backup_credentials_are_optional_secret_refs() -> None:
 def test_manifests_survive_the_typed_kubernetes_models(spec: dict[str, Any]) -> None:
     """lightkube's models (from the Kubernetes OpenAPI) drop unknown fields: a typo shows up here."""
     for manifest in everything(factories.cluster(spec)):
-        assert codecs.from_dict(manifest).to_dict() == manifest, manifest["metadata"]["name"]
+        typed: Any = codecs.from_dict(manifest)
+        assert typed.to_dict() == manifest, manifest["metadata"]["name"]

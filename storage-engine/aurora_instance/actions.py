@@ -1,0 +1,179 @@
+"""Long actions that create or reshape an instance: bootstrap, start, rejoin, reload. Run in the executor.
+
+Why: each is a fixed sequence of steps whose order matters (e.g. a new writer creates the storage slots and
+the replication account before it declares its term, so storage nodes can follow it before any client
+commits). Every step failure raises with the step named. Promotion and crash recovery are in ``promotion``.
+It must not decide *whether* to act; ``decide`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from aurora_api import contract
+from psycopg import sql as q
+
+from aurora_instance import files, sql
+from aurora_instance.context import Context
+from aurora_instance.postgres import PostgresError
+from aurora_instance.snapshot import Intent
+from aurora_instance.storage import FENCE_QUORUM
+
+log = logging.getLogger(__name__)
+
+
+class ActionError(RuntimeError):
+    """An action could not complete; the message names the action and the failed step."""
+
+
+class Deposed(ActionError):
+    """Storage nodes hold a newer term: this instance must not act as writer."""
+
+
+def fence(ctx: Context, term: int) -> None:
+    """Make storage nodes refuse writers of older terms; Deposed if any node already has a newer term."""
+    s = ctx.settings
+    user = ctx.creds.replication.username
+    writer = f"host={s.advertise_host} port={s.postgres_port} user={user} dbname=postgres"
+    result = ctx.storage.fence(term, writer)
+    if result.highest_term > term:
+        raise Deposed(f"storage nodes are at term {result.highest_term} > {term}: a newer writer exists")
+    if result.confirmed < FENCE_QUORUM:
+        raise ActionError(
+            f"fencing at term {term}: only {result.confirmed} storage nodes confirmed, need {FENCE_QUORUM}"
+        )
+
+
+def write_config(ctx: Context, intent: Intent, *, role: str | None = None, clients: bool = True) -> None:
+    files.write_config(
+        ctx.settings, ctx.creds, role=role or intent.role, term=intent.term, writer=intent.writer,
+        params=ctx.params, clients=clients,
+    )  # fmt: skip
+
+
+def bootstrap_writer(ctx: Context, intent: Intent) -> str:
+    """initdb (data checksums) into a side directory, accounts and storage slots, then rename into place."""
+    s, su = ctx.settings, ctx.creds.superuser
+    staging = s.data_root / "pgdata.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    with tempfile.NamedTemporaryFile("w", dir=s.data_root, prefix=".pw-") as pw:
+        pw.write(su.password + "\n")
+        pw.flush()
+        ctx.pg.run(
+            "initdb of a new cluster", "initdb", "-D", str(staging), "--data-checksums", "-U", su.username,
+            f"--pwfile={pw.name}", "--auth-local=trust", "--auth-host=scram-sha-256",
+            "-E", "UTF8", "--locale=C",
+        )  # fmt: skip
+    # First start: private socket only, no quorum wait, to create accounts and storage slots.
+    files.write_config(
+        s, ctx.creds, role=contract.ROLE_WRITER, term=intent.term, writer=None, params=ctx.params,
+        clients=False, synchronous=False, pgdata=staging,
+    )  # fmt: skip
+    staging_pg = dataclasses.replace(ctx.pg, pgdata=staging, proc=None)
+    staging_pg.start()
+    try:
+        with ctx.connect() as conn:
+            rep, app = ctx.creds.replication, ctx.creds.app
+            conn.execute(
+                q.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                    q.Identifier(rep.username), q.Literal(rep.password)
+                )
+            )
+            conn.execute(
+                q.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    q.Identifier(app.username), q.Literal(app.password)
+                )
+            )
+            conn.execute(
+                q.SQL("CREATE DATABASE {} OWNER {}").format(
+                    q.Identifier(ctx.creds.app_database), q.Identifier(app.username)
+                )
+            )
+            sql.create_storage_slots(conn)
+    finally:
+        staging_pg.stop("fast")
+    files.write(staging / files.STAMP, s.cluster_name + "\n")
+    staging.rename(s.pgdata)
+    return start(ctx, intent) + " (new cluster)"
+
+
+def start(ctx: Context, intent: Intent) -> str:
+    if intent.role == contract.ROLE_WRITER:
+        fence(ctx, intent.term)
+    write_config(ctx, intent)
+    ctx.pg.start()
+    files.save_state(ctx.settings, files.State(intent.role, intent.term, intent.writer))
+    return f"started as {intent.role} at term {intent.term}"
+
+
+def _basebackup(ctx: Context, writer: str, target: Path) -> None:
+    host, port = writer.rsplit(":", 1)
+    ctx.pg.run(
+        f"copying the writer at {writer}", "pg_basebackup", "-D", str(target), "-h", host, "-p", port,
+        "-U", ctx.creds.replication.username, "-X", "stream", "-c", "fast", "-w", "--no-manifest",
+    )  # fmt: skip
+
+
+def bootstrap_reader(ctx: Context, intent: Intent) -> str:
+    """Fresh copy of the writer into a side directory, renamed into place only when complete."""
+    if not intent.writer:
+        raise ActionError("bootstrapping a reader: no writer endpoint known")
+    s = ctx.settings
+    staging = s.data_root / "pgdata.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    _basebackup(ctx, intent.writer, staging)
+    if files.read_stamp(staging) != s.cluster_name:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ActionError(f"the writer at {intent.writer} is not cluster {s.cluster_name!r}: copy discarded")
+    staging.chmod(0o700)
+    if s.pgdata.exists():
+        shutil.rmtree(s.pgdata)
+    staging.rename(s.pgdata)
+    files.save_state(s, files.State(contract.ROLE_READER, intent.term, intent.writer))
+    return start(ctx, intent) + f" (copied from {intent.writer})"
+
+
+def rejoin(ctx: Context, intent: Intent) -> str:
+    """A former writer (or a diverged reader) comes back as a reader: pg_rewind, else a fresh copy."""
+    if not intent.writer:
+        raise ActionError("rejoining: no writer endpoint known")
+    ctx.pg.stop("fast")
+    host, port = intent.writer.rsplit(":", 1)
+    source = (
+        f"host={host} port={port} user={ctx.creds.superuser.username} dbname=postgres "
+        f"passfile={files.passfile(ctx.settings)} connect_timeout=3"
+    )
+    t0 = time.monotonic()
+    try:
+        subprocess.run(  # a freshly promoted source must checkpoint so pg_rewind sees its new timeline
+            [str(ctx.settings.pg_bin / "psql"), "-X", "-q", "-d", source, "-c", "CHECKPOINT"],
+            env=ctx.pg.env(), capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+        write_config(ctx, intent, role=contract.ROLE_READER)  # restore_command for --restore-target-wal
+        (ctx.settings.pgdata / "standby.signal").unlink()  # pg_rewind's single-user crash recovery refuses it
+        ctx.pg.run(
+            f"rewinding to follow {intent.writer}", "pg_rewind", "-D", str(ctx.settings.pgdata),
+            f"--source-server={source}", "--restore-target-wal",
+        )  # fmt: skip
+        how = f"rewound in {time.monotonic() - t0:.1f}s"
+        files.save_state(ctx.settings, files.State(contract.ROLE_READER, intent.term, intent.writer))
+    except (PostgresError, subprocess.SubprocessError) as err:
+        log.warning("pg_rewind could not rejoin (%s); taking a fresh copy of %s", err, intent.writer)
+        return bootstrap_reader(ctx, intent) + " after pg_rewind failed"
+    return start(ctx, intent) + f" ({how})"
+
+
+def reload(ctx: Context, intent: Intent, params: dict[str, str]) -> str:
+    ctx.params = params
+    if intent.role == contract.ROLE_WRITER:
+        fence(ctx, intent.term)
+    write_config(ctx, intent)
+    ctx.pg.reload()
+    files.save_state(ctx.settings, files.State(intent.role, intent.term, intent.writer))
+    return f"configuration reloaded ({len(params)} user parameters, term {intent.term})"

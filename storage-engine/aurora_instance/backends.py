@@ -1,0 +1,25 @@
+"""Chooses the ``StorageQuorum`` adapter from the environment.
+
+Why: one place turns ``contract.Env.STORAGE_NODES`` into the storage adapter, so actions and the
+``restore_command`` helper agree. It must not be imported by the pure modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aurora_api import contract
+
+from aurora_instance.httpstorage import HttpStorage
+from aurora_instance.settings import ConfigError
+from aurora_instance.storage import StorageQuorum
+
+
+def storage_from_env(env: Mapping[str, str]) -> StorageQuorum:
+    raw = env.get(contract.Env.STORAGE_NODES, "")
+    urls = [u.strip() for u in raw.split(",") if u.strip()]
+    if len(urls) != contract.STORAGE_NODES:
+        raise ConfigError(
+            f"{contract.Env.STORAGE_NODES} lists {len(urls)} storage nodes, need {contract.STORAGE_NODES}"
+        )
+    return HttpStorage(urls)

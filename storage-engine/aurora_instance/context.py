@@ -1,0 +1,38 @@
+"""Everything a long action needs, built once at start-up and passed explicitly (no module globals).
+
+Why: actions run in the executor thread; giving them one explicit bundle keeps them testable and makes the
+shared mutable part (the postmaster handle) visible. It must not contain decision logic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+
+from aurora_instance import sql
+from aurora_instance.accounts import Credentials
+from aurora_instance.postgres import Postgres
+from aurora_instance.settings import Settings
+from aurora_instance.storage import StorageQuorum
+
+
+@dataclass
+class Context:
+    settings: Settings
+    creds: Credentials
+    pg: Postgres
+    storage: StorageQuorum
+    params: dict[str, str]  # user parameters currently applied
+
+    @contextlib.contextmanager
+    def connect(self, timeout: int = 3) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        conn = sql.connect(
+            self.settings.socket_dir, self.settings.postgres_port, self.creds.superuser.username, timeout
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()

@@ -1,0 +1,137 @@
+"""Files the instance manager owns on the data volume: configuration, password file, identity stamp, state.
+
+Why: which cluster a data directory belongs to, which role and term the instance last ran with, and the
+rendered configuration must survive restarts and be written atomically, so a crash between two writes never
+leaves a half-written file that changes the role. It must not decide anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from aurora_api import contract
+from aurora_storage import fsutil
+
+from aurora_instance import render
+from aurora_instance.accounts import Credentials
+from aurora_instance.settings import ConfigError, Settings
+
+STAMP = "quorumdb-cluster"  # inside PGDATA, so base backups carry it to readers
+USER_CONF = "quorumdb-user.conf"
+
+
+def write(path: Path, text: str, mode: int = 0o600) -> None:
+    fsutil.write_atomic(path, text.encode())
+    os.chmod(path, mode)
+
+
+def passfile(settings: Settings) -> Path:
+    return settings.data_root / "pgpass"
+
+
+def write_passfile(settings: Settings, creds: Credentials) -> None:
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace(":", "\\:")
+
+    lines = [f"*:*:*:{esc(a.username)}:{esc(a.password)}" for a in (creds.replication, creds.superuser)]
+    write(passfile(settings), "\n".join(lines) + "\n")
+
+
+def read_stamp(pgdata: Path) -> str | None:
+    try:
+        return (pgdata / STAMP).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def check_data_dir(settings: Settings) -> bool:
+    """True if PGDATA holds this cluster's data, False if there is none; ConfigError if foreign or unknown."""
+    pgdata = settings.pgdata
+    if not pgdata.exists() or not any(pgdata.iterdir()):
+        return False
+    if not (pgdata / "PG_VERSION").exists():
+        raise ConfigError(f"{pgdata} is not empty and not a PostgreSQL data directory: refusing to touch it")
+    stamp = read_stamp(pgdata)
+    if stamp != settings.cluster_name:
+        raise ConfigError(
+            f"{pgdata} belongs to cluster {stamp!r}, not {settings.cluster_name!r}: refusing to touch it"
+        )
+    return True
+
+
+@dataclass(frozen=True)
+class State:
+    """Role and term the instance last ran with (or was told by the control plane)."""
+
+    role: str
+    term: int
+    writer: str | None
+
+
+def load_state(settings: Settings) -> State | None:
+    try:
+        raw = json.loads(settings.state_file.read_text())
+        return State(str(raw["role"]), int(raw["term"]), raw.get("writer"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"state file {settings.state_file} is malformed: {err}") from err
+
+
+def save_state(settings: Settings, state: State) -> None:
+    write(settings.state_file, json.dumps({"role": state.role, "term": state.term, "writer": state.writer}))
+
+
+def user_parameters(settings: Settings) -> dict[str, str]:
+    """User parameters from the mounted ConfigMap (empty without one); ConfigError on a bad line."""
+    if settings.config_dir is None:
+        return {}
+    path = settings.config_dir / contract.CONFIG_POSTGRESQL_CONF
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    return render.parse_parameters(text, str(path))
+
+
+def write_config(
+    settings: Settings,
+    creds: Credentials,
+    *,
+    role: str,
+    term: int,
+    writer: str | None,
+    params: dict[str, str],
+    clients: bool = True,
+    synchronous: bool = True,
+    pgdata: Path | None = None,
+) -> None:
+    """Render postgresql.conf, pg_hba.conf, the user parameters and (readers) standby.signal into PGDATA."""
+    pgdata = pgdata or settings.pgdata
+    conninfo = ""
+    if role == contract.ROLE_READER and writer:
+        host, port = writer.rsplit(":", 1)
+        conninfo = (
+            f"host={host} port={port} user={creds.replication.username} passfile={passfile(settings)} "
+            f"application_name={settings.instance_name} connect_timeout=2 "
+            "keepalives_idle=5 keepalives_interval=2"
+        )
+    restore = f"{settings.python} -m aurora_instance.main wal-fetch %f %p"
+    inputs = render.ConfigInputs(
+        role=role, term=term, cluster_name=settings.cluster_name,
+        listen_address=settings.listen_address if synchronous else "", port=settings.postgres_port,
+        socket_dir=str(settings.socket_dir), restore_command=restore, primary_conninfo=conninfo,
+        synchronous=synchronous,
+    )  # fmt: skip
+    write(pgdata / "postgresql.conf", render.postgresql_conf(inputs))
+    write(pgdata / "pg_hba.conf", render.pg_hba_conf(creds.replication.username, clients=clients))
+    write(pgdata / USER_CONF, render.user_conf(params))
+    write(pgdata / "postgresql.auto.conf", "# Not used: QuorumDB renders postgresql.conf.\n")
+    signal_file = pgdata / "standby.signal"
+    if role == contract.ROLE_READER:
+        signal_file.touch()
+    else:
+        signal_file.unlink(missing_ok=True)

@@ -1,0 +1,100 @@
+"""The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, metrics.
+
+Why: the operator and the kubelet learn everything about an instance here, and the control plane changes its
+role only here, by term. Promote/demote are idempotent per term and never act directly: they persist the new
+``Intent`` and wake the decision loop. It must not run PostgreSQL commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+from aurora_api import contract
+
+from aurora_instance.manager import Manager
+from aurora_instance.snapshot import Intent
+
+log = logging.getLogger(__name__)
+P = contract.InstancePaths
+F = contract.PromoteFields
+
+
+async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
+    try:
+        body = await request.json()
+        term = body[F.TERM]
+        if not isinstance(term, int) or isinstance(term, bool) or term < 1:
+            raise ValueError("term must be a positive integer")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise web.HTTPBadRequest(text=f"expected JSON {{'{F.TERM}': <int>, ...}}: {err}") from err
+    return term, body
+
+
+def build(manager: Manager) -> web.Application:
+    def status_response(code: int) -> web.Response:
+        return web.json_response(manager.status(), status=code)
+
+    async def liveness(_: web.Request) -> web.Response:
+        return web.Response(status=200 if manager.healthy() else 503, text=manager.last_decision)
+
+    async def readiness(_: web.Request) -> web.Response:
+        return web.Response(status=200 if manager.ready() else 503, text=manager.last_decision)
+
+    async def status(_: web.Request) -> web.Response:
+        return status_response(200)
+
+    async def promote(request: web.Request) -> web.Response:
+        term, _ = await _term_body(request)
+        current = manager.intent
+        if current.role == contract.ROLE_WRITER and term == current.term:
+            return status_response(200 if manager.ready() else 202)  # idempotent per term
+        if term <= current.term:
+            return web.json_response(
+                {"error": f"term {term} is not newer than this instance's term {current.term}"}, status=409
+            )
+        manager.set_intent(Intent(contract.ROLE_WRITER, term, None))
+        return status_response(202)
+
+    async def demote(request: web.Request) -> web.Response:
+        term, body = await _term_body(request)
+        writer = body.get(F.WRITER)
+        if not isinstance(writer, str) or ":" not in writer:
+            raise web.HTTPBadRequest(text=f"expected '{F.WRITER}': 'host:port'")
+        current = manager.intent
+        wanted = Intent(contract.ROLE_READER, term, writer)
+        if current == wanted:
+            return status_response(200 if manager.ready() else 202)
+        if term <= current.term:
+            return web.json_response(
+                {"error": f"term {term} is not newer than this instance's term {current.term}"}, status=409
+            )
+        manager.set_intent(wanted)
+        return status_response(202)
+
+    async def metrics(_: web.Request) -> web.Response:
+        st = manager.status()
+        F2 = contract.InstanceStatusFields
+        lines = [
+            f"quorumdb_instance_term {st[F2.TERM]}",
+            f"quorumdb_instance_ready {int(bool(st[F2.READY]))}",
+            f"quorumdb_instance_is_writer {int(st[F2.ROLE] == contract.ROLE_WRITER)}",
+        ]
+        for key in (F2.LAG_BYTES, F2.LAG_SECONDS, F2.TIMELINE):
+            if st[key] is not None:
+                lines.append(f"quorumdb_instance_{key} {st[key]}")
+        return web.Response(text="\n".join(lines) + "\n")
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get(P.LIVENESS, liveness),
+            web.get(P.READINESS, readiness),
+            web.get(P.STATUS, status),
+            web.post(P.PROMOTE, promote),
+            web.post(P.DEMOTE, demote),
+            web.get(P.METRICS, metrics),
+        ]
+    )
+    return app

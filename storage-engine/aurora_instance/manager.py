@@ -1,0 +1,200 @@
+"""The decision loop: observe -> decide -> (maybe) start an action -> log one sentence. Repeat.
+
+Why: Patroni's ``_run_cycle`` shape. Each cycle reads the world once into an immutable ``World`` (blocking
+reads run in a thread), calls the pure ``decide``, hands a long action to the executor and logs the
+sentence. HTTP requests only change the ``Intent`` (persisted first) and wake the loop. It must not contain
+decision rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from aurora_api import contract
+from aurora_storage import lsn
+
+from aurora_instance import actions, decide, files, promotion, sql
+from aurora_instance.context import Context
+from aurora_instance.decide import Action
+from aurora_instance.executor import Executor
+from aurora_instance.postgres import PostgresError
+from aurora_instance.settings import ConfigError
+from aurora_instance.snapshot import DataDir, Intent, Local, World
+
+log = logging.getLogger(__name__)
+CYCLE_SECONDS = 1.0
+RETRY_AFTER_FAILURE_SECONDS = 2.0
+
+
+def fmt(value: int | None) -> str | None:
+    return None if value is None else lsn.format_lsn(value)
+
+
+class Manager:
+    def __init__(self, ctx: Context, intent: Intent) -> None:
+        self.ctx = ctx
+        self.intent = intent
+        self.executor = Executor(self._wake_threadsafe)
+        self.world: World | None = None
+        self.last_decision = "starting"
+        self.last_cycle = time.monotonic()
+        self.config_error: str | None = None
+        self._receiver_down_since: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+
+    # --- intent (changed by HTTP) ---------------------------------------------------------------------
+    def set_intent(self, intent: Intent) -> None:
+        files.save_state(self.ctx.settings, files.State(intent.role, intent.term, intent.writer))
+        log.info("intent changed: %s at term %d (writer %s)", intent.role, intent.term, intent.writer)
+        self.intent = intent
+        self._wake.set()
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # --- observe ---------------------------------------------------------------------------------------
+    def observe(self) -> World:
+        s, pg = self.ctx.settings, self.ctx.pg
+        has_data = (s.pgdata / "PG_VERSION").exists()  # identity was checked at start-up
+        running = pg.running()
+        obs: sql.PgObservation | None = None
+        cluster_state: str | None = None
+        if running:
+            try:
+                with self.ctx.connect(timeout=2) as conn:
+                    obs = sql.observe(conn)
+            except Exception as err:  # starting up, shutting down, or overloaded: retry next cycle
+                log.debug("observation failed: %s", err)
+        elif has_data and self.executor.running is None:
+            try:
+                cluster_state = pg.controldata().get("Database cluster state")
+            except PostgresError as err:
+                log.warning("%s", err)
+        state = files.load_state(s)
+        now = time.monotonic()
+        if obs is not None and obs.in_recovery and obs.receiver_status != "streaming":
+            self._receiver_down_since = self._receiver_down_since or now
+        else:
+            self._receiver_down_since = None
+        try:
+            changed = files.user_parameters(s) != self.ctx.params
+            self.config_error = None
+        except ConfigError as err:
+            changed, self.config_error = False, str(err)
+        failed_recently = (
+            self.executor.failed_at is not None
+            and now - self.executor.failed_at < RETRY_AFTER_FAILURE_SECONDS
+        )
+        return World(
+            intent=self.intent,
+            local=Local(
+                data=DataDir.OURS if has_data else DataDir.MISSING,
+                cluster_state=cluster_state,
+                last_role=state.role if state else None,
+            ),
+            postmaster_running=running,
+            pg=obs,
+            user_config_changed=changed,
+            action=self.executor.running or ("backing off after a failure" if failed_recently else None),
+            last_failure=self.executor.last_failure,
+            receiver_down_seconds=now - self._receiver_down_since if self._receiver_down_since else 0.0,
+        )
+
+    # --- act -------------------------------------------------------------------------------------------
+    def _runner(self, action: Action, intent: Intent) -> Callable[[], str]:
+        ctx = self.ctx
+        table: dict[Action, Callable[[], str]] = {
+            Action.BOOTSTRAP_WRITER: lambda: actions.bootstrap_writer(ctx, intent),
+            Action.BOOTSTRAP_READER: lambda: actions.bootstrap_reader(ctx, intent),
+            Action.START: lambda: actions.start(ctx, intent),
+            Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),
+            Action.PROMOTE: lambda: promotion.promote(ctx, intent),
+            Action.REJOIN: lambda: actions.rejoin(ctx, intent),
+            Action.RELOAD: lambda: actions.reload(ctx, intent, files.user_parameters(ctx.settings)),
+        }
+        return table[action]
+
+    def cycle(self) -> decide.Decision:
+        world = self.observe()
+        self.world = world
+        decision = decide.decide(world)
+        if decision.action is not None:
+            self.executor.submit(
+                decision.action.value, self._runner(decision.action, world.intent), time.monotonic()
+            )
+        if decision.sentence != self.last_decision or decision.action is not None:
+            log.info("%s", decision.sentence)
+        else:
+            log.debug("%s", decision.sentence)
+        self.last_decision = decision.sentence
+        self.last_cycle = time.monotonic()
+        return decision
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await asyncio.to_thread(self.cycle)
+            except ConfigError as err:
+                log.error("fatal: %s", err)
+                raise
+            except Exception:
+                log.exception("decision cycle failed; retrying")
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            _, pending = await asyncio.wait(
+                waiters, timeout=CYCLE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for w in pending:
+                w.cancel()
+
+    # --- report ----------------------------------------------------------------------------------------
+    def status(self) -> dict[str, object]:
+        F = contract.InstanceStatusFields
+        w, pg = self.world, self.world.pg if self.world else None
+        role = "unknown" if pg is None else (contract.ROLE_READER if pg.in_recovery else contract.ROLE_WRITER)
+        return {
+            F.ROLE: role,
+            F.TIMELINE: pg.timeline if pg else None,
+            F.TERM: self.intent.term,
+            F.RECEIVED_LSN: fmt(pg.received_lsn) if pg else None,
+            F.REPLAYED_LSN: fmt(pg.replayed_lsn) if pg else None,
+            F.FLUSHED_LSN: fmt(pg.flushed_lsn) if pg else None,
+            F.LAG_BYTES: pg.lag_bytes if pg else None,
+            F.LAG_SECONDS: pg.lag_seconds if pg else None,
+            F.HEALTHY: self.healthy(),
+            F.READY: self.ready(),
+            F.POSTGRES_VERSION: pg.version if pg else None,
+            F.PENDING_RESTART: list(pg.pending_restart) if pg else [],
+            F.LAST_DECISION: self.last_decision,
+            F.ACTION: self.executor.running,
+            "intent": dataclasses.asdict(self.intent),
+            "last_failure": self.executor.last_failure,
+            "last_result": self.executor.last_result,
+            "config_error": self.config_error,
+            "postmaster_running": w.postmaster_running if w else False,
+        }
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_cycle < 30
+
+    def ready(self) -> bool:
+        w = self.world
+        if w is None or w.pg is None or self.executor.running is not None:
+            return False
+        pg = w.pg
+        if self.intent.role == contract.ROLE_WRITER:
+            return not pg.in_recovery and pg.declared_term == self.intent.term
+        lag = pg.lag_seconds
+        return (
+            pg.in_recovery
+            and pg.receiver_status == "streaming"
+            and lag is not None
+            and lag <= self.ctx.settings.reader_max_lag_seconds
+        )

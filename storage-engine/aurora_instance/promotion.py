@@ -1,0 +1,151 @@
+"""Promotion and crash recovery of the writer: the two places where acknowledged commits could be lost.
+
+Why (measured, docs/research dataplane.md): promoting a lagging reader without catching it up from the storage
+quorum lost 5,611 of 6,335 acknowledged commits; restarting a crashed writer on its local WAL made commits
+visible that only three nodes held. So:
+
+``promote``: fence (nodes refuse the old term) -> stop streaming from the old writer -> read the WAL tail of
+all reachable nodes (>= READ_QUORUM; W+R>N so it holds every acknowledged commit) -> replay through its last
+complete record via ``restore_command`` -> ``pg_promote`` -> slots -> declare the term (nodes follow).
+
+``recover_writer``: a crashed writer keeps its term only if the nodes still grant it; it restarts with clients
+shut out, lets the storage nodes stream its local tail, and opens only once WRITE_QUORUM nodes hold all of its
+WAL. In-doubt commits thus become durable *before* anyone can see them, or the writer never opens.
+It must not choose *which* instance to promote: the control plane does, by raising the term.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from aurora_api import contract
+from aurora_storage import lsn, quorum
+
+from aurora_instance import files, sql, waldump
+from aurora_instance.actions import ActionError, fence, write_config
+from aurora_instance.context import Context
+from aurora_instance.snapshot import Intent
+
+log = logging.getLogger(__name__)
+CATCH_UP_TIMEOUT = 120.0
+QUORUM_WAIT_TIMEOUT = 60.0
+
+
+class PromotionError(ActionError):
+    pass
+
+
+def quorum_target(ctx: Context) -> tuple[int, int]:
+    """(timeline, start of the last complete record) of the most advanced WAL on the storage quorum."""
+    tail = ctx.storage.tail()
+    wal = lsn.WalName(tail.timeline, lsn.segment_of(max(tail.end - 1, 0)), lsn.WalKind.SEGMENT)
+    with tempfile.TemporaryDirectory(prefix="quorumdb-tail-") as tmp:
+        for segno in (wal.segno, wal.segno - 1):  # the tail segment may start with an incomplete record
+            seg = lsn.WalName(tail.timeline, segno, lsn.WalKind.SEGMENT)
+            path = Path(tmp) / seg.segment
+            if segno < 0 or not ctx.storage.fetch(seg.segment, path):
+                break
+            end = tail.end - seg.start_lsn() if segno == wal.segno else lsn.WAL_SEGMENT_SIZE
+            last = waldump.last_record_start(ctx.settings.pg_bin / "pg_waldump", path, seg, end)
+            if last is not None:
+                log.info(
+                    "storage quorum tail: timeline %d, end %s on %s (%d nodes answered), last record at %s",
+                    tail.timeline, lsn.format_lsn(tail.end), tail.node, tail.answered, lsn.format_lsn(last),
+                )  # fmt: skip
+                return tail.timeline, last
+    raise PromotionError(
+        f"no complete WAL record found at the storage quorum's tail {lsn.format_lsn(tail.end)}"
+    )
+
+
+def _wait_replayed(ctx: Context, target: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with ctx.connect() as conn:
+        while True:
+            replayed = sql.replay_lsn(conn)
+            if replayed is not None and replayed > target:
+                return
+            if time.monotonic() > deadline:
+                shown = lsn.format_lsn(replayed) if replayed is not None else "nothing"
+                raise PromotionError(
+                    f"catching up from the storage quorum: replayed {shown}, "
+                    f"need past {lsn.format_lsn(target)} after {timeout:.0f}s"
+                )
+            time.sleep(0.005)
+
+
+def promote(ctx: Context, intent: Intent) -> str:
+    t0 = time.monotonic()
+    term = intent.term
+    fence(ctx, term)
+    if not ctx.pg.running():
+        write_config(ctx, intent, role=contract.ROLE_READER)
+        ctx.pg.start()
+    with ctx.connect() as conn:
+        in_recovery = sql.observe(conn).in_recovery
+    if not in_recovery:  # already the writer: only the declared term changes
+        write_config(ctx, intent)
+        ctx.pg.reload()
+        files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
+        return f"writer now declares term {term}"
+    # Stop streaming from the deposed writer; from here on WAL comes only from the storage quorum.
+    write_config(ctx, Intent(contract.ROLE_READER, term, None))
+    ctx.pg.reload()
+    timeline, target = quorum_target(ctx)
+    t_fenced = time.monotonic()
+    _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
+    t_caught_up = time.monotonic()
+    with ctx.connect() as conn:
+        row = conn.execute("SELECT pg_promote(true, 60)").fetchone()
+        if not row or not row[0]:
+            raise PromotionError(f"pg_promote did not complete within 60s at term {term}")
+        sql.create_storage_slots(conn)
+        obs = sql.observe(conn)
+    write_config(ctx, intent)
+    ctx.pg.reload()
+    files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
+    done = time.monotonic()
+    with ctx.connect(timeout=10) as conn:
+        conn.execute("CHECKPOINT")  # lets pg_rewind of former writers see the new timeline at once
+    return (
+        f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
+        f"{lsn.format_lsn(target)} (timeline {timeline}); fence+tail {t_fenced - t0:.2f}s, "
+        f"catch-up {t_caught_up - t_fenced:.2f}s, total {done - t0:.2f}s"
+    )
+
+
+def _quorum_flushed(ctx: Context, target: int) -> int:
+    with ctx.connect() as conn:
+        rows = conn.execute(
+            "SELECT flush_lsn::text FROM pg_stat_replication WHERE application_name = ANY(%s)",
+            (quorum.node_names(),),
+        ).fetchall()
+    return sum(1 for (f,) in rows if f and lsn.parse_lsn(str(f)) >= target)
+
+
+def recover_writer(ctx: Context, intent: Intent) -> str:
+    term = intent.term
+    fence(ctx, term)  # Deposed if a newer writer exists: then the control plane must demote us
+    write_config(ctx, intent, clients=False)
+    ctx.pg.start()
+    with ctx.connect() as conn:
+        row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        assert row is not None
+        local_end = lsn.parse_lsn(str(row[0]))
+    deadline = time.monotonic() + QUORUM_WAIT_TIMEOUT
+    while (have := _quorum_flushed(ctx, local_end)) < contract.WRITE_QUORUM:
+        if time.monotonic() > deadline:
+            ctx.pg.stop("immediate")
+            raise ActionError(
+                f"recovering the writer at term {term}: only {have} storage nodes hold its WAL end "
+                f"{lsn.format_lsn(local_end)} after {QUORUM_WAIT_TIMEOUT:.0f}s; staying closed"
+            )
+        time.sleep(0.02)
+    write_config(ctx, intent, clients=True)
+    ctx.pg.reload()
+    files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
+    end = lsn.format_lsn(local_end)
+    return f"writer recovered at term {term}: WAL through {end} is on the write quorum; open"

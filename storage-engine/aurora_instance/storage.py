@@ -1,0 +1,135 @@
+"""What the instance manager needs from the storage quorum, as a documented Protocol, plus an in-memory fake.
+
+Why: promotion must read the WAL tail from any READ_QUORUM nodes and fence the old writer on enough nodes
+that it can never again gather WRITE_QUORUM acknowledgements. The storage engine (``aurora_storage``) owns the
+real nodes; this Protocol is the narrow seam the instance manager codes against, so the decision and action
+logic is tested against ``MemoryStorage`` and run for real against ``httpstorage.HttpStorage`` (the
+``aurora_storage`` nodes, through their client library).
+It must not decide anything: it reports and transports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from aurora_api import contract
+from aurora_storage import lsn
+
+# A deposed writer keeps at most N - FENCE_QUORUM nodes, which must be fewer than WRITE_QUORUM.
+FENCE_QUORUM = contract.STORAGE_NODES - contract.WRITE_QUORUM + 1
+
+
+class QuorumUnavailable(RuntimeError):
+    """Fewer nodes answered than the operation needs; nothing may be decided from what did answer."""
+
+
+class FenceResult(NamedTuple):
+    """Outcome of raising the term: how many nodes now hold exactly it, and the highest term seen."""
+
+    confirmed: int
+    highest_term: int
+
+
+class WalTail(NamedTuple):
+    """The most advanced WAL among the nodes that answered: highest timeline, then highest end."""
+
+    timeline: int
+    end: int  # one past the last byte the node holds (may be mid-record)
+    node: str
+    answered: int  # how many nodes answered; always >= READ_QUORUM
+
+
+class StorageQuorum(Protocol):
+    """Consistency contract of the storage layer as seen from one PostgreSQL instance."""
+
+    def fence(self, term: int, writer: str) -> FenceResult:
+        """Raise every reachable node's term to ``term`` (never lower it), naming ``writer`` (libpq conninfo,
+        no password) as the server to follow; report confirmations.
+
+        A confirming node has stopped acknowledging WAL from any writer of an older term *before* it confirms,
+        and from then on streams only from a writer declaring ``contract.WRITER_TERM_GUC`` = ``term`` (so the
+        nodes follow the new writer by themselves once it has promoted). Callers require ``FENCE_QUORUM``
+        confirmations; fewer raises nothing here, the caller decides.
+        """
+        ...
+
+    def tail(self, min_term: int = 0) -> WalTail:
+        """The most advanced WAL among reachable nodes at ``min_term`` or later; QuorumUnavailable if fewer
+        than READ_QUORUM qualify.
+
+        Because every acknowledged commit is on WRITE_QUORUM nodes and READ_QUORUM + WRITE_QUORUM > N, the
+        returned tail includes every acknowledged commit.
+        """
+        ...
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Copy WAL file ``name`` (segment or ``.history``) to ``dest``; False if no reachable node has it.
+
+        A complete segment may come from any node; an incomplete one is the ``.partial`` of the node that
+        holds the most of it (same timeline => byte-identical prefixes), so replay reaches the quorum's end.
+        """
+        ...
+
+
+@dataclass
+class MemoryNode:
+    """One fake node: its term and WAL files by name (``.partial`` suffix for open ones)."""
+
+    term: int = 0
+    writer: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    reachable: bool = True
+
+
+@dataclass
+class MemoryStorage:
+    """In-memory ``StorageQuorum`` for unit tests: same contract, no processes."""
+
+    nodes: list[MemoryNode] = field(
+        default_factory=lambda: [MemoryNode() for _ in range(contract.STORAGE_NODES)]
+    )
+
+    def _up(self, min_term: int = 0) -> list[tuple[int, MemoryNode]]:
+        up = [(i, n) for i, n in enumerate(self.nodes) if n.reachable and n.term >= min_term]
+        if len(up) < contract.READ_QUORUM:
+            raise QuorumUnavailable(f"{len(up)} of {len(self.nodes)} storage nodes reachable")
+        return up
+
+    def fence(self, term: int, writer: str) -> FenceResult:
+        for node in self.nodes:
+            if node.reachable and node.term <= term:
+                node.term, node.writer = term, writer
+        up = [n for n in self.nodes if n.reachable]
+        return FenceResult(sum(1 for n in up if n.term == term), max((n.term for n in up), default=0))
+
+    def tail(self, min_term: int = 0) -> WalTail:
+        up = self._up(min_term)
+        best: tuple[int, int, str] | None = None
+        for i, node in up:
+            for name, data in node.files.items():
+                if not lsn.is_wal_name(name):
+                    continue
+                wal = lsn.parse_wal_name(name)
+                if wal.kind is lsn.WalKind.HISTORY:
+                    continue
+                partial = wal.kind is lsn.WalKind.PARTIAL
+                end = wal.start_lsn() + (len(data.rstrip(b"\0")) if partial else lsn.WAL_SEGMENT_SIZE)
+                if best is None or (wal.timeline, end) > best[:2]:
+                    best = (wal.timeline, end, f"storage_{i}")
+        if best is None:
+            raise QuorumUnavailable("no WAL on any reachable storage node")
+        return WalTail(best[0], best[1], best[2], len(up))
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        up = self._up()
+        for _, node in up:
+            if name in node.files:
+                dest.write_bytes(node.files[name])
+                return True
+        partials = [n.files[name + ".partial"] for _, n in up if name + ".partial" in n.files]
+        if not partials:
+            return False
+        dest.write_bytes(max(partials, key=lambda d: len(d.rstrip(b"\0"))))
+        return True

@@ -1,0 +1,31 @@
+"""Fixtures for instance-manager integration tests (real PostgreSQL and storage nodes, as ``postgres``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.instance_integration import harness
+
+
+@pytest.fixture
+def bed_root(request: pytest.FixtureRequest) -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="quorumdb-instance-"))
+    os.chmod(root, 0o755)
+    yield root
+    failed = getattr(request.node, "rep_call", None)
+    if (failed is not None and failed.failed) or os.environ.get("QUORUMDB_KEEP_TEST_DIRS"):
+        print(f"kept test directory {root}")
+        return
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def bed(bed_root: Path) -> Iterator[harness.Bed]:
+    with harness.bed(bed_root) as b:
+        yield b

@@ -80,10 +80,9 @@ async def delete_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         message = "deletion protection is on: set spec.deletionProtection=false and the delete proceeds"
         kopf.event(body, type="Warning", reason="DeletionProtected", message=message)
         raise kopf.TemporaryError(message, delay=15)
-    deleted = await loop.teardown(memo.kube, cluster)
+    done = await loop.teardown(memo.kube, cluster)
     policy = cluster.spec.storage.reclaim_policy
-    claims = ", ".join(deleted) or "none"
-    message = f"reclaimPolicy {policy}; deleted PVCs: {claims}; owned objects follow by garbage collection"
+    message = f"reclaimPolicy {policy}: {', '.join(done) or 'nothing to do'}; owned objects follow by GC"
     kopf.event(body, type="Normal", reason="Deleting", message=message)
 
 

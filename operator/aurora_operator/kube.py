@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import Resource
 from lightkube.resources import apps_v1, core_v1, policy_v1, rbac_authorization_v1
+from lightkube.types import PatchType
 
 Manifest = dict[str, Any]
 
@@ -62,6 +63,9 @@ class Kube(Protocol):
         annotations: dict[str, str],
     ) -> None:
         """Merge labels and annotations into an existing object."""
+
+    async def orphan(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Remove the object's owner references so garbage collection leaves it; False when absent."""
 
 
 class LightKube:
@@ -127,6 +131,17 @@ class LightKube:
         res: Any = RESOURCES[api_version, kind]
         body = {"metadata": {"labels": labels, "annotations": annotations}}
         await self._client.patch(res, name, body, namespace=namespace)
+
+    async def orphan(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        res: Any = RESOURCES[api_version, kind]
+        body = {"metadata": {"ownerReferences": None}}
+        try:
+            await self._client.patch(res, name, body, namespace=namespace, patch_type=PatchType.MERGE)
+        except ApiError as err:
+            if err.status.code == 404:
+                return False
+            raise
+        return True
 
 
 def _to_dict(obj: Any) -> Manifest:
@@ -194,3 +209,11 @@ class FakeKube:
         obj["metadata"].setdefault("labels", {}).update(labels)
         obj["metadata"].setdefault("annotations", {}).update(annotations)
         self.calls.append(f"label {kind}/{name}")
+
+    async def orphan(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        obj = self.objects.get((kind, namespace, name))
+        if obj is None:
+            return False
+        obj["metadata"].pop("ownerReferences", None)
+        self.calls.append(f"orphan {kind}/{name}")
+        return True

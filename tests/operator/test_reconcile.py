@@ -95,11 +95,16 @@ async def test_role_labels_follow_status_writer() -> None:
 
 
 async def test_teardown_follows_reclaim_policy() -> None:
+    kube = FakeKube(factories.nodes())
+    await reconcile(kube, factories.cluster())
     claim = {"kind": "PersistentVolumeClaim", "metadata": {"name": "data-demo-storage-0-0", "namespace": "db",
              "labels": {contract.LABEL_CLUSTER: "demo"}}}  # fmt: skip
-    kube = FakeKube()
     kube.put(claim)
-    assert await loop.teardown(kube, factories.cluster({"storage": {"reclaimPolicy": "Retain"}})) == []
+    kept = await loop.teardown(kube, factories.cluster({"storage": {"reclaimPolicy": "Retain"}}))
+    assert kept == [f"kept Secret demo-{a}" for a in ("superuser", "replication", "app")]
     assert ("PersistentVolumeClaim", "db", "data-demo-storage-0-0") in kube.objects
-    assert await loop.teardown(kube, factories.cluster()) == ["data-demo-storage-0-0"]
-    assert kube.objects == {}
+    assert "ownerReferences" not in kube.objects["Secret", "db", "demo-app"]["metadata"]
+    assert "ownerReferences" in kube.objects["StatefulSet", "db", "demo-storage-0"]["metadata"]
+    done = await loop.teardown(kube, factories.cluster())
+    assert done[0] == "deleted PVC data-demo-storage-0-0" and "deleted Secret demo-app" in done
+    assert ("PersistentVolumeClaim", "db", "data-demo-storage-0-0") not in kube.objects

@@ -43,7 +43,9 @@ def _constraints(node: dict[str, Any]) -> str:
 
 def _rows(node: dict[str, Any], path: str, required: bool, out: list[str]) -> None:
     if path:
-        default = f"`{json.dumps(node['default'])}`" if "default" in node else ("required" if required else "")
+        default = "required" if required else ""
+        if "default" in node:
+            default = f"`{json.dumps(node['default'])}`"
         description = node.get("description", "").replace("\n", " ").replace("|", "\\|")
         out.append(f"| `{path}` | {_type(node)} | {default} | {_constraints(node)} | {description} |")
     children = node.get("properties", {})

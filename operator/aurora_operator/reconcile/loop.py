@@ -16,6 +16,7 @@ from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..kube import Kube
+from ..render import names
 from ..settings import Settings
 from . import apply, checks, observe, plan, report
 from .report import Event
@@ -60,16 +61,21 @@ async def reconcile(
 
 
 async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
-    """What the finalizer does before garbage collection takes the owned objects.
+    """What the finalizer does before garbage collection takes the owned objects; returns what it did.
 
-    Everything the operator created carries an owner reference and goes with the AuroraCluster. PVCs are the
-    exception: StatefulSets own them only under ``whenDeleted: Delete``, so under ``reclaimPolicy: Delete``
-    they are deleted here explicitly (belt and braces) and under ``Retain`` they are left, labelled, for a
-    cluster of the same name to adopt.
+    Everything the operator created carries an owner reference and goes with the AuroraCluster. The storage
+    volumes follow ``spec.storage.reclaimPolicy``: under ``Delete`` the PVCs are deleted here explicitly (the
+    StatefulSets' ``whenDeleted: Delete`` would too); under ``Retain`` they stay, and so do the generated
+    credential Secrets (their owner references are removed), so an AuroraCluster created again with the same
+    name reattaches both.
     """
-    if c.spec.storage.reclaim_policy == "Retain":
-        return []
     ns = c.metadata.namespace
+    if c.spec.storage.reclaim_policy == "Retain":
+        kept = []
+        for account in names.ACCOUNTS:
+            if await kube.orphan("v1", "Secret", ns, names.secret(c, account)):
+                kept.append(f"kept Secret {names.secret(c, account)}")
+        return kept
     claims = await kube.list_objects(
         "v1", "PersistentVolumeClaim", ns, {contract.LABEL_CLUSTER: c.metadata.name}
     )
@@ -77,5 +83,9 @@ async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
     for claim in claims:
         name = claim["metadata"]["name"]
         if await kube.delete("v1", "PersistentVolumeClaim", ns, name):
-            deleted.append(name)
+            deleted.append(f"deleted PVC {name}")
+    # Explicit because Secrets kept by an earlier Retain delete and reattached carry no owner reference.
+    for account in names.ACCOUNTS:
+        if await kube.delete("v1", "Secret", ns, names.secret(c, account)):
+            deleted.append(f"deleted Secret {names.secret(c, account)}")
     return deleted

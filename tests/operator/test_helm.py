@@ -36,8 +36,16 @@ def helm(*args: str) -> str:
     return done.stdout
 
 
+def kube_version() -> str:
+    """The test bed's Kubernetes version (helm built without version ldflags assumes v1.20)."""
+    for line in (ROOT / "e2e/testbed/versions.env").read_text().splitlines():
+        if line.startswith("K8S_VERSION="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return "v1.34.0"
+
+
 def template(*sets: str) -> list[dict[str, Any]]:
-    args = ["template", "qdb", str(CHART), "--namespace", "quorumdb-system"]
+    args = ["template", "qdb", str(CHART), "--namespace", "quorumdb-system", "--kube-version", kube_version()]
     for item in sets:
         args += ["--set", item]
     return [doc for doc in yaml.safe_load_all(helm(*args)) if doc]
@@ -62,7 +70,7 @@ def test_template_renders_operator_with_image_settings() -> None:
 
 
 def test_crds_are_installed_with_the_chart() -> None:
-    out = helm("template", "qdb", str(CHART), "--include-crds")
+    out = helm("template", "qdb", str(CHART), "--include-crds", "--kube-version", kube_version())
     names = {
         d["metadata"]["name"]
         for d in yaml.safe_load_all(out)

@@ -26,12 +26,16 @@ def test_two_nodes_lost_commits_continue_third_lost_commits_wait(storage_factory
     sc = storage_factory()
     w = sc.writer
     conn_args = ["-h", w.host, "-p", str(w.port), "-U", "postgres", "postgres"]
-    subprocess.run([str(PG_BIN / "pgbench"), "-i", "-s", "1", "-q", *conn_args], check=True, capture_output=True)
+    subprocess.run(
+        [str(PG_BIN / "pgbench"), "-i", "-s", "1", "-q", *conn_args], check=True, capture_output=True
+    )
     with w.connect() as conn:
         Committer.create_table(conn)
     bench = subprocess.Popen(
         [str(PG_BIN / "pgbench"), "-n", "-c", "2", "-j", "1", "-T", "16", "-P", "1", *conn_args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     probe = Committer(w.conninfo(), threads=1).start()
     t0 = time.monotonic()

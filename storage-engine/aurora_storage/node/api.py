@@ -77,7 +77,7 @@ async def segments(request: web.Request) -> web.Response:
 async def _read(rt: runtime.Runtime, name: str) -> tuple[bytes, int | None]:
     wn = lsnmod.parse_wal_name(name)
     if wn.kind is lsnmod.WalKind.PARTIAL:
-        data, end = await asyncio.to_thread(rt.store.read_partial, name)
+        data, end = await asyncio.to_thread(rt.store.read_partial, name, rt.acked_lsn())
         return data, end
     try:
         data, _ = await asyncio.to_thread(rt.store.read_verified, name)

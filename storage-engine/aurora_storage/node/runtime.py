@@ -77,6 +77,10 @@ class Runtime:
     def streaming(self) -> bool:
         return self.receiver_pid is not None
 
+    def acked_lsn(self) -> int | None:
+        """The flush position this node last reported to the writer (seen in pg_stat_replication)."""
+        return self.writer.storage_flush.get(self.cfg.name) if self.writer.reachable else None
+
     @property
     def healthy(self) -> bool:
         return not self.repair.repairing

@@ -164,12 +164,18 @@ class WalStore:
             raise checksum.ChecksumError(f"{name}: stored bytes fail their checksum (quarantined)")
         return data, digest
 
-    def read_partial(self, name: str) -> tuple[bytes, int]:
-        """Written prefix of ``<segment>.partial`` and the LSN where it ends."""
+    def read_partial(self, name: str, acked_lsn: int | None = None) -> tuple[bytes, int]:
+        """Written prefix of ``<segment>.partial`` and the LSN where it ends.
+
+        The prefix ends at the last non-zero byte, or at ``acked_lsn`` (the flush position this node
+        reported to the writer) when that is further: WAL may legitimately end in zero bytes.
+        """
         wn = lsnmod.parse_wal_name(name)
         path = self.wal / wn.filename
         try:
             end = self.partial_end(wn)
+            if acked_lsn is not None and wn.start_lsn() <= acked_lsn <= wn.end_lsn():
+                end = max(end, acked_lsn - wn.start_lsn())
             with path.open("rb") as fh:
                 data = fh.read(end)
         except FileNotFoundError as err:

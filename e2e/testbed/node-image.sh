@@ -104,7 +104,7 @@ build_node() {
 
 # Preload: run the node without systemd, start containerd by hand, import the images, commit.
 preload() {
-  local name="quorumdb-node-preload-$$" tars="$CACHE_DIR/preload"
+  local name="quorumdb-node-preload" tars="$CACHE_DIR/preload"
   rm -rf "$tars"; mkdir -p "$tars"
   docker save "${PRELOAD[@]}" -o "$tars/images.tar"
   docker rm -f "$name" >/dev/null 2>&1 || true
@@ -116,9 +116,13 @@ preload() {
     rm -f /var/log/containerd-preload.log'
   docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'ENV container=docker' \
-    --change 'STOPSIGNAL SIGRTMIN+3' --change "LABEL quorumdb.inputs=$HASH" --change 'CMD []' \
-    "$name" "$NODE_IMAGE"
+    --change 'CMD []' "$name" "$NODE_IMAGE-preloaded"
   docker rm -f "$name" >/dev/null
+  # Docker 20.10's commit cannot set STOPSIGNAL (systemd needs SIGRTMIN+3): a two-line build does.
+  image "$NODE_IMAGE" "FROM $NODE_IMAGE-preloaded
+STOPSIGNAL SIGRTMIN+3
+LABEL quorumdb.inputs=$HASH"
+  docker rmi "$NODE_IMAGE-preloaded" "$NODE_IMAGE-unloaded" >/dev/null 2>&1 || true
   rm -rf "$tars"
 }
 

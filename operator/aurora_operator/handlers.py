@@ -8,6 +8,7 @@ explicitly through ``patch.status``; kopf's progress bookkeeping lives in annota
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from typing import Any
 
@@ -52,6 +53,7 @@ def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
         kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
         generation = int(body.get("metadata", {}).get("generation", 0))
         cond = conditions.make("Ready", False, "InvalidSpec", message, generation)
+        cond.last_transition_time = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         patch.status["phase"] = "Failed"
         patch.status["conditions"] = [cond.model_dump(by_alias=True, mode="json")]
         return None
@@ -74,8 +76,9 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
 
 
 @kopf.on.delete(GROUP, VERSION, api.PLURAL)
-async def delete_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def delete_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     cluster = api.AuroraCluster.model_validate(dict(body))
+    patch.status["phase"] = "Deleting"  # timers stop once deletion starts: the phase is set here
     if cluster.spec.deletion_protection:
         message = "deletion protection is on: set spec.deletionProtection=false and the delete proceeds"
         kopf.event(body, type="Warning", reason="DeletionProtected", message=message)
@@ -93,6 +96,7 @@ async def snapshot_pending(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None
     snapshot = snap.AuroraSnapshot.model_validate(dict(body))
     message = "taking snapshots is not implemented yet (backup/PITR work); the request is kept"
     cond = conditions.make("Completed", False, "NotImplemented", message, snapshot.metadata.generation)
+    cond.last_transition_time = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     patch.status["phase"] = "Pending"
     patch.status["observedGeneration"] = snapshot.metadata.generation
     patch.status["conditions"] = [cond.model_dump(by_alias=True, mode="json")]

@@ -95,7 +95,11 @@ async def test_invalid_spec_reaching_the_operator_fails_visibly() -> None:
 async def test_deletion_protection_holds_the_finalizer() -> None:
     events = capture_events()
     with pytest.raises(kopf.TemporaryError, match="deletion protection"):
-        await delete_cluster(body=body({"deletionProtection": True}), memo=memo(FakeKube()))
+        await delete_cluster(
+            body=body({"deletionProtection": True}), patch=kopf.Patch(), memo=memo(FakeKube())
+        )
     assert drain(events) == [("Warning", "DeletionProtected")]
-    await delete_cluster(body=body(), memo=memo(FakeKube()))
+    patch = kopf.Patch()
+    await delete_cluster(body=body(), patch=patch, memo=memo(FakeKube()))
+    assert patch["status"]["phase"] == "Deleting"
     assert drain(events) == [("Normal", "Deleting")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from . import common
 from .common import ApiModel, Condition, IntOrQuantity, Quantity, SecretName, immutable, nested
@@ -59,16 +59,35 @@ ACU_RULES = [
 ]
 
 
+def _half_steps(value: float) -> float:
+    if value * 2 != int(value * 2):
+        raise ValueError("must be a multiple of 0.5")
+    return value
+
+
+# Not `multipleOf: 0.5`: the API server's OpenAPI validator truncates a fractional factor to 0 when the
+# value is integral (`maxCapacity: 4` fails: "factor MultipleOf ... must be positive: 0"); CEL does the step.
+Acu = Annotated[
+    float,
+    AfterValidator(_half_steps),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "double(int(self * 2.0)) == self * 2.0", "message": "ACU must be a multiple of 0.5"}
+            ]
+        }
+    ),
+]
+
+
 class ServerlessSpec(ApiModel):
     """Aurora Capacity Units: 1 ACU is about 2 GiB of memory with matching CPU. 0 ACU means paused."""
 
     model_config = common.config(*ACU_RULES)
 
-    min_capacity: float = Field(
-        default=0.5, ge=0, le=256, multiple_of=0.5, description="Lowest ACU: 0 (auto-pause) or 0.5-256."
-    )
-    max_capacity: float = Field(
-        default=4, ge=0.5, le=256, multiple_of=0.5, description="Highest ACU: 0.5-256, at least minCapacity."
+    min_capacity: Acu = Field(default=0.5, ge=0, le=256, description="Lowest ACU: 0 (auto-pause) or 0.5-256.")
+    max_capacity: Acu = Field(
+        default=4, ge=0.5, le=256, description="Highest ACU: 0.5-256, at least minCapacity."
     )
     seconds_until_auto_pause: int | None = Field(
         default=None, ge=300, le=86400, description="Idle seconds before pausing; only with minCapacity 0."
@@ -236,7 +255,10 @@ class TLSSpec(ApiModel):
     """TLS for client connections."""
 
     model_config = common.config(
-        {"rule": "!self.enabled || has(self.secretName)", "message": "tls.secretName is required"}
+        {
+            "rule": "!has(self.enabled) || !self.enabled || has(self.secretName)",
+            "message": "tls.secretName is required",
+        }
     )
 
     enabled: bool = False

@@ -55,7 +55,7 @@ def test_two_nodes_lost_commits_continue_third_lost_commits_wait(storage_factory
     t_back = time.monotonic()
     sc.wait(lambda: probe.acked_between(t_back, time.monotonic()) > 0, 10, "commits to resume")
     resumed_after = min(t for t in probe.ack_times if t >= t_back) - t_back
-    out, err = bench.communicate(timeout=30)
+    _out, err = bench.communicate(timeout=30)
     probe.stop()
     progress = [(float(a), float(b)) for a, b in _PROGRESS.findall(err)]
     print(

@@ -21,6 +21,7 @@ from aurora_storage.node import runtime
 log = logging.getLogger(__name__)
 
 SHA_HEADER = "X-Quorumdb-Sha256"
+PARALLEL_FETCHES = 4
 
 
 async def _inventories(
@@ -106,14 +107,23 @@ async def _round(
     rt.repair.missing = [f.name for f in todo]
     if todo and rt.repair.started_at is None:
         rt.repair.started_at = time.time()
-    for item in todo:
-        try:
-            await _fetch(session, rt, archive, item)
-        except RuntimeError as err:
-            rt.repair.last_error = str(err)
-            log.warning("%s", err)
-            return False
+    gate = asyncio.Semaphore(PARALLEL_FETCHES)
+
+    async def one(item: repair_plan.Fetch) -> bool:
+        async with gate:
+            try:
+                await _fetch(session, rt, archive, item)
+            except RuntimeError as err:
+                rt.repair.last_error = str(err)
+                log.warning("%s", err)
+                return False
         rt.repair.missing.remove(item.name)
+        return True
+
+    if not all(await asyncio.gather(*(one(item) for item in todo))):
+        return False
+    if todo:
+        return False  # confirm with a fresh round (immediately) that nothing is missing any more
     enough = len(peers) >= contract.READ_QUORUM - 1 or archive is not None
     if not enough:
         rt.repair.last_error = f"only {len(peers)} peers answered; cannot rule out gaps"
@@ -125,6 +135,7 @@ async def run(rt: runtime.Runtime, archive: s3.Archive | None) -> None:
     rotate = rt.cfg.ordinal
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while True:
+            fetched_before = rt.repair.fetched_files
             try:
                 complete = await _round(session, rt, archive, rotate)
             except Exception as err:  # keep repairing; report why the round failed
@@ -132,10 +143,11 @@ async def run(rt: runtime.Runtime, archive: s3.Archive | None) -> None:
                 rt.repair.last_error = str(err)
                 complete = False
             rotate += 1
+            progressed = rt.repair.fetched_files != fetched_before
             if complete and rt.repair.repairing:
                 rt.repair.finished_at = time.time()
                 log.info(
                     "repair complete: %d files, %d bytes", rt.repair.fetched_files, rt.repair.fetched_bytes
                 )
             rt.repair.repairing = not complete
-            await asyncio.sleep(0.5 if not complete else 5.0)
+            await asyncio.sleep(0 if progressed else 0.5 if not complete else 5.0)

@@ -131,7 +131,8 @@ def test_archive_once_then_repair_wiped_node_from_peers_and_s3(
     repair_mb_s = rep["fetched_bytes"] / seconds / 1e6
     print(
         f"repair: {rep['fetched_files']} files, {rep['fetched_bytes'] / 1e6:.1f} MB in {seconds:.2f}s "
-        f"= {repair_mb_s:.0f} MB/s ({rep['from_archive']} from S3); disk sequential copy {disk_mb_s:.0f} MB/s; "
+        f"= {repair_mb_s:.0f} MB/s ({rep['from_archive']} from S3); "
+        f"disk sequential copy {disk_mb_s:.0f} MB/s; "
         f"ratio {repair_mb_s / disk_mb_s:.2f}"
     )
     # Every peer asked for the corrupted segment detected it and refused to serve it.

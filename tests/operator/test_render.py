@@ -170,6 +170,10 @@ def test_services_select_by_role_and_instance() -> None:
         contract.LABEL_COMPONENT: "instance",
         contract.LABEL_INSTANCE: "demo-instance-2",
     }
+    assert one["spec"]["publishNotReadyAddresses"] is True  # storage nodes reach a not-yet-ready writer
+    assert (
+        "publishNotReadyAddresses" not in writer["spec"] and "publishNotReadyAddresses" not in readers["spec"]
+    )
     headless = storage.headless_service(factories.cluster())
     assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
 

@@ -16,12 +16,17 @@ from .meta import Manifest
 POSTGRES = {"name": "postgres", "port": contract.POSTGRES_PORT, "targetPort": "postgres"}
 
 
-def _service(c: AuroraCluster, name: str, selector: dict[str, str], ports: list[Manifest]) -> Manifest:
+def _service(
+    c: AuroraCluster, name: str, selector: dict[str, str], ports: list[Manifest], *, unready: bool = False
+) -> Manifest:
+    spec: Manifest = {"type": "ClusterIP", "selector": selector, "ports": ports}
+    if unready:
+        spec["publishNotReadyAddresses"] = True
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta.metadata(c, name, COMPONENT_INSTANCE),
-        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
+        "spec": spec,
     }
 
 
@@ -36,8 +41,12 @@ def readers(c: AuroraCluster) -> Manifest:
 
 
 def instance(c: AuroraCluster, ordinal: int) -> Manifest:
-    """Stable address of one instance, whatever its role (PostgreSQL and the instance manager's HTTP API)."""
+    """Stable address of one instance, whatever its role or readiness (PostgreSQL and the HTTP API).
+
+    Unready pods are included: this is the address a writer advertises to the storage nodes
+    (``EnvInstance.ADVERTISE_HOST`` defaults to the instance name), and they must reach it before it is ready.
+    """
     name = names.instance(c, ordinal)
     select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_INSTANCE: name})
     http = {"name": "http", "port": contract.INSTANCE_HTTP_PORT, "targetPort": "http"}
-    return _service(c, name, select, [POSTGRES, http])
+    return _service(c, name, select, [POSTGRES, http], unready=True)

@@ -36,12 +36,20 @@ class Deposed(ActionError):
     """Storage nodes hold a newer term: this instance must not act as writer."""
 
 
-def fence(ctx: Context, term: int) -> None:
-    """Make storage nodes refuse writers of older terms; Deposed if any node already has a newer term."""
+def writer_conninfo(ctx: Context) -> str:
+    """How storage nodes reach this instance as writer (their own credentials for the replication user)."""
     s = ctx.settings
     user = ctx.creds.replication.username
-    writer = f"host={s.advertise_host} port={s.postgres_port} user={user} dbname=postgres"
-    result = ctx.storage.fence(term, writer)
+    return f"host={s.advertise_host} port={s.postgres_port} user={user} dbname=postgres"
+
+
+def fence(ctx: Context, term: int, follow_me: bool = True) -> None:
+    """Make storage nodes refuse writers of older terms; Deposed if any node already has a newer term.
+
+    ``follow_me`` also names this instance as the writer to stream from (nodes stream only once it declares
+    ``term`` and is out of recovery); False keeps their current writer (fencing before promotion).
+    """
+    result = ctx.storage.fence(term, writer_conninfo(ctx) if follow_me else None)
     if result.highest_term > term:
         raise Deposed(f"storage nodes are at term {result.highest_term} > {term}: a newer writer exists")
     if result.confirmed < FENCE_QUORUM:

@@ -19,7 +19,7 @@ from aurora_api import contract
 
 from aurora_instance.snapshot import DataDir, World
 
-RECEIVER_DOWN_REJOIN_SECONDS = 20.0
+STALLED_REJOIN_SECONDS = 20.0
 
 
 class Action(enum.Enum):
@@ -98,10 +98,10 @@ def _reader(w: World) -> Decision:
         return Decision(
             Action.REJOIN, f"demoted at term {w.intent.term}: stopping the writer to rejoin {writer}"
         )
-    if w.receiver_down_seconds >= RECEIVER_DOWN_REJOIN_SECONDS:
+    if w.stalled_seconds >= STALLED_REJOIN_SECONDS:
         return Decision(
             Action.REJOIN,
-            f"no WAL stream from {writer} for {w.receiver_down_seconds:.0f}s: "
+            f"no WAL stream from {writer} and no replay progress for {w.stalled_seconds:.0f}s: "
             "rejoining (timeline may have diverged)",
         )
     if w.user_config_changed or pg.declared_term < w.intent.term:

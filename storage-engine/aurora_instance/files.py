@@ -97,6 +97,15 @@ def user_parameters(settings: Settings) -> dict[str, str]:
     return render.parse_parameters(text, str(path))
 
 
+def restore_command(settings: Settings) -> str:
+    """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum."""
+    c = settings.wal_cache
+    return (
+        f'if [ -f "{c}/%f" ]; then cp "{c}/%f" "%p"; elif [ -f "{c}/%f.absent" ]; then exit 1; '
+        f'else exec {settings.python} -m aurora_instance.walfetch "%f" "%p"; fi'
+    )
+
+
 def write_config(
     settings: Settings,
     creds: Credentials,
@@ -119,7 +128,7 @@ def write_config(
             f"application_name={settings.instance_name} connect_timeout=2 "
             "keepalives_idle=5 keepalives_interval=2"
         )
-    restore = f"{settings.python} -m aurora_instance.main wal-fetch %f %p"
+    restore = restore_command(settings)
     inputs = render.ConfigInputs(
         role=role, term=term, cluster_name=settings.cluster_name,
         listen_address=settings.listen_address if synchronous else "", port=settings.postgres_port,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from aurora_storage import client, quorum
 from aurora_instance.storage import FenceResult, QuorumUnavailable, WalTail
 
 log = logging.getLogger(__name__)
+REUSE_SECONDS = 10.0
 
 
 class HttpStorage:
@@ -26,23 +28,23 @@ class HttpStorage:
         self.client = client.StorageClient(urls, timeout=timeout)
         self.urls = self.client.urls
         self.timeout = timeout
+        self._last: tuple[float, client.ReadQuorum] | None = None
 
-    def _put_term(self, url: str, term: int, writer: str) -> tuple[bool, int]:
+    def _put_term(self, url: str, term: int, writer: str | None) -> tuple[bool, int]:
+        body: dict[str, object] = {"term": term} if writer is None else {"term": term, "writer": writer}
         try:
-            r = httpx.put(
-                url + contract.StoragePaths.TERM, json={"term": term, "writer": writer}, timeout=self.timeout
-            )
+            r = httpx.put(url + contract.StoragePaths.TERM, json=body, timeout=self.timeout)
         except httpx.HTTPError as err:
             log.info("fencing %s at term %d: unreachable (%s)", url, term, err)
             return False, 0
-        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-        node_term = int(body.get("term", 0) or 0)
+        answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+        node_term = int(answer.get("term", 0) or 0)
         if r.status_code == 200:
             return node_term == term, node_term
-        log.warning("fencing %s at term %d: %d %s", url, term, r.status_code, body)
+        log.warning("fencing %s at term %d: %d %s", url, term, r.status_code, answer)
         return False, node_term
 
-    def fence(self, term: int, writer: str) -> FenceResult:
+    def fence(self, term: int, writer: str | None = None) -> FenceResult:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.urls)) as pool:
             results = list(pool.map(lambda u: self._put_term(u, term, writer), self.urls))
         return FenceResult(sum(1 for ok, _ in results if ok), max((t for _, t in results), default=0))
@@ -52,13 +54,18 @@ class HttpStorage:
             q = self.client.read_quorum(min_term=min_term)
         except quorum.QuorumError as err:
             raise QuorumUnavailable(str(err)) from err
+        self._last = (time.monotonic(), q)
         if q.flush_lsn is None or q.timeline is None:
             raise QuorumUnavailable(f"storage nodes {q.ordinals} report no flushed WAL")
         return WalTail(q.timeline, q.flush_lsn, f"storage_{q.nodes[0].ordinal}", len(q.nodes))
 
     def fetch(self, name: str, dest: Path) -> bool:
-        try:
-            q = self.client.read_quorum()
-        except quorum.QuorumError as err:
-            raise QuorumUnavailable(str(err)) from err
+        """Within a few seconds of ``tail`` (a promotion, nodes fenced) reuse its quorum view."""
+        if self._last is not None and time.monotonic() - self._last[0] < REUSE_SECONDS:
+            q = self._last[1]
+        else:
+            try:
+                q = self.client.read_quorum()
+            except quorum.QuorumError as err:
+                raise QuorumUnavailable(str(err)) from err
         return self.client.fetch(name, dest, q)

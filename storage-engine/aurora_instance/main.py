@@ -22,6 +22,8 @@ from aurora_instance.postgres import Postgres
 from aurora_instance.settings import ConfigError, Settings
 from aurora_instance.snapshot import Intent
 
+# ``restore_command`` runs ``python -m aurora_instance.walfetch`` directly: it must not pay for these imports.
+
 log = logging.getLogger("aurora_instance")
 EXIT_CONFIG = 2
 
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args[:1] == ["wal-fetch"]:
         from aurora_instance import walfetch
 

@@ -43,7 +43,8 @@ class Manager:
         self.last_decision = "starting"
         self.last_cycle = time.monotonic()
         self.config_error: str | None = None
-        self._receiver_down_since: float | None = None
+        self._stalled_since: float | None = None
+        self._progress: tuple[int | None, int | None] = (None, None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
@@ -52,6 +53,7 @@ class Manager:
         files.save_state(self.ctx.settings, files.State(intent.role, intent.term, intent.writer))
         log.info("intent changed: %s at term %d (writer %s)", intent.role, intent.term, intent.writer)
         self.intent = intent
+        self._stalled_since = None
         self._wake.set()
 
     def _wake_threadsafe(self) -> None:
@@ -78,10 +80,17 @@ class Manager:
                 log.warning("%s", err)
         state = files.load_state(s)
         now = time.monotonic()
-        if obs is not None and obs.in_recovery and obs.receiver_status != "streaming":
-            self._receiver_down_since = self._receiver_down_since or now
+        progress = (obs.timeline, obs.replayed_lsn) if obs is not None else (None, None)
+        if (
+            obs is not None
+            and obs.in_recovery
+            and obs.receiver_status != "streaming"
+            and progress == self._progress
+        ):
+            self._stalled_since = self._stalled_since or now
         else:
-            self._receiver_down_since = None
+            self._stalled_since = None
+        self._progress = progress
         try:
             changed = files.user_parameters(s) != self.ctx.params
             self.config_error = None
@@ -103,7 +112,7 @@ class Manager:
             user_config_changed=changed,
             action=self.executor.running or ("backing off after a failure" if failed_recently else None),
             last_failure=self.executor.last_failure,
-            receiver_down_seconds=now - self._receiver_down_since if self._receiver_down_since else 0.0,
+            stalled_seconds=now - self._stalled_since if self._stalled_since else 0.0,
         )
 
     # --- act -------------------------------------------------------------------------------------------

@@ -75,25 +75,18 @@ class Postgres:
                 raise PostgresError(
                     f"postmaster for {self.pgdata} exited {self.proc.returncode} during start-up"
                 )
-            ready = subprocess.run(
-                [
-                    str(self.bin / "pg_isready"),
-                    "-q",
-                    "-h",
-                    str(self.socket_dir),
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    self.user,
-                    "-d",
-                    "postgres",
-                ],
-                check=False,
-            )
-            if ready.returncode == 0:
+            if self.pm_status() in ("ready", "standby"):
                 return
             time.sleep(0.05)
         raise PostgresError(f"postmaster for {self.pgdata} not accepting connections after {timeout:.0f}s")
+
+    def pm_status(self) -> str | None:
+        """The postmaster's own status line in postmaster.pid: starting, ready, standby or stopping."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        return lines[7].strip() if len(lines) > 7 else None
 
     def stop(self, mode: str = "fast", timeout: float = 60) -> None:
         """Stop our postmaster (``smart``/``fast``/``immediate``); escalate to immediate after ``timeout``."""

@@ -17,7 +17,7 @@ It must not choose *which* instance to promote: the control plane does, by raisi
 from __future__ import annotations
 
 import logging
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
@@ -28,34 +28,56 @@ from aurora_instance import files, sql, waldump
 from aurora_instance.actions import ActionError, fence, write_config
 from aurora_instance.context import Context
 from aurora_instance.snapshot import Intent
+from aurora_instance.storage import WalTail
 
 log = logging.getLogger(__name__)
 CATCH_UP_TIMEOUT = 120.0
 QUORUM_WAIT_TIMEOUT = 60.0
+MAX_PREFETCH_SEGMENTS = 8  # beyond this restore_command fetches the rest itself
 
 
 class PromotionError(ActionError):
     pass
 
 
-def quorum_target(ctx: Context) -> tuple[int, int]:
-    """(timeline, start of the last complete record) of the most advanced WAL on the storage quorum."""
-    tail = ctx.storage.tail()
-    wal = lsn.WalName(tail.timeline, lsn.segment_of(max(tail.end - 1, 0)), lsn.WalKind.SEGMENT)
-    with tempfile.TemporaryDirectory(prefix="quorumdb-tail-") as tmp:
-        for segno in (wal.segno, wal.segno - 1):  # the tail segment may start with an incomplete record
-            seg = lsn.WalName(tail.timeline, segno, lsn.WalKind.SEGMENT)
-            path = Path(tmp) / seg.segment
-            if segno < 0 or not ctx.storage.fetch(seg.segment, path):
-                break
-            end = tail.end - seg.start_lsn() if segno == wal.segno else lsn.WAL_SEGMENT_SIZE
-            last = waldump.last_record_start(ctx.settings.pg_bin / "pg_waldump", path, seg, end)
-            if last is not None:
-                log.info(
-                    "storage quorum tail: timeline %d, end %s on %s (%d nodes answered), last record at %s",
-                    tail.timeline, lsn.format_lsn(tail.end), tail.node, tail.answered, lsn.format_lsn(last),
-                )  # fmt: skip
-                return tail.timeline, last
+def _prefetch(ctx: Context, tail: WalTail, replayed: int) -> Path:
+    """Copy the quorum's WAL from the replay position to its tail (and the history files) into the cache;
+    mark the history files that do not exist, so end-of-recovery probes need no round trip. Returns the
+    cached tail segment."""
+    cache = ctx.settings.wal_cache
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(mode=0o700)
+    for tli in range(1, tail.timeline + 4):
+        name = lsn.history_name(tli)
+        if tli > tail.timeline or not ctx.storage.fetch(name, cache / name):
+            (cache / f"{name}.absent").touch()
+    last = lsn.segment_of(max(tail.end - 1, 0))
+    first = max(lsn.segment_of(replayed), last - MAX_PREFETCH_SEGMENTS + 1)
+    for segno in range(first, last + 1):
+        name = lsn.segment_name(tail.timeline, segno)
+        if not ctx.storage.fetch(name, cache / name):
+            raise PromotionError(f"storage quorum lists WAL up to {lsn.format_lsn(tail.end)} but not {name}")
+    return cache / lsn.segment_name(tail.timeline, last)
+
+
+def quorum_target(ctx: Context, term: int, replayed: int) -> tuple[WalTail, int]:
+    """The quorum's tail (nodes fenced at ``term``) and the start of its last complete record."""
+    tail = ctx.storage.tail(min_term=term)
+    tail_file = _prefetch(ctx, tail, replayed)
+    segno = lsn.segment_of(max(tail.end - 1, 0))
+    candidates = [(tail_file, segno, tail.end - lsn.segment_start(segno))]
+    previous = tail_file.with_name(lsn.segment_name(tail.timeline, segno - 1))
+    if previous.exists():  # the tail segment may hold only the end of a record that began before it
+        candidates.append((previous, segno - 1, lsn.WAL_SEGMENT_SIZE))
+    for path, n, end in candidates:
+        wal = lsn.WalName(tail.timeline, n, lsn.WalKind.SEGMENT)
+        last = waldump.last_record_start(ctx.settings.pg_bin / "pg_waldump", path, wal, end)
+        if last is not None:
+            log.info(
+                "storage quorum tail: timeline %d, end %s on %s (%d nodes answered), last record at %s",
+                tail.timeline, lsn.format_lsn(tail.end), tail.node, tail.answered, lsn.format_lsn(last),
+            )  # fmt: skip
+            return tail, last
     raise PromotionError(
         f"no complete WAL record found at the storage quorum's tail {lsn.format_lsn(tail.end)}"
     )
@@ -80,21 +102,24 @@ def _wait_replayed(ctx: Context, target: int, timeout: float) -> None:
 def promote(ctx: Context, intent: Intent) -> str:
     t0 = time.monotonic()
     term = intent.term
-    fence(ctx, term)
+    fence(ctx, term, follow_me=False)  # from here on the old writer cannot gather a write quorum
     if not ctx.pg.running():
-        write_config(ctx, intent, role=contract.ROLE_READER)
+        write_config(ctx, Intent(contract.ROLE_READER, term, None))
         ctx.pg.start()
     with ctx.connect() as conn:
         in_recovery = sql.observe(conn).in_recovery
     if not in_recovery:  # already the writer: only the declared term changes
         write_config(ctx, intent)
         ctx.pg.reload()
+        fence(ctx, term)
         files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
         return f"writer now declares term {term}"
     # Stop streaming from the deposed writer; from here on WAL comes only from the storage quorum.
     write_config(ctx, Intent(contract.ROLE_READER, term, None))
     ctx.pg.reload()
-    timeline, target = quorum_target(ctx)
+    with ctx.connect() as conn:
+        replayed = sql.replay_lsn(conn) or 0
+    tail, target = quorum_target(ctx, term, replayed)
     t_fenced = time.monotonic()
     _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
     t_caught_up = time.monotonic()
@@ -106,13 +131,15 @@ def promote(ctx: Context, intent: Intent) -> str:
         obs = sql.observe(conn)
     write_config(ctx, intent)
     ctx.pg.reload()
+    fence(ctx, term)  # now name this instance: the nodes wake up and stream from the new timeline
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
+    shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
     done = time.monotonic()
     with ctx.connect(timeout=10) as conn:
         conn.execute("CHECKPOINT")  # lets pg_rewind of former writers see the new timeline at once
     return (
         f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
-        f"{lsn.format_lsn(target)} (timeline {timeline}); fence+tail {t_fenced - t0:.2f}s, "
+        f"{lsn.format_lsn(target)} (timeline {tail.timeline}); fence+tail {t_fenced - t0:.2f}s, "
         f"catch-up {t_caught_up - t_fenced:.2f}s, total {done - t0:.2f}s"
     )
 

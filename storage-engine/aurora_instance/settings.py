@@ -64,6 +64,11 @@ class Settings:
         return self.data_root / "run"
 
     @property
+    def wal_cache(self) -> Path:
+        """WAL fetched from the storage quorum for one promotion; restore_command reads it first."""
+        return self.data_root / "walcache"
+
+    @property
     def state_file(self) -> Path:
         return self.data_root / "instance-state.json"
 

@@ -45,7 +45,7 @@ class World:
     user_config_changed: bool
     action: str | None  # long action in progress
     last_failure: str | None  # last action's error, if the last action failed
-    receiver_down_seconds: float  # reader: how long no WAL receiver has been streaming
+    stalled_seconds: float  # reader: time without a streaming receiver *and* without replay progress
 
     @property
     def crashed_writer(self) -> bool:

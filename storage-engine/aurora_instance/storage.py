@@ -44,9 +44,11 @@ class WalTail(NamedTuple):
 class StorageQuorum(Protocol):
     """Consistency contract of the storage layer as seen from one PostgreSQL instance."""
 
-    def fence(self, term: int, writer: str) -> FenceResult:
-        """Raise every reachable node's term to ``term`` (never lower it), naming ``writer`` (libpq conninfo,
-        no password) as the server to follow; report confirmations.
+    def fence(self, term: int, writer: str | None = None) -> FenceResult:
+        """Raise every reachable node's term to ``term`` (never lower it); report confirmations.
+
+        ``writer`` (libpq conninfo, no password) names the server to follow; None keeps the node's current
+        one (used to fence before the new writer exists; calling again with the writer wakes the nodes).
 
         A confirming node has stopped acknowledging WAL from any writer of an older term *before* it confirms,
         and from then on streams only from a writer declaring ``contract.WRITER_TERM_GUC`` = ``term`` (so the
@@ -97,10 +99,10 @@ class MemoryStorage:
             raise QuorumUnavailable(f"{len(up)} of {len(self.nodes)} storage nodes reachable")
         return up
 
-    def fence(self, term: int, writer: str) -> FenceResult:
+    def fence(self, term: int, writer: str | None = None) -> FenceResult:
         for node in self.nodes:
             if node.reachable and node.term <= term:
-                node.term, node.writer = term, writer
+                node.term, node.writer = term, writer or node.writer
         up = [n for n in self.nodes if n.reachable]
         return FenceResult(sum(1 for n in up if n.term == term), max((n.term for n in up), default=0))
 

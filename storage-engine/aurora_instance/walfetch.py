@@ -29,3 +29,8 @@ def main(argv: list[str]) -> int:
         log.warning("wal-fetch %s: %s", name, err)
         return 1
     return 0 if found else 1
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="quorumdb wal-fetch: %(message)s")
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""The decision core: each rule asserted through the sentence it logs (Patroni ``test_ha`` style)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aurora_api import contract
+from aurora_instance.decide import STALLED_REJOIN_SECONDS, Action, decide
+from aurora_instance.snapshot import DataDir, Intent, Local, World
+from aurora_instance.sql import PgObservation
+
+WRITER = Intent(contract.ROLE_WRITER, 3, None)
+READER = Intent(contract.ROLE_READER, 3, "w:5432")
+PRIMARY = PgObservation(
+    in_recovery=False, timeline=3, version="15.18", pending_restart=(), sync_nodes=6, declared_term=3
+)
+STANDBY = PgObservation(
+    in_recovery=True, timeline=3, version="15.18", pending_restart=(), received_lsn=200, replayed_lsn=100,
+    replay_age_seconds=0.5, receiver_status="streaming", declared_term=3,
+)  # fmt: skip
+
+
+def world(intent: Intent = WRITER, **kw: object) -> World:
+    base = World(
+        intent=intent,
+        local=Local(DataDir.OURS, None, intent.role),
+        postmaster_running=True,
+        pg=PRIMARY if intent.role == contract.ROLE_WRITER else STANDBY,
+        user_config_changed=False,
+        action=None,
+        last_failure=None,
+        stalled_seconds=0.0,
+    )
+    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_an_action_in_progress_blocks_every_other_decision() -> None:
+    d = decide(world(action="promote", postmaster_running=False))
+    assert d.action is None
+    assert d.sentence == "waiting: promote in progress"
+
+
+def test_new_writer_and_reader_bootstrap() -> None:
+    empty = Local(DataDir.MISSING, None, None)
+    assert decide(world(local=empty)) == (
+        Action.BOOTSTRAP_WRITER,
+        "no data directory: bootstrapping a new writer at term 3",
+    )
+    assert decide(world(READER, local=empty)).action is Action.BOOTSTRAP_READER
+
+
+def test_crashed_writer_never_restarts_on_its_local_wal() -> None:
+    d = decide(world(postmaster_running=False, pg=None, local=Local(DataDir.OURS, "in production", "writer")))
+    assert d.action is Action.RECOVER_WRITER
+    assert "not to its local WAL" in d.sentence
+
+
+def test_cleanly_stopped_writer_just_starts() -> None:
+    d = decide(world(postmaster_running=False, pg=None, local=Local(DataDir.OURS, "shut down", "writer")))
+    assert d == (Action.START, "starting the cleanly stopped writer at term 3")
+
+
+def test_a_stopped_reader_told_to_write_is_promoted_not_started_as_writer() -> None:
+    d = decide(
+        world(postmaster_running=False, pg=None, local=Local(DataDir.OURS, "shut down in recovery", "reader"))
+    )
+    assert d.action is Action.PROMOTE
+
+
+def test_running_standby_with_writer_intent_is_promoted() -> None:
+    d = decide(world(pg=STANDBY))
+    assert d.action is Action.PROMOTE
+    assert d.sentence.startswith("promoting to term 3: fence the old writer")
+
+
+def test_writer_with_a_newer_term_redeclares_it_through_promote() -> None:
+    assert decide(world(pg=dataclasses.replace(PRIMARY, declared_term=2))).action is Action.PROMOTE
+
+
+def test_healthy_writer_says_so() -> None:
+    assert decide(world()) == (None, "writer healthy on timeline 3 at term 3, 6 storage nodes acknowledging")
+
+
+def test_user_parameter_change_is_reloaded() -> None:
+    assert decide(world(user_config_changed=True)).action is Action.RELOAD
+
+
+def test_former_writer_comes_back_only_as_a_reader() -> None:
+    crashed = Local(DataDir.OURS, "in production", "writer")
+    d = decide(world(READER, postmaster_running=False, pg=None, local=crashed))
+    assert d == (Action.REJOIN, "former writer rejoining as a reader of w:5432 (rewind or fresh copy)")
+
+
+def test_running_writer_demoted_by_a_newer_term_rejoins() -> None:
+    d = decide(world(READER, pg=PRIMARY))
+    assert d.action is Action.REJOIN
+    assert d.sentence == "demoted at term 3: stopping the writer to rejoin w:5432"
+
+
+def test_a_base_backup_is_not_mistaken_for_a_former_writer() -> None:
+    # pg_control of a fresh copy says "in production"; the state file written after copying says reader
+    copied = Local(DataDir.OURS, "in production", "reader")
+    assert decide(world(READER, postmaster_running=False, pg=None, local=copied)).action is Action.START
+
+
+def test_stalled_reader_rejoins_only_after_the_bound() -> None:
+    stalled = dataclasses.replace(STANDBY, receiver_status=None)
+    assert decide(world(READER, pg=stalled, stalled_seconds=STALLED_REJOIN_SECONDS - 1)).action is None
+    d = decide(world(READER, pg=stalled, stalled_seconds=STALLED_REJOIN_SECONDS))
+    assert d.action is Action.REJOIN
+
+
+def test_reader_following_a_new_writer_reloads() -> None:
+    assert decide(world(READER, pg=dataclasses.replace(STANDBY, declared_term=2))).action is Action.RELOAD
+
+
+def test_healthy_reader_reports_lag() -> None:
+    d = decide(world(READER))
+    assert d == (None, "reader on timeline 3 following w:5432, lag 100 bytes / 0.50s")

@@ -1,0 +1,55 @@
+"""The in-memory ``StorageQuorum`` keeps the Protocol's contract (used by the other unit tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aurora_instance.storage import FENCE_QUORUM, MemoryNode, MemoryStorage, QuorumUnavailable
+
+SEG = "000000010000000000000003"
+
+
+def test_fence_quorum_keeps_a_deposed_writer_below_the_write_quorum() -> None:
+    assert FENCE_QUORUM == 3  # 6 - 4 + 1: the old writer keeps at most 3 < 4 nodes
+
+
+def test_fence_never_lowers_a_term_and_reports_the_highest() -> None:
+    s = MemoryStorage()
+    s.nodes[0].term = 7
+    result = s.fence(5, "host=a")
+    assert result.confirmed == 5
+    assert result.highest_term == 7
+    assert s.nodes[0].writer is None and s.nodes[1].writer == "host=a"
+    assert s.fence(5).confirmed == 5 and s.nodes[1].writer == "host=a"  # None keeps the writer
+
+
+def test_tail_is_the_most_advanced_partial_of_a_read_quorum() -> None:
+    s = MemoryStorage()
+    s.nodes[0].files[SEG + ".partial"] = b"x" * 100 + b"\0" * 50
+    s.nodes[1].files[SEG + ".partial"] = b"x" * 300 + b"\0" * 50
+    tail = s.tail()
+    assert (tail.timeline, tail.end - 3 * 16 * 1024 * 1024, tail.node) == (1, 300, "storage_1")
+
+
+def test_tail_needs_a_read_quorum_at_the_term(tmp_path: Path) -> None:
+    s = MemoryStorage([MemoryNode(term=2, files={SEG: b"x"}) for _ in range(6)])
+    for n in s.nodes[:4]:
+        n.reachable = False
+    with pytest.raises(QuorumUnavailable):
+        s.tail()
+    s.nodes[0].reachable = True
+    assert s.tail().answered == 3
+    with pytest.raises(QuorumUnavailable):
+        s.tail(min_term=3)
+
+
+def test_fetch_prefers_a_complete_segment_then_the_longest_partial(tmp_path: Path) -> None:
+    s = MemoryStorage()
+    s.nodes[2].files[SEG + ".partial"] = b"ab\0\0"
+    s.nodes[3].files[SEG + ".partial"] = b"abc\0"
+    dest = tmp_path / "f"
+    assert s.fetch(SEG, dest) and dest.read_bytes() == b"abc\0"
+    s.nodes[5].files[SEG] = b"abcd"
+    assert s.fetch(SEG, dest) and dest.read_bytes() == b"abcd"
+    assert not s.fetch("00000002.history", dest)

@@ -5,10 +5,14 @@ the models, immutable fields stay immutable, and the lightkube adapter creates a
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -23,6 +27,7 @@ from .apiserver import ApiServer, control_plane
 pytestmark = pytest.mark.integration
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
+OPERATOR_BIN = str(pathlib.Path(sys.executable).parent / "quorumdb-operator")
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +126,77 @@ async def test_reconcile_through_lightkube_is_idempotent(api: ApiServer) -> None
     owner = json.loads(api.run("-n", "db", "get", "svc", "demo-ro", "-o", "json").stdout)["metadata"]
     assert owner["ownerReferences"][0]["uid"] == body["metadata"]["uid"]
     await client.close()
+
+
+def wait(what: str, predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_operator_process_provisions_scales_and_deletes(api: ApiServer, tmp_path: pathlib.Path) -> None:
+    """The real entry point (kopf, peering, finalizer, status, Events) on the real API; GC does the rest."""
+    api.run(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: quorumdb}\n",
+    )
+    api.run("create", "namespace", "op")
+    log = (tmp_path / "operator.log").open("w")
+    env = os.environ | {"KUBECONFIG": str(api.kubeconfig), "QUORUMDB_OPERATOR_IMAGE": "quorumdb:it"}
+    operator = subprocess.Popen([OPERATOR_BIN], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        api.run("-n", "op", "apply", "-f", str(EXAMPLES / "aurora-demo.yaml"))
+
+        def status() -> dict[str, Any]:
+            found: dict[str, Any] = json.loads(
+                api.run("-n", "op", "get", "aurora", "demo", "-o", "json").stdout
+            )
+            result: dict[str, Any] = found.get("status", {})
+            return result
+
+        wait("status written", lambda: status().get("writer") == "demo-instance-0", 60)
+        st = status()
+        assert (
+            st["phase"] == "Provisioning"
+            and st["term"] == 1
+            and st["endpoints"]["reader"] == "demo-ro.op.svc:5432"
+        )
+        zones = next(c for c in st["conditions"] if c["type"] == "ZonesAvailable")
+        assert zones["reason"] == "NoNodesInZone"  # this control plane has no nodes at all
+        events = api.run("-n", "op", "get", "events", "-o", "jsonpath={.items[*].reason}").stdout.split()
+        assert "SecretCreated" in events and "Applied" in events and "NoNodesInZone" in events
+
+        def instance_sets() -> list[str]:
+            out = api.run("-n", "op", "get", "sts", "-l", "quorumdb.io/component=instance", "-o", "name")
+            return out.stdout.split()
+
+        wait("three instances", lambda: len(instance_sets()) == 3)
+        api.run(
+            "-n",
+            "op",
+            "patch",
+            "aurora",
+            "demo",
+            "--type",
+            "merge",
+            "-p",
+            '{"spec":{"instances":{"readers":0}}}',
+        )
+        wait("scaled to the writer alone", lambda: instance_sets() == ["statefulset.apps/demo-instance-0"])
+
+        api.run("-n", "op", "delete", "aurora", "demo", "--timeout=60s")
+        left = "sts,svc,pdb,secret,cm,sa,role,rolebinding"
+        wait(
+            "owned objects collected",
+            lambda: api.run("-n", "op", "get", left, "-o", "name").stdout.strip() == "",
+            60,
+        )
+    finally:
+        operator.terminate()
+        operator.wait(timeout=20)
+        log.close()
+    text = (tmp_path / "operator.log").read_text()
+    assert "Traceback" not in text, text[-3000:]

@@ -40,6 +40,10 @@ integration: venv
 e2e: venv cluster image
 	$(VENV)/bin/pytest -q -m e2e e2e
 
+## The README's main command: test bed, image, operator via Helm, the example AuroraCluster, a workload.
+demo: venv
+	PYTHON=$(PY) e2e/demo.sh
+
 ## What CI runs (.ci/run): lint, unit, integration (real PostgreSQL/S3 processes), e2e on kind.
 test: lint unit integration e2e
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
 from aurora_api import contract
 from psycopg import sql as q
 
@@ -147,6 +148,22 @@ def bootstrap_reader(ctx: Context, intent: Intent) -> str:
     return start(ctx, intent) + f" (copied from {intent.writer})"
 
 
+def _wait_source_promoted(ctx: Context, source: str, timeout: float = 60) -> None:
+    """In a switchover the new writer may still be promoting: rewinding against it too early would miss the
+    fork and leave this instance on a timeline it cannot follow."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(source, autocommit=True) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row is not None and not row[0]:
+                return
+        except psycopg.Error as err:
+            log.debug("waiting for the writer to rejoin: %s", err)
+        time.sleep(0.1)
+    raise ActionError(f"rejoining: {source.split()[0]} is not a writer after {timeout:.0f}s")
+
+
 def rejoin(ctx: Context, intent: Intent) -> str:
     """A former writer (or a diverged reader) comes back as a reader: pg_rewind, else a fresh copy."""
     if not intent.writer:
@@ -158,6 +175,7 @@ def rejoin(ctx: Context, intent: Intent) -> str:
         f"passfile={files.passfile(ctx.settings)} connect_timeout=3"
     )
     t0 = time.monotonic()
+    _wait_source_promoted(ctx, source)
     try:
         subprocess.run(  # a freshly promoted source must checkpoint so pg_rewind sees its new timeline
             [str(ctx.settings.pg_bin / "psql"), "-X", "-q", "-d", source, "-c", "CHECKPOINT"],

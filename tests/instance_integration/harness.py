@@ -107,10 +107,10 @@ class Instance:
         )
 
     def run_once(
-        self, role: str, term: int, timeout: float = 30, **extra: str
+        self, role: str, term: int, extra: dict[str, str] | None = None, timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
         """Run the manager expecting it to exit (bad input tests)."""
-        self.start(role, term, **extra)
+        self.start(role, term, **(extra or {}))
         assert self.proc is not None
         code = self.proc.wait(timeout)
         self.proc = None
@@ -123,9 +123,13 @@ class Instance:
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
-    def kill(self) -> None:
+    def kill_postgres(self) -> None:
+        """SIGKILL the postmaster and every backend, leaving the manager alive (a PostgreSQL crash)."""
+        self.kill(manager=False)
+
+    def kill(self, manager: bool = True) -> None:
         """SIGKILL the manager, the postmaster and every backend at once: the pod dies like a machine."""
-        pids = [self.proc.pid] if self.proc else []
+        pids = [self.proc.pid] if self.proc and manager else []
         pm = self.postmaster_pid
         if pm is not None:
             shim = PgCluster(self.data_root.parent, self.pg_port)
@@ -134,9 +138,9 @@ class Instance:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        if self.proc:
+        if self.proc and manager:
             self.proc.wait(10)
-        self.proc = None
+            self.proc = None
         deadline = time.monotonic() + 10
         while pm is not None and Path(f"/proc/{pm}").exists() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -253,11 +257,15 @@ class Bed:
         self.storage.stop_all()
 
 
+def require_postgres() -> None:
+    if not (PG_BIN / "postgres").exists() or shutil.which("setpriv") is None:
+        availability.unavailable(f"PostgreSQL 15 binaries or setpriv missing ({PG_BIN})")
+
+
 @contextlib.contextmanager
 def bed(root: Path, readers: int = 2) -> Iterator[Bed]:
     """Writer ``i0`` bootstrapped by the instance manager, ``readers`` readers copied from it, six nodes."""
-    if not (PG_BIN / "postgres").exists() or shutil.which("setpriv") is None:
-        availability.unavailable(f"PostgreSQL 15 binaries or setpriv missing ({PG_BIN})")
+    require_postgres()
     b = Bed(root)
     try:
         b.start_storage()

@@ -17,7 +17,7 @@ from .settings import Settings
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for chatty in ("httpx", "httpx2"):  # one line per API request drowns the operator's own log
+    for chatty in ("httpx", "httpx2", "aiohttp.access"):  # per-request lines drown the operator's own log
         logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = Settings.from_env()
     logging.getLogger(__name__).info(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from aurora_api import contract
-from aurora_api.contract import Env, EnvInstance, EnvRole
+from aurora_api.contract import Env, EnvInstance, EnvRole, EnvStorage
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.render import accounts, config, desired, disruption, instances, names, services, storage
 from aurora_operator.settings import Settings
@@ -100,6 +100,8 @@ def test_storage_nodes_env_lists_six_stable_addresses_in_ordinal_order() -> None
     assert container["command"] == ["quorumdb-storage-node"]
     assert container["readinessProbe"]["httpGet"] == {"path": contract.StoragePaths.READINESS, "port": "http"}
     assert names.storage_pods(c)[3] == "demo-storage-1-3"
+    assert env[EnvStorage.WRITER_CONNINFO] == "host=demo.db.svc port=5432 user=replicator dbname=postgres"
+    assert env[EnvRole.LIBPQ_PASSWORD] == {"secretKeyRef": {"name": "demo-replication", "key": "password"}}
 
 
 def test_storage_options_flow_into_claims() -> None:

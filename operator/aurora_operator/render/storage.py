@@ -10,11 +10,11 @@ leaves restart order to the operator.
 from __future__ import annotations
 
 from aurora_api import contract
-from aurora_api.contract import COMPONENT_STORAGE, EnvRole, SecretsLayout, StoragePaths
+from aurora_api.contract import COMPONENT_STORAGE, EnvRole, EnvStorage, SecretsLayout, StoragePaths
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
-from . import meta, names, podspec
+from . import accounts, meta, names, podspec
 from .meta import Manifest
 
 PER_ZONE = contract.STORAGE_NODES // contract.ZONES
@@ -48,7 +48,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         "image": podspec.image(c, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["quorumdb-storage-node"],
-        "env": [*podspec.common_env(c, settings), podspec.env(EnvRole.ZONE, zone)],
+        "env": [*podspec.common_env(c, settings), podspec.env(EnvRole.ZONE, zone), *writer_env(c)],
         "ports": [{"name": "http", "containerPort": contract.STORAGE_HTTP_PORT}],
         "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3),
         "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6),
@@ -102,6 +102,24 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
             ],
         },
     }
+
+
+def writer_env(c: AuroraCluster) -> list[Manifest]:
+    """How a storage node reaches the writer before the writer has told it (``PUT StoragePaths.TERM``).
+
+    The default conninfo names the cluster endpoint and the replication account; the password comes from the
+    replication Secret through libpq's ``PGPASSWORD``, so no conninfo ever carries a secret.
+    """
+    user = accounts.USERNAMES[SecretsLayout.REPLICATION]
+    conninfo = f"host={names.writer_service(c)}.{c.metadata.namespace}.svc port={contract.POSTGRES_PORT} "
+    conninfo += f"user={user} dbname=postgres"
+    password = {
+        "secretKeyRef": {"name": names.secret(c, SecretsLayout.REPLICATION), "key": SecretsLayout.PASSWORD}
+    }
+    return [
+        podspec.env(EnvStorage.WRITER_CONNINFO, conninfo),
+        {"name": EnvRole.LIBPQ_PASSWORD, "valueFrom": password},
+    ]
 
 
 def all_sets(c: AuroraCluster, settings: Settings) -> list[Manifest]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -26,6 +27,8 @@ from .settings import Settings
 GROUP, VERSION = contract.API_GROUP, contract.API_VERSION
 RESYNC_SECONDS = 5.0
 """Timer period: fast enough that Ready is reported within seconds, cheap for a handful of clusters."""
+DRIFT_SECONDS = 60.0
+"""At most this long between full re-applies that undo manual edits of operator-owned fields."""
 
 
 @kopf.on.startup()
@@ -38,6 +41,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.settings = ours
     memo.kube = LightKube(AsyncClient(field_manager=ours.field_manager), ours.field_manager)
     memo.locks = {}
+    memo.last_resync = {}
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -68,8 +72,14 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     if cluster is None:
         return
     kube: Kube = memo.kube
+    last: dict[str, float] = memo.last_resync
+    now = time.monotonic()
+    resync = now - last.get(cluster.metadata.uid, now) >= DRIFT_SECONDS
+    last.setdefault(cluster.metadata.uid, now)
     async with _lock(memo, cluster.metadata.uid):
-        outcome = await loop.reconcile(kube, memo.settings, cluster)
+        outcome = await loop.reconcile(kube, memo.settings, cluster, resync=resync)
+    if resync:
+        last[cluster.metadata.uid] = now
     patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))
     for event in outcome.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)

@@ -108,3 +108,15 @@ async def test_teardown_follows_reclaim_policy() -> None:
     done = await loop.teardown(kube, factories.cluster())
     assert done[0] == "deleted PVC data-demo-storage-0-0" and "deleted Secret demo-app" in done
     assert ("PersistentVolumeClaim", "db", "data-demo-storage-0-0") not in kube.objects
+
+
+async def test_resync_undoes_manual_edits_without_reporting_them() -> None:
+    kube = FakeKube(factories.nodes())
+    first = await reconcile(kube, factories.cluster())
+    edited = kube.objects["Service", "db", "demo-ro"]
+    edited["spec"]["selector"] = {"app": "something-else"}  # a manual edit; the fingerprint is unchanged
+    assert (await reconcile(kube, factories.cluster())).done == []  # a normal pass trusts the fingerprint
+    status = first.status.model_dump(by_alias=True, mode="json")
+    out = await loop.reconcile(kube, Settings(), factories.cluster(status=status), now=NOW, resync=True)
+    assert kube.objects["Service", "db", "demo-ro"]["spec"]["selector"][contract.LABEL_ROLE] == "reader"
+    assert out.done == [] and not any(e.reason == "Applied" for e in out.events)

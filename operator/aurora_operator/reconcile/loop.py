@@ -47,11 +47,16 @@ async def reconcile(
     *,
     now: datetime.datetime | None = None,
     password: Callable[[], str] = new_password,
+    resync: bool = False,
 ) -> Outcome:
-    """Observe, plan, apply, report. Never raises for API failures: they end up in the status."""
+    """Observe, plan, apply, report. Never raises for API failures: they end up in the status.
+
+    ``resync`` re-applies unchanged objects too (drift repair); those re-applies are not reported as done.
+    """
     observed = await observe.observe(kube, c)
-    decided = plan.plan(c, settings, observed, password)
+    decided = plan.plan(c, settings, observed, password, resync=resync)
     done, errors = await apply.execute(kube, c.metadata.namespace, decided.actions)
+    done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
     findings = checks.all_findings(c, observed)
     stamp = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
     status, events = report.report(c, observed, decided, findings, errors, stamp)

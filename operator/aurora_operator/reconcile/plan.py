@@ -28,6 +28,8 @@ class Apply:
 
     manifest: Manifest
     create: bool
+    resync: bool = False
+    """Unchanged since the last apply by its fingerprint, re-applied anyway to undo manual edits (drift)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +72,9 @@ class Plan:
 def describe(action: Action) -> str:
     """One sentence for logs and Events."""
     match action:
-        case Apply(manifest=m, create=create):
-            return f"{'created' if create else 'updated'} {m['kind']} {m['metadata']['name']}"
+        case Apply(manifest=m, create=create, resync=resync):
+            verb = "created" if create else ("re-applied" if resync else "updated")
+            return f"{verb} {m['kind']} {m['metadata']['name']}"
         case CreateSecret(manifest=m):
             return f"created Secret {m['metadata']['name']} with a generated password"
         case Delete(kind=kind, name=name):
@@ -120,8 +123,19 @@ def existing_ordinals(c: AuroraCluster, observed: Observed) -> set[int]:
     return found
 
 
-def plan(c: AuroraCluster, settings: Settings, observed: Observed, password: Callable[[], str]) -> Plan:
-    """Actions that move ``observed`` towards ``c.spec``, in apply order."""
+def plan(
+    c: AuroraCluster,
+    settings: Settings,
+    observed: Observed,
+    password: Callable[[], str],
+    *,
+    resync: bool = False,
+) -> Plan:
+    """Actions that move ``observed`` towards ``c.spec``, in apply order.
+
+    Objects whose fingerprint matches are skipped, unless ``resync``: then they are re-applied too, which
+    undoes manual edits of fields the operator owns (server-side apply with force is a no-op otherwise).
+    """
     actions: list[Action] = []
     for account in names.ACCOUNTS:
         if names.secret(c, account) not in observed.secrets:
@@ -142,6 +156,8 @@ def plan(c: AuroraCluster, settings: Settings, observed: Observed, password: Cal
             != (manifest["metadata"]["annotations"][HASH_ANNOTATION])
         ):
             actions.append(Apply(manifest, create=False))
+        elif resync:
+            actions.append(Apply(manifest, create=False, resync=True))
 
     for ordinal in sorted(existing - set(ordinals), reverse=True):
         name = names.instance(c, ordinal)

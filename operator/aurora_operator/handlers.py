@@ -23,6 +23,7 @@ from lightkube import AsyncClient
 from .kube import Kube, LightKube
 from .reconcile import conditions, loop
 from .settings import Settings
+from .storage_nodes import HttpStorageNodes
 
 GROUP, VERSION = contract.API_GROUP, contract.API_VERSION
 RESYNC_SECONDS = 5.0
@@ -42,6 +43,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.kube = LightKube(AsyncClient(field_manager=ours.field_manager), ours.field_manager)
     memo.locks = {}
     memo.last_resync = {}
+    memo.storage = HttpStorageNodes()
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -77,7 +79,7 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     resync = now - last.get(cluster.metadata.uid, now) >= DRIFT_SECONDS
     last.setdefault(cluster.metadata.uid, now)
     async with _lock(memo, cluster.metadata.uid):
-        outcome = await loop.reconcile(kube, memo.settings, cluster, resync=resync)
+        outcome = await loop.reconcile(kube, memo.settings, cluster, resync=resync, storage=memo.storage)
     if resync:
         last[cluster.metadata.uid] = now
     patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))

@@ -58,7 +58,7 @@ def body(spec: dict[str, Any] | None = None) -> kopf.Body:
 
 
 def memo(kube: FakeKube) -> kopf.Memo:
-    return kopf.Memo(kube=kube, settings=Settings(), locks={}, last_resync={})
+    return kopf.Memo(kube=kube, settings=Settings(), locks={}, last_resync={}, storage=None)
 
 
 def drain(queue: asyncio.Queue[Any]) -> list[tuple[str, str]]:

@@ -18,7 +18,8 @@ from aurora_api.v1alpha1.cluster import AuroraCluster
 from ..kube import Kube
 from ..render import names
 from ..settings import Settings
-from . import apply, checks, observe, plan, report
+from ..storage_nodes import StorageNodes
+from . import apply, checks, observe, plan, report, terms
 from .report import Event
 
 REASONS = {
@@ -48,21 +49,26 @@ async def reconcile(
     now: datetime.datetime | None = None,
     password: Callable[[], str] = new_password,
     resync: bool = False,
+    storage: StorageNodes | None = None,
 ) -> Outcome:
     """Observe, plan, apply, report. Never raises for API failures: they end up in the status.
 
     ``resync`` re-applies unchanged objects too (drift repair); those re-applies are not reported as done.
+    ``storage`` (when given) is used to seed storage nodes that missed the writer's fencing (``terms``).
     """
     observed = await observe.observe(kube, c)
     decided = plan.plan(c, settings, observed, password, resync=resync)
     done, errors = await apply.execute(kube, c.metadata.namespace, decided.actions)
     done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
+    seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)
     stamp = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
     status, events = report.report(c, observed, decided, findings, errors, stamp)
     action_events = [Event("Normal", REASONS[type(a)], plan.describe(a)) for a in done]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
-    return Outcome(status, action_events + error_events + events, [plan.describe(a) for a in done])
+    seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
+    described = [plan.describe(a) for a in done] + seeded
+    return Outcome(status, action_events + seed_events + error_events + events, described)
 
 
 async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:

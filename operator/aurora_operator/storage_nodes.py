@@ -1,0 +1,68 @@
+"""The operator's narrow client of the storage nodes' HTTP API (``StoragePaths.TERM``), plus a fake.
+
+Why the operator talks to storage nodes at all: a node that was not up when the writer fenced the quorum at
+bootstrap stays at term 0 forever (a node only adopts a term from peers when all of them have one), so the
+cluster never gets its six nodes. The control plane seeds such nodes with the state the writer gave their
+peers (see ``reconcile.terms``). Contract: ``get_term`` returns the node's ``{"term", "writer",
+"system_identifier"}`` or None when unreachable; ``put_term`` returns whether the node accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+from aurora_api import contract
+
+State = dict[str, Any]
+
+
+class StorageNodes(Protocol):
+    async def get_term(self, url: str) -> State | None:
+        """The node's term state, or None if it cannot be reached."""
+
+    async def put_term(self, url: str, body: State) -> bool:
+        """Ask the node to adopt ``body`` (term, writer, system_identifier); True when it did."""
+
+
+class HttpStorageNodes:
+    """``StorageNodes`` over httpx with short timeouts: a slow node must not stall a reconcile."""
+
+    def __init__(self, timeout: float = 2.0) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def get_term(self, url: str) -> State | None:
+        try:
+            response = await self._client.get(url + contract.StoragePaths.TERM)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        state: State = response.json()
+        return state
+
+    async def put_term(self, url: str, body: State) -> bool:
+        try:
+            response = await self._client.put(url + contract.StoragePaths.TERM, json=body)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+
+class FakeStorageNodes:
+    """In-memory nodes keyed by URL; unknown URLs are unreachable."""
+
+    def __init__(self, states: dict[str, State]) -> None:
+        self.states = states
+        self.puts: list[tuple[str, State]] = []
+
+    async def get_term(self, url: str) -> State | None:
+        state = self.states.get(url)
+        return dict(state) if state is not None else None
+
+    async def put_term(self, url: str, body: State) -> bool:
+        if url not in self.states or int(body["term"]) < int(self.states[url].get("term", 0)):
+            return False
+        self.puts.append((url, body))
+        self.states[url] = {**self.states[url], **body}
+        return True

@@ -75,16 +75,19 @@ class Postgres:
                 raise PostgresError(
                     f"postmaster for {self.pgdata} exited {self.proc.returncode} during start-up"
                 )
-            if self.pm_status() in ("ready", "standby"):
+            if self.pm_status(self.proc.pid) in ("ready", "standby"):
                 return
             time.sleep(0.05)
         raise PostgresError(f"postmaster for {self.pgdata} not accepting connections after {timeout:.0f}s")
 
-    def pm_status(self) -> str | None:
-        """The postmaster's own status line in postmaster.pid: starting, ready, standby or stopping."""
+    def pm_status(self, pid: int) -> str | None:
+        """Status line of postmaster ``pid`` in postmaster.pid (starting, ready, standby, stopping); None
+        while the file is missing or still a dead postmaster's (after a crash it stays behind)."""
         try:
             lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
         except FileNotFoundError:
+            return None
+        if not lines or lines[0].strip() != str(pid):
             return None
         return lines[7].strip() if len(lines) > 7 else None
 

@@ -158,21 +158,29 @@ def recover_writer(ctx: Context, intent: Intent) -> str:
     fence(ctx, term)  # Deposed if a newer writer exists: then the control plane must demote us
     write_config(ctx, intent, clients=False)
     ctx.pg.start()
-    with ctx.connect() as conn:
+    try:
+        local_end = _wait_quorum_holds_local_wal(ctx, term)
+    except BaseException:
+        ctx.pg.stop("immediate")  # stays "in production": the next cycle recovers again, never opens
+        raise
+    write_config(ctx, intent, clients=True)
+    ctx.pg.reload()
+    files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
+    end = lsn.format_lsn(local_end)
+    return f"writer recovered at term {term}: WAL through {end} is on the write quorum; open"
+
+
+def _wait_quorum_holds_local_wal(ctx: Context, term: int) -> int:
+    with ctx.connect(timeout=10) as conn:
         row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
         assert row is not None
         local_end = lsn.parse_lsn(str(row[0]))
     deadline = time.monotonic() + QUORUM_WAIT_TIMEOUT
     while (have := _quorum_flushed(ctx, local_end)) < contract.WRITE_QUORUM:
         if time.monotonic() > deadline:
-            ctx.pg.stop("immediate")
             raise ActionError(
                 f"recovering the writer at term {term}: only {have} storage nodes hold its WAL end "
                 f"{lsn.format_lsn(local_end)} after {QUORUM_WAIT_TIMEOUT:.0f}s; staying closed"
             )
         time.sleep(0.02)
-    write_config(ctx, intent, clients=True)
-    ctx.pg.reload()
-    files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
-    end = lsn.format_lsn(local_end)
-    return f"writer recovered at term {term}: WAL through {end} is on the write quorum; open"
+    return local_end

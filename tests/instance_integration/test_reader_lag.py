@@ -1,0 +1,73 @@
+"""Reader lag under pgbench load (acceptance): commit acknowledged on the writer -> visible on each reader.
+
+Markers are committed every 20 ms on the writer next to a pgbench load; two pollers per reader look for
+each marker every 2 ms. Every marker is measured, none sampled away.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psycopg
+import pytest
+
+from tests.instance_integration import workload
+from tests.instance_integration.harness import Bed, Instance
+
+pytestmark = pytest.mark.integration
+SECONDS = float(os.environ.get("QUORUMDB_LAG_SECONDS", "6"))
+
+
+def test_reader_lag_p99(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+    writer = bed.writer
+    assert writer is not None
+    workload.init_schema(writer)
+    acked: dict[int, float] = {}
+    seen: dict[tuple[str, int], float] = {}
+    stop = threading.Event()
+
+    def poll(reader: Instance) -> None:
+        with reader.connect() as conn:
+            while not stop.is_set():
+                row = conn.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()
+                now = time.monotonic()
+                top = int(row[0]) if row else 0
+                for i in list(acked):
+                    if i <= top and (reader.name, i) not in seen:
+                        seen[(reader.name, i)] = now
+                time.sleep(0.002)
+
+    pollers = [threading.Thread(target=poll, args=(r,), daemon=True) for r in bed.readers()]
+    for t in pollers:
+        t.start()
+    bench = workload.pgbench(writer, SECONDS + 2)
+    time.sleep(1)
+    with writer.connect() as conn:
+        deadline = time.monotonic() + SECONDS
+        while time.monotonic() < deadline:
+            i = workload.next_id()
+            conn.execute("INSERT INTO audit (id) VALUES (%s)", (i,))
+            acked[i] = time.monotonic()
+            time.sleep(0.02)
+    time.sleep(2)
+    stop.set()
+    for t in pollers:
+        t.join(5)
+    bench.kill()
+    bench.wait()
+    lags = [seen[(r.name, i)] - t for r in bed.readers() for i, t in acked.items() if (r.name, i) in seen]
+    missing = [(r.name, i) for r in bed.readers() for i in acked if (r.name, i) not in seen]
+    assert not missing, f"{len(missing)} acknowledged markers never became visible on a reader"
+    lags_ms = [max(0.0, x) * 1000 for x in lags]
+    line = workload.summary(
+        f"reader visibility lag under pgbench, {len(lags_ms)} marker observations", lags_ms, "ms"
+    )
+    workload.write_result(line)
+    with capsys.disabled():
+        print("\n" + line)
+    with psycopg.connect(writer.conninfo(), autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'i%'"
+        ).fetchone()

@@ -1,0 +1,74 @@
+"""Switchover (acceptance): a planned role change under load loses no acknowledged commit and is quick.
+
+The control plane raises the term, tells the old writer to become a reader of the chosen one (it stops
+writing at once: fast shutdown, and the storage nodes refuse its old term), and promotes the chosen reader,
+which first catches up from the storage quorum. Repeated ``QUORUMDB_SWITCHOVER_RUNS`` times (default 3).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from aurora_api import contract
+
+from tests.instance_integration import workload
+from tests.instance_integration.harness import Bed, Instance
+
+pytestmark = pytest.mark.integration
+RUNS = int(os.environ.get("QUORUMDB_SWITCHOVER_RUNS", "3"))
+S = contract.InstanceStatusFields
+
+
+def _follows(r: Instance, marker: int) -> bool:
+    st = r.status()
+    if not st[S.READY] or st[S.ROLE] != contract.ROLE_READER:
+        return False
+    with r.connect() as conn:
+        return conn.execute("SELECT 1 FROM audit WHERE id = %s", (marker,)).fetchone() is not None
+
+
+def test_switchover_loses_nothing_and_is_quick(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bed.writer is not None
+    workload.init_schema(bed.writer)
+    unavailable: list[float] = []
+    for run in range(RUNS):
+        old = bed.writer
+        assert old is not None
+        new = bed.readers()[run % len(bed.readers())]
+        bench = workload.pgbench(old, 8)
+        audit = workload.AuditClient(old).start()
+        time.sleep(2)
+        bed.term += 1
+        t0 = time.monotonic()
+        assert old.demote(bed.term, new.endpoint).status_code == 202
+        assert new.promote(bed.term).status_code == 202
+        t_first = workload.first_commit(new, 60)
+        audit.stop()
+        bench.kill()
+        bench.wait()
+        lost = workload.missing(new, audit.acked)
+        assert not lost, f"switchover {run + 1}: {len(lost)} of {len(audit.acked)} acknowledged commits lost"
+        assert audit.acked
+        bed.writer = new
+        for other in bed.readers():
+            if other is not old:
+                assert other.demote(bed.term, new.endpoint).status_code in (200, 202)
+        marker = workload.next_id()
+        with new.connect() as conn:
+            conn.execute("INSERT INTO audit (id) VALUES (%s)", (marker,))
+        for r in bed.readers():
+            r.wait(lambda r=r, m=marker: _follows(r, m), 90, f"reader following {new.name}")
+        unavailable.append(t_first - t0)
+        with capsys.disabled():
+            print(
+                f"\nswitchover {run + 1}/{RUNS}: {len(audit.acked)} acked, 0 lost, "
+                f"unavailable {t_first - t0:.3f}s"
+            )
+    line = workload.summary(
+        "switchover write unavailability (request -> first commit on new writer)", unavailable
+    )
+    workload.write_result(line)
+    with capsys.disabled():
+        print("\n" + line)

@@ -101,7 +101,8 @@ def restore_command(settings: Settings) -> str:
     """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum."""
     c = settings.wal_cache
     return (
-        f'if [ -f "{c}/%f" ]; then cp "{c}/%f" "%p"; elif [ -f "{c}/%f.absent" ]; then exit 1; '
+        f'if [ -f "{c}/%f" ]; then cp "{c}/%f" "%p"; '
+        f'elif [ -f "{c}/%f.absent" ] || [ -f "{c}/.hold" ]; then exit 1; '
         f'else exec {settings.python} -m aurora_instance.walfetch "%f" "%p"; fi'
     )
 

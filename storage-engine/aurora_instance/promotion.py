@@ -33,6 +33,7 @@ from aurora_instance.storage import WalTail
 log = logging.getLogger(__name__)
 CATCH_UP_TIMEOUT = 120.0
 QUORUM_WAIT_TIMEOUT = 60.0
+HOLD = ".hold"
 MAX_PREFETCH_SEGMENTS = 8  # beyond this restore_command fetches the rest itself
 
 
@@ -40,29 +41,50 @@ class PromotionError(ActionError):
     pass
 
 
-def _prefetch(ctx: Context, tail: WalTail, replayed: int) -> Path:
-    """Copy the quorum's WAL from the replay position to its tail (and the history files) into the cache;
-    mark the history files that do not exist, so end-of-recovery probes need no round trip. Returns the
-    cached tail segment."""
+def _hold(ctx: Context) -> Path:
+    """Empty WAL cache with ``.hold``: restore_command answers "absent" at once instead of asking the quorum
+    (PostgreSQL then reads its own pg_wal), so no slow fetch is in flight when replay must move."""
     cache = ctx.settings.wal_cache
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(mode=0o700)
+    (cache / HOLD).touch()
+    return cache
+
+
+def _history(ctx: Context, tail: WalTail) -> None:
+    """Cache the quorum's history files; mark absent ones so end-of-recovery probes need no round trip."""
+    cache = ctx.settings.wal_cache
     for tli in range(1, tail.timeline + 4):
         name = lsn.history_name(tli)
         if tli > tail.timeline or not ctx.storage.fetch(name, cache / name):
             (cache / f"{name}.absent").touch()
+
+
+def _prefetch(ctx: Context, tail: WalTail, replayed: int) -> Path:
+    """Copy the quorum's WAL from the replay position to its tail into the cache; return the tail segment.
+    Lifts the hold: what is not cached (more than MAX_PREFETCH_SEGMENTS) restore_command fetches itself."""
+    cache = ctx.settings.wal_cache
     last = lsn.segment_of(max(tail.end - 1, 0))
     first = max(lsn.segment_of(replayed), last - MAX_PREFETCH_SEGMENTS + 1)
     for segno in range(first, last + 1):
         name = lsn.segment_name(tail.timeline, segno)
         if not ctx.storage.fetch(name, cache / name):
             raise PromotionError(f"storage quorum lists WAL up to {lsn.format_lsn(tail.end)} but not {name}")
+    (cache / HOLD).unlink(missing_ok=True)
     return cache / lsn.segment_name(tail.timeline, last)
 
 
-def quorum_target(ctx: Context, term: int, replayed: int) -> tuple[WalTail, int]:
-    """The quorum's tail (nodes fenced at ``term``) and the start of its last complete record."""
+def quorum_target(ctx: Context, term: int, replayed: int, timeline: int | None) -> tuple[WalTail, int | None]:
+    """The quorum's tail (nodes fenced at ``term``) and the start of its last complete record; None when this
+    instance has already replayed everything the quorum holds (same timeline, replayed >= its end)."""
     tail = ctx.storage.tail(min_term=term)
+    _history(ctx, tail)
+    if timeline == tail.timeline and replayed >= tail.end:
+        log.info(
+            "already replayed %s, at or past the storage quorum's end %s (%d nodes answered)",
+            lsn.format_lsn(replayed), lsn.format_lsn(tail.end), tail.answered,
+        )  # fmt: skip
+        return tail, None
     tail_file = _prefetch(ctx, tail, replayed)
     segno = lsn.segment_of(max(tail.end - 1, 0))
     candidates = [(tail_file, segno, tail.end - lsn.segment_start(segno))]
@@ -102,6 +124,7 @@ def _wait_replayed(ctx: Context, target: int, timeout: float) -> None:
 def promote(ctx: Context, intent: Intent) -> str:
     t0 = time.monotonic()
     term = intent.term
+    _hold(ctx)
     fence(ctx, term, follow_me=False)  # from here on the old writer cannot gather a write quorum
     if not ctx.pg.running():
         write_config(ctx, Intent(contract.ROLE_READER, term, None))
@@ -117,11 +140,20 @@ def promote(ctx: Context, intent: Intent) -> str:
     # Stop streaming from the deposed writer; from here on WAL comes only from the storage quorum.
     write_config(ctx, Intent(contract.ROLE_READER, term, None))
     ctx.pg.reload()
+    try:
+        return _catch_up_and_promote(ctx, intent, t0)
+    finally:
+        shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
+
+
+def _catch_up_and_promote(ctx: Context, intent: Intent, t0: float) -> str:
+    term = intent.term
     with ctx.connect() as conn:
-        replayed = sql.replay_lsn(conn) or 0
-    tail, target = quorum_target(ctx, term, replayed)
+        obs = sql.observe(conn)
+    tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, obs.timeline)
     t_fenced = time.monotonic()
-    _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
+    if target is not None:
+        _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
     t_caught_up = time.monotonic()
     with ctx.connect() as conn:
         row = conn.execute("SELECT pg_promote(true, 60)").fetchone()
@@ -133,13 +165,13 @@ def promote(ctx: Context, intent: Intent) -> str:
     ctx.pg.reload()
     fence(ctx, term)  # now name this instance: the nodes wake up and stream from the new timeline
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
-    shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
     done = time.monotonic()
     with ctx.connect(timeout=10) as conn:
         conn.execute("CHECKPOINT")  # lets pg_rewind of former writers see the new timeline at once
     return (
         f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
-        f"{lsn.format_lsn(target)} (timeline {tail.timeline}); fence+tail {t_fenced - t0:.2f}s, "
+        f"{lsn.format_lsn(tail.end if target is None else target)} (timeline {tail.timeline}); "
+        f"fence+tail {t_fenced - t0:.2f}s, "
         f"catch-up {t_caught_up - t_fenced:.2f}s, total {done - t0:.2f}s"
     )
 

@@ -29,3 +29,14 @@ def bed_root(request: pytest.FixtureRequest) -> Iterator[Path]:
 def bed(bed_root: Path) -> Iterator[harness.Bed]:
     with harness.bed(bed_root) as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def shared_bed() -> Iterator[harness.Bed]:
+    """One cluster for a module's read-only scenarios (saves a bootstrap per test)."""
+    root = Path(tempfile.mkdtemp(prefix="quorumdb-instance-"))
+    os.chmod(root, 0o755)
+    with harness.bed(root) as b:
+        yield b
+    if not os.environ.get("QUORUMDB_KEEP_TEST_DIRS"):
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Reader lag under pgbench load (acceptance): commit acknowledged on the writer -> visible on each reader.
+"""Bootstrap, then reader lag under pgbench load (acceptance): commit acknowledged on the writer -> visible
+on each reader.
 
 Markers are committed every 20 ms on the writer next to a pgbench load; two pollers per reader look for
 each marker every 2 ms. Every marker is measured, none sampled away.
@@ -12,15 +13,40 @@ import time
 
 import psycopg
 import pytest
+from aurora_api import contract
 
 from tests.instance_integration import workload
-from tests.instance_integration.harness import Bed, Instance
+from tests.instance_integration.harness import APP, Bed, Instance
 
 pytestmark = pytest.mark.integration
 SECONDS = float(os.environ.get("QUORUMDB_LAG_SECONDS", "6"))
 
 
-def test_reader_lag_p99(bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+def test_writer_and_readers_bootstrap_and_commit_through_the_quorum(shared_bed: Bed) -> None:
+    assert shared_bed.writer is not None
+    st = shared_bed.writer.status()
+    assert st[contract.InstanceStatusFields.ROLE] == contract.ROLE_WRITER
+    assert st[contract.InstanceStatusFields.TERM] == 1
+    assert st[contract.InstanceStatusFields.POSTGRES_VERSION].startswith("15")
+    with shared_bed.writer.connect(user=APP) as conn:
+        conn.execute("CREATE TABLE t (id int)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert conn.execute("SHOW synchronous_standby_names").fetchone() == (
+            "ANY 4 (storage_0,storage_1,storage_2,storage_3,storage_4,storage_5)",
+        )
+        checksums = conn.execute("SHOW data_checksums").fetchone()
+    assert checksums == ("on",)
+    for r in shared_bed.readers():
+        r.wait(
+            lambda r=r: r.connect().execute("SELECT count(*) FROM t").fetchone() == (1,), 10, "row on reader"
+        )
+        rs = r.status()
+        assert rs[contract.InstanceStatusFields.ROLE] == contract.ROLE_READER
+        assert rs[contract.InstanceStatusFields.READY] is True
+
+
+def test_reader_lag_p99(shared_bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+    bed = shared_bed
     writer = bed.writer
     assert writer is not None
     workload.init_schema(writer)

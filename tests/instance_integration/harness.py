@@ -224,6 +224,10 @@ class Bed:
             contract.Env.STORAGE_NODES: ",".join(self.storage.urls),
             contract.EnvInstance.READER_MAX_LAG_SECONDS: "5",
         }
+        self.config_dir = root / "config"  # the cluster ConfigMap: user PostgreSQL parameters
+        self.config_dir.mkdir()
+        chown_tree(self.config_dir)
+        self.base_env[contract.EnvRole.CONFIG_DIR] = str(self.config_dir)
         self.instances: list[Instance] = []
         self.writer: Instance | None = None
         self.term = 1

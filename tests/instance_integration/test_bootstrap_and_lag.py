@@ -8,17 +8,21 @@ each marker every 2 ms. Every marker is measured, none sampled away.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from aurora_api import contract
 
+from tests.fixtures.postgres import PG_BIN
 from tests.instance_integration import workload
 from tests.instance_integration.harness import APP, Bed, Instance
 
 pytestmark = pytest.mark.integration
+S = contract.InstanceStatusFields
 SECONDS = float(os.environ.get("QUORUMDB_LAG_SECONDS", "6"))
 
 
@@ -97,3 +101,32 @@ def test_reader_lag_p99(shared_bed: Bed, capsys: pytest.CaptureFixture[str]) -> 
         assert conn.execute(
             "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'i%'"
         ).fetchone()
+
+
+def test_reload_parameters_apply_live_and_restart_ones_are_reported(shared_bed: Bed) -> None:
+    conf = shared_bed.config_dir / contract.CONFIG_POSTGRESQL_CONF
+    conf.write_text("work_mem = '7MB'\nshared_buffers = '160MB'\n")
+    for inst in shared_bed.instances:
+        inst.wait(
+            lambda i=inst: (
+                "shared_buffers" in i.status()[S.PENDING_RESTART]
+                and i.connect().execute("SHOW work_mem").fetchone() == ("7MB",)
+            ),
+            30,
+            "work_mem applied and shared_buffers pending restart",
+        )
+    conf.write_text("")
+
+
+def test_sigterm_stops_postgres_cleanly_and_quickly(shared_bed: Bed) -> None:
+    reader = shared_bed.readers()[-1]
+    t0 = time.monotonic()
+    assert reader.stop(timeout=30) == 0
+    elapsed = time.monotonic() - t0
+    assert reader.postmaster_pid is None or not Path(f"/proc/{reader.postmaster_pid}").exists()
+    out = subprocess.run(
+        [str(PG_BIN / "pg_controldata"), "-D", str(reader.data_root / "pgdata")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "Database cluster state:               shut down in recovery" in out
+    assert elapsed < 10, f"SIGTERM took {elapsed:.1f}s"

@@ -1,0 +1,92 @@
+"""Promote/demote are idempotent per term and refuse older terms (HTTP handlers over a fake manager)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aurora_api import contract
+from aurora_instance import http
+from aurora_instance.manager import Manager
+from aurora_instance.snapshot import Intent
+
+Client = TestClient[web.Request, web.Application]
+
+P = contract.InstancePaths
+
+
+class FakeManager:
+    def __init__(self, intent: Intent) -> None:
+        self.intent = intent
+        self.changes: list[Intent] = []
+        self.is_ready = False
+        self.last_decision = "writer healthy"
+
+    def set_intent(self, intent: Intent) -> None:
+        self.changes.append(intent)
+        self.intent = intent
+
+    def status(self) -> dict[str, object]:
+        F = contract.InstanceStatusFields
+        return {F.TERM: self.intent.term, F.READY: self.is_ready, F.ROLE: self.intent.role, F.LAG_BYTES: 0,
+                F.LAG_SECONDS: 0.0, F.TIMELINE: 1}  # fmt: skip
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+    def healthy(self) -> bool:
+        return True
+
+
+@pytest.fixture
+async def reader() -> AsyncIterator[tuple[FakeManager, Client]]:
+    fake = FakeManager(Intent(contract.ROLE_READER, 2, "w:5432"))
+    async with TestClient(TestServer(http.build(cast(Manager, fake)))) as client:
+        yield fake, client
+
+
+async def test_promote_is_idempotent_per_term(reader: tuple[FakeManager, Client]) -> None:
+    fake, client = reader
+    assert (await client.post(P.PROMOTE, json={"term": 3})).status == 202
+    assert fake.changes == [Intent(contract.ROLE_WRITER, 3, None)]
+    assert (await client.post(P.PROMOTE, json={"term": 3})).status == 202  # still promoting
+    fake.is_ready = True
+    assert (await client.post(P.PROMOTE, json={"term": 3})).status == 200  # done
+    assert len(fake.changes) == 1
+    assert (await client.post(P.PROMOTE, json={"term": 2})).status == 409
+
+
+async def test_promote_needs_a_newer_term_and_a_valid_body(
+    reader: tuple[FakeManager, Client],
+) -> None:
+    fake, client = reader
+    assert (await client.post(P.PROMOTE, json={"term": 2})).status == 409
+    assert (await client.post(P.PROMOTE, json={"term": "3"})).status == 400
+    assert (await client.post(P.PROMOTE, data=b"nope")).status == 400
+    assert fake.changes == []
+
+
+async def test_demote_repoints_and_refuses_older_terms(
+    reader: tuple[FakeManager, Client],
+) -> None:
+    fake, client = reader
+    assert (await client.post(P.DEMOTE, json={"term": 3, "writer": "n:5432"})).status == 202
+    assert fake.intent == Intent(contract.ROLE_READER, 3, "n:5432")
+    assert (
+        await client.post(P.DEMOTE, json={"term": 3, "writer": "n:5432"})
+    ).status == 202  # same: idempotent
+    assert (await client.post(P.DEMOTE, json={"term": 3, "writer": "x:5432"})).status == 409
+    assert (await client.post(P.DEMOTE, json={"term": 4})).status == 400
+    assert len(fake.changes) == 1
+
+
+async def test_probes(reader: tuple[FakeManager, Client]) -> None:
+    fake, client = reader
+    assert (await client.get(P.LIVENESS)).status == 200
+    assert (await client.get(P.READINESS)).status == 503
+    fake.is_ready = True
+    assert (await client.get(P.READINESS)).status == 200
+    assert "quorumdb_instance_term 2" in await (await client.get(P.METRICS)).text()

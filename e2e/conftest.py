@@ -4,13 +4,14 @@ locally it skips with the command that creates one."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from kube import Kubectl, KubectlError, default_kubeconfig
 
 
@@ -40,3 +41,32 @@ def namespace(kubectl: Kubectl) -> Iterator[Kubectl]:
         yield kubectl.in_namespace(name)
     finally:
         kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+OPERATOR_NAMESPACE = "quorumdb-system"
+IMAGE = os.environ.get("QUORUMDB_IMAGE", "quorumdb.local/quorumdb:dev")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def operator_release(kubectl: Kubectl) -> str:
+    """The operator installed with Helm, as a user would (`make image` must have loaded the image)."""
+    repo, _, tag = IMAGE.rpartition(":")
+    subprocess.run(
+        ["helm", "upgrade", "--install", "quorumdb", os.path.join(REPO, "charts", "quorumdb"),
+         "--kubeconfig", kubectl.kubeconfig, "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
+         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--wait", "--timeout", "180s"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return "quorumdb"
+
+
+@pytest.fixture
+def operator(kubectl: Kubectl, operator_release: str) -> Iterator[None]:
+    """Per test: the operator is running; afterwards its log for the test's duration has no traceback."""
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    yield
+    ops = kubectl.in_namespace(OPERATOR_NAMESPACE)
+    log = ops.run("logs", "-l", "app.kubernetes.io/name=quorumdb-operator", "--since-time", started,
+                  "--tail=-1", "--all-containers", "--prefix", check=False)  # fmt: skip
+    assert "Traceback" not in log, f"operator log shows a traceback during the test:\n{log[-6000:]}"

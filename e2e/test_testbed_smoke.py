@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 import pytest
-
 from kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e

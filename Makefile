@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv cluster cluster-down image e2e test unit integration lint demo bench clean-cache
+.PHONY: venv bins cluster cluster-down image e2e test unit integration lint demo bench clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 venv: $(VENV)/.installed
+
+## Binaries built from Go modules (kind, kubectl, helm, Kubernetes, etcd, MinIO, ...), cached.
+bins:
+	$(TESTBED)/build-bins.sh
 
 ## The kind test bed: three zones, built offline on first use, cached afterwards.
 cluster:
@@ -33,7 +37,7 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests
 
-integration: venv
+integration: venv bins
 	$(VENV)/bin/pytest -q -m integration tests
 
 ## The whole end-to-end suite on the kind test bed.
@@ -47,5 +51,8 @@ demo: venv
 ## What CI runs (.ci/run): lint, unit, integration (real PostgreSQL/S3 processes), e2e on kind.
 test: lint unit integration e2e
 
+## Benchmarks (scripts, not tests): each prints ratios against a baseline measured in the same run.
+## BENCH_ARGS overrides the defaults (pgbench scale 10, 30 s runs, 3 interleaved repetitions, 1 and 8 clients).
+BENCH_ARGS ?= --duration 30 --reps 3 --clients 1,8 --scale 10
 bench: venv
-	@echo "no benchmarks yet"
+	$(PY) storage-engine/bench/quorum_bench.py $(BENCH_ARGS)

@@ -166,8 +166,14 @@ def test_operator_process_provisions_scales_and_deletes(api: ApiServer, tmp_path
         )
         zones = next(c for c in st["conditions"] if c["type"] == "ZonesAvailable")
         assert zones["reason"] == "NoNodesInZone"  # this control plane has no nodes at all
-        events = api.run("-n", "op", "get", "events", "-o", "jsonpath={.items[*].reason}").stdout.split()
-        assert "SecretCreated" in events and "Applied" in events and "NoNodesInZone" in events
+
+        def reasons() -> set[str]:
+            return set(
+                api.run("-n", "op", "get", "events", "-o", "jsonpath={.items[*].reason}").stdout.split()
+            )
+
+        # kopf posts Events from a queue, after the status patch: wait rather than assert at once.
+        wait("Events posted", lambda: {"SecretCreated", "Applied", "NoNodesInZone"} <= reasons(), 30)
 
         def instance_sets() -> list[str]:
             out = api.run("-n", "op", "get", "sts", "-l", "quorumdb.io/component=instance", "-o", "name")

@@ -29,7 +29,7 @@ def main() -> None:
         clusterwide=not namespaces,
         namespaces=namespaces,
         peering_name=settings.peering,
-        priority=int(time.time()),
+        priority=int(time.time() * 1000),  # newest wins; ms so two replicas never tie
         liveness_endpoint="http://0.0.0.0:8080/healthz",
     )
 

@@ -98,9 +98,12 @@ def urls_from_env() -> list[str]:
 
 
 class StorageClient:
-    def __init__(self, urls: Sequence[str], timeout: float = 3.0) -> None:
+    def __init__(self, urls: Sequence[str], timeout: float = 3.0, memoize: bool = False) -> None:
+        """``memoize`` keeps verified file bodies per (node, name): for reading frozen WAL repeatedly
+        (audits comparing many read sets after the writer stopped); never use it while nodes receive."""
         self.urls = [_url(u).rstrip("/") for u in urls]
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, read=30.0))
+        self._memo: dict[tuple[str, str], bytes] | None = {} if memoize else None
 
     def close(self) -> None:
         self._http.close()
@@ -141,6 +144,8 @@ class StorageClient:
         return ReadQuorum(nodes, best.flush_lsn, best.timeline)
 
     def _get(self, node: NodeReport, name: str) -> bytes:
+        if self._memo is not None and (node.url, name) in self._memo:
+            return self._memo[(node.url, name)]
         r = self._http.get(f"{node.url}{contract.StoragePaths.WAL}/{name}")
         if r.status_code != 200:
             raise FetchError(f"{node.status.get('node')} answered {r.status_code} for {name}: {r.text[:200]}")
@@ -148,6 +153,8 @@ class StorageClient:
         got = checksum.sha256_bytes(data)
         if got != r.headers.get(SHA_HEADER):
             raise checksum.ChecksumError(f"{name} from {node.url}: body sha256 {got} != header")
+        if self._memo is not None:
+            self._memo[(node.url, name)] = data
         return data
 
     def fetch_bytes(self, name: str, q: ReadQuorum) -> bytes | None:

@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import os
 import random
+import shutil
 import signal
 import tempfile
 import time
@@ -33,20 +34,33 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPS = int(os.environ.get("QUORUMDB_AUDIT_REPS", "10"))
 
 
-def _reconstruct(sc: StorageCluster, nodes: tuple[int, ...], first_segno: int, out: Path) -> None:
+def _reports(sc: StorageCluster) -> list[client.NodeReport]:
+    """Status and inventory of all six nodes (after the writer died their WAL no longer changes)."""
+    with client.StorageClient(sc.urls, timeout=15) as c:
+        reports: list[client.NodeReport] = []
+        for _ in range(5):  # a loaded machine may delay an answer; nodes must answer, not necessarily fast
+            reports = c.reports()
+            if len(reports) == 6:
+                return reports
+            time.sleep(1)
+    raise AssertionError(f"all six nodes must answer, got {[r.ordinal for r in reports]}")
+
+
+def _reconstruct(
+    c: client.StorageClient,
+    reports: list[client.NodeReport],
+    nodes: tuple[int, ...],
+    first_segno: int,
+    out: Path,
+) -> None:
     """Write what the storage client serves from exactly ``nodes`` (segments from ``first_segno`` on)."""
-    with sc.client() as c:
-        reports = [r for r in c.reports() if r.ordinal in nodes]
-        assert len(reports) == len(nodes), (
-            f"nodes {nodes} must all answer, got {[r.ordinal for r in reports]}"
-        )
-        q = client.ReadQuorum.of(reports)
-        for name in c.names(q):
-            wn = lsnmod.parse_wal_name(name)
-            if wn.kind is lsnmod.WalKind.SEGMENT and wn.segno >= first_segno:
-                data = c.fetch_bytes(name, q)
-                assert data is not None, f"{name} listed by {nodes} but not served"
-                (out / name).write_bytes(data)
+    q = client.ReadQuorum.of([r for r in reports if r.ordinal in nodes])
+    for name in c.names(q):
+        wn = lsnmod.parse_wal_name(name)
+        if wn.kind is lsnmod.WalKind.SEGMENT and wn.segno >= first_segno:
+            data = c.fetch_bytes(name, q)
+            assert data is not None, f"{name} listed by {nodes} but not served"
+            (out / name).write_bytes(data)
 
 
 def _digest(d: Path) -> str:
@@ -99,21 +113,25 @@ def _one_rep(sc: StorageCluster, rep: int, rng: random.Random, workdir: Path) ->
     first_segno = lsnmod.segment_of(lsnmod.parse_lsn(start))
     cache: dict[str, set[int]] = {}
     misses: dict[tuple[int, ...], int] = {}
+    reports = _reports(sc)
+    c = client.StorageClient(sc.urls, timeout=15, memoize=True)
     for triple in itertools.combinations(range(6), 3):
         out = workdir / f"rep{rep}-{''.join(map(str, triple))}"
         out.mkdir()
-        _reconstruct(sc, triple, first_segno, out)
+        _reconstruct(c, reports, triple, first_segno, out)
         key = _digest(out)
         if key not in cache:
             cache[key], _ = committed_xids(out, start)
         misses[triple] = len(acked - cache[key])
+        shutil.rmtree(out)
     pair_miss = None
     if pause_two:
         stale = tuple(sorted(frozen))
         out = workdir / f"rep{rep}-pair"
         out.mkdir()
-        _reconstruct(sc, stale, first_segno, out)
+        _reconstruct(c, reports, stale, first_segno, out)
         pair_miss = len(acked - committed_xids(out, start)[0])
+    c.close()
     return Rep(len(acked), misses, pair_miss, len(cache))
 
 

@@ -17,11 +17,22 @@ import signal
 import time
 
 from aurora_storage import fencing
+from aurora_storage import lsn as lsnmod
 from aurora_storage.node import runtime, writer_probe
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+# pg_receivewal's messages when the writer no longer has the WAL the node's slot asked for.
+_SLOT_LOST = ("has already been removed", "has been invalidated")
+
+
+def slot_lost(error: str | None, slot: str) -> bool:
+    """Whether pg_receivewal's last error means the writer cannot serve this node's slot any more."""
+    text = error or ""
+    if f'replication slot "{slot}" does not exist' in text:
+        return True
+    return any(marker in text for marker in _SLOT_LOST)
 
 
 def _die_with_parent() -> None:
@@ -33,6 +44,7 @@ class Receiver:
     def __init__(self, rt: runtime.Runtime) -> None:
         self.rt = rt
         self._proc: asyncio.subprocess.Process | None = None
+        self._held: list[str] = []
 
     async def fence(self) -> None:
         """Kill the receiver now and wait until it is gone (no further acknowledgement can leave)."""
@@ -91,6 +103,8 @@ class Receiver:
                     await asyncio.to_thread(self.rt.state_file.save, self.rt.state)
             started = time.monotonic()
             await self._stream(self.rt.state.writer or "")
+            if slot_lost(self.rt.last_receiver_error, self.rt.cfg.name):
+                await self._reseed(self.rt.state.writer or "")
             backoff = 0.2 if time.monotonic() - started > 10 else min(backoff * 2, 5.0)
             await asyncio.sleep(backoff)
 
@@ -107,6 +121,7 @@ class Receiver:
         self.rt.receiver_since = time.time()
         self.rt.counters.receiver_starts += 1
         log.info("receiver pid %s started at term %s", proc.pid, term)
+        releaser = asyncio.create_task(self._release_held())
         tail: list[str] = []
         assert proc.stderr is not None
         reader = asyncio.create_task(self._drain(proc.stderr, tail))
@@ -122,10 +137,50 @@ class Receiver:
             await reader
             self._proc = None
             self.rt.receiver_pid = None
+            releaser.cancel()
         self.rt.last_receiver_error = " | ".join(tail[-3:]) or None
         log.warning(
             "receiver pid %s exited rc=%s: %s", proc.pid, proc.returncode, self.rt.last_receiver_error
         )
+
+    async def _reseed(self, conninfo: str) -> None:
+        """The writer dropped WAL this node still needed (slot invalidated by ``max_slot_wal_keep_size``).
+
+        Re-create the slot (reserving WAL from now), hold local files aside so that pg_receivewal starts
+        at the slot's position, and put the older ones back once the new stream has begun; repair then
+        fills the hole from peers and the archive. The node reports ``repairing`` meanwhile.
+        """
+        cfg = self.rt.cfg
+        log.error("slot %s lost its WAL on the writer; re-seeding from the current position", cfg.name)
+        self.rt.repair.repairing = True
+        held = await asyncio.to_thread(self.rt.store.hold_all)
+        dsn = f"{conninfo} application_name={cfg.name}"
+        for action in ("--drop-slot", "--create-slot"):
+            proc = await asyncio.create_subprocess_exec(
+                str(cfg.pg_bin_dir / "pg_receivewal"),
+                action,
+                f"--slot={cfg.name}",
+                "--dbname",
+                dsn,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            log.warning(
+                "pg_receivewal %s %s: rc=%s %s", action, cfg.name, proc.returncode, err.decode().strip()
+            )
+        self._held = held
+
+    async def _release_held(self) -> None:
+        """Once the re-seeded stream wrote its first file, return the held files older than it."""
+        while self._held:
+            names = await asyncio.to_thread(self.rt.store.names)
+            segs = [n for n in names if n.kind is not lsnmod.WalKind.HISTORY]
+            if segs:
+                await asyncio.to_thread(self.rt.store.release_held, min(n.segno for n in segs))
+                self._held = []
+                return
+            await asyncio.sleep(0.2)
 
     async def _drain(self, stream: asyncio.StreamReader, tail: list[str]) -> None:
         while line := await stream.readline():

@@ -221,5 +221,31 @@ class WalStore:
         (self.wal / name).unlink(missing_ok=True)
         (self.manifest / f"{name}.json").unlink(missing_ok=True)
 
+    def hold_all(self) -> list[str]:
+        """Move every WAL file to ``hold/`` (so the receiver starts afresh); return their names."""
+        hold = self.wal.parent / "hold"
+        hold.mkdir(exist_ok=True)
+        moved = []
+        for wn in self.names():
+            os.replace(self.wal / wn.filename, hold / wn.filename)
+            moved.append(wn.filename)
+        fsutil.fsync_dir(self.wal)
+        return moved
+
+    def release_held(self, below_segno: int) -> None:
+        """Return held files older than ``below_segno`` (and history files); quarantine the rest."""
+        hold = self.wal.parent / "hold"
+        for entry in list(os.scandir(hold)) if hold.exists() else []:
+            try:
+                wn = lsnmod.parse_wal_name(entry.name)
+            except lsnmod.LsnError:
+                continue
+            keep = wn.kind is lsnmod.WalKind.HISTORY or (
+                wn.kind is lsnmod.WalKind.SEGMENT and wn.segno < below_segno
+            )
+            target = self.wal / entry.name if keep else self.quarantine / f"{entry.name}.superseded"
+            os.replace(entry.path, target)
+        fsutil.fsync_dir(self.wal)
+
     def bytes_stored(self) -> int:
         return sum(e.stat().st_size for e in os.scandir(self.wal) if e.is_file())

@@ -71,3 +71,20 @@ def test_install_verifies_before_it_lands(tmp_path: Path) -> None:
     assert [e.archived for e in s.entries()] == [True]
     s.delete(SEG)
     assert s.entries() == []
+
+
+def test_hold_then_release_keeps_older_segments_only(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    for n in (3, 4):
+        (s.wal / lsnmod.segment_name(1, n)).write_bytes(b"x")
+    (s.wal / (lsnmod.segment_name(1, 5) + ".partial")).write_bytes(b"y")
+    (s.wal / "00000001.history").write_bytes(b"h")
+    held = s.hold_all()
+    assert len(held) == 4 and s.names() == []
+    (s.wal / (lsnmod.segment_name(1, 4) + ".partial")).write_bytes(b"new stream")
+    s.release_held(below_segno=4)
+    names = sorted(wn.filename for wn in s.names())
+    assert names == sorted(
+        ["00000001.history", lsnmod.segment_name(1, 3), lsnmod.segment_name(1, 4) + ".partial"]
+    )
+    assert len(list(s.quarantine.iterdir())) == 2

@@ -8,12 +8,14 @@ It must not decide *whether* to act; ``decide`` does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -112,11 +114,30 @@ def bootstrap_writer(ctx: Context, intent: Intent) -> str:
     return start(ctx, intent) + " (new cluster)"
 
 
-def start(ctx: Context, intent: Intent) -> str:
+@contextlib.contextmanager
+def local_wal_only(ctx: Context) -> Iterator[None]:
+    """While held, restore_command answers "absent" at once, so PostgreSQL replays the WAL already in pg_wal
+    (copied by pg_basebackup or pg_rewind) and then streams, instead of asking the storage quorum for every
+    segment first (archive is tried before pg_wal in standby mode)."""
+    cache = ctx.settings.wal_cache
+    cache.mkdir(mode=0o700, exist_ok=True)
+    hold = cache / ".hold"
+    hold.touch()
+    try:
+        yield
+    finally:
+        hold.unlink(missing_ok=True)
+
+
+def start(ctx: Context, intent: Intent, *, local_wal: bool = False) -> str:
     if intent.role == contract.ROLE_WRITER:
         fence(ctx, intent.term)
     write_config(ctx, intent)
-    ctx.pg.start()
+    if local_wal:
+        with local_wal_only(ctx):
+            ctx.pg.start()
+    else:
+        ctx.pg.start()
     files.save_state(ctx.settings, files.State(intent.role, intent.term, intent.writer))
     return f"started as {intent.role} at term {intent.term}"
 
@@ -145,7 +166,7 @@ def bootstrap_reader(ctx: Context, intent: Intent) -> str:
         shutil.rmtree(s.pgdata)
     staging.rename(s.pgdata)
     files.save_state(s, files.State(contract.ROLE_READER, intent.term, intent.writer))
-    return start(ctx, intent) + f" (copied from {intent.writer})"
+    return start(ctx, intent, local_wal=True) + f" (copied from {intent.writer})"
 
 
 def _wait_source_promoted(ctx: Context, source: str, timeout: float = 60) -> None:
@@ -192,7 +213,7 @@ def rejoin(ctx: Context, intent: Intent) -> str:
     except (PostgresError, subprocess.SubprocessError) as err:
         log.warning("pg_rewind could not rejoin (%s); taking a fresh copy of %s", err, intent.writer)
         return bootstrap_reader(ctx, intent) + " after pg_rewind failed"
-    return start(ctx, intent) + f" ({how})"
+    return start(ctx, intent, local_wal=True) + f" ({how})"
 
 
 def reload(ctx: Context, intent: Intent, params: dict[str, str]) -> str:

@@ -49,8 +49,12 @@ def psql(ns: Kubectl, host: str, sql: str, check: bool = True) -> str:
     """Run SQL through a Service from inside the writer pod (psql is in the image), as the app user."""
     uri = ns.run("get", "secret", "demo-app", "-o", "jsonpath={.data.uri}")
     target = base64.b64decode(uri).decode().replace("@demo.", f"@{host}.")
-    out: str = ns.exec("demo-instance-0-0", "psql", target, "-XAtc", sql, check=check)
-    return out
+    if check:
+        out: str = ns.exec("demo-instance-0-0", "psql", target, "-XAtc", sql)
+        return out
+    # Failures are the point here: return what psql printed on stderr too.
+    script = 'psql "$0" -XAtc "$1" 2>&1 || true'
+    return ns.exec("demo-instance-0-0", "sh", "-c", script, target, sql)
 
 
 def test_apply_to_ready_with_zone_spread_and_endpoints(namespace: Kubectl) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import sys
 
@@ -73,6 +74,7 @@ def prepare() -> Context:
     params = files.user_parameters(s)
     storage = backends.storage_from_env(os.environ)
     s.data_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.rmtree(s.wal_cache, ignore_errors=True)  # a hold left by a killed manager must not outlive it
     files.write_passfile(s, creds)
     pg = Postgres(
         s.pg_bin, s.pgdata, s.socket_dir, s.postgres_port, files.passfile(s), creds.superuser.username

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -34,8 +35,6 @@ class Executor:
         return True
 
     def _finish(self, name: str, future: Future[str], started: float) -> None:
-        import time
-
         err = future.exception()
         with self._lock:
             self.running = None

@@ -28,8 +28,9 @@ while :; do
     kubectl -n "$NS" get events --sort-by=.lastTimestamp | tail -30 >&2
     die "AuroraCluster $NAME not Ready after 420s (phase '${phase:-none}'); operator log: kubectl -n quorumdb-system logs deploy/quorumdb-quorumdb-operator"
   fi
-  printf '  %3ss  phase=%-12s %s\n' "$((SECONDS - T0))" "${phase:-<none>}" \
-    "$(kubectl -n "$NS" get pods -l app.kubernetes.io/instance="$NAME" --no-headers 2>/dev/null | awk '{print $2}' | sort | uniq -c | tr -s ' ' | paste -sd' ')"
+  printf '  %3ss  phase=%-12s pods ready: %s\n' "$((SECONDS - T0))" "${phase:-<none>}" \
+    "$(kubectl -n "$NS" get pods -l app.kubernetes.io/instance="$NAME" --no-headers 2>/dev/null \
+       | awk '{split($2, r, "/"); n++; if (r[1] == r[2]) ok++} END {printf "%d/%d", ok, n}')"
   sleep 5
 done
 log "AuroraCluster $NAME Ready in $((SECONDS - T0))s"

@@ -192,13 +192,15 @@ class Receiver:
 
 async def watch_writer(rt: runtime.Runtime, receiver: Receiver, interval: float = 1.0) -> None:
     """Refresh writer facts for lag/durability metrics; fence if the writer's term no longer matches."""
+    watcher = writer_probe.Watcher()
     while True:
         await asyncio.sleep(interval)
         if not rt.state.writer:
             continue
         try:
-            facts, watch = await writer_probe.probe(rt.state.writer)
-        except writer_probe.ProbeError as err:
+            facts, watch = await asyncio.wait_for(watcher.sample(rt.state.writer), timeout=5)
+        except (writer_probe.ProbeError, TimeoutError) as err:
+            await watcher.close()
             rt.writer.reachable = False
             rt.writer.error = str(err)
             continue

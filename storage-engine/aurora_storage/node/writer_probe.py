@@ -41,33 +41,75 @@ def _term(text: str | None) -> int | None:
         return None
 
 
-async def probe(conninfo: str) -> tuple[fencing.WriterFacts, runtime.WriterWatch]:
-    try:
-        async with await psycopg.AsyncConnection.connect(
-            conninfo, connect_timeout=3, autocommit=True, application_name="quorumdb-storage-probe"
-        ) as conn:
-            cur = await conn.execute(_FACTS)
-            row = await cur.fetchone()
-            assert row is not None
-            sysid, term_s, cluster, in_recovery, flush = row
-            flushes: dict[str, int | None] = {}
-            if not in_recovery:
-                cur = await conn.execute(
-                    _REPLICATION, (contract.STORAGE_SLOT_PREFIX.replace("_", r"\_") + "%",)
-                )
-                for app, lsn_text in await cur.fetchall():
-                    flushes[app] = lsnmod.parse_lsn(lsn_text) if lsn_text else None
-    except (psycopg.Error, OSError) as err:
-        raise ProbeError(f"cannot query writer ({conninfo.split('password')[0]}): {err}") from err
-    facts = fencing.WriterFacts(str(sysid), _term(term_s), bool(in_recovery), cluster or None)
+async def _query(
+    conn: psycopg.AsyncConnection[tuple[object, ...]],
+) -> tuple[fencing.WriterFacts, runtime.WriterWatch]:
+    cur = await conn.execute(_FACTS)
+    row = await cur.fetchone()
+    assert row is not None
+    sysid, term_s, cluster, in_recovery, flush = row
+    flushes: dict[str, int | None] = {}
+    if not in_recovery:
+        cur = await conn.execute(_REPLICATION, (contract.STORAGE_SLOT_PREFIX.replace("_", r"\_") + "%",))
+        for app, lsn_text in await cur.fetchall():
+            flushes[str(app)] = lsnmod.parse_lsn(str(lsn_text)) if lsn_text else None
+    facts = fencing.WriterFacts(
+        str(sysid),
+        _term(str(term_s) if term_s is not None else None),
+        bool(in_recovery),
+        str(cluster) if cluster else None,
+    )
     watch = runtime.WriterWatch(
         reachable=True,
         term=facts.term,
         system_identifier=facts.system_identifier,
-        flush_lsn=lsnmod.parse_lsn(flush) if flush else None,
+        flush_lsn=lsnmod.parse_lsn(str(flush)) if flush else None,
         storage_flush=flushes,
         streaming_nodes=len(flushes),
         durable_lsn=quorum.durable_lsn(flushes.values()),
         observed_at=time.time(),
     )
     return facts, watch
+
+
+async def _connect(conninfo: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    return await psycopg.AsyncConnection.connect(
+        conninfo, connect_timeout=3, autocommit=True, application_name="quorumdb-storage-probe"
+    )
+
+
+def _error(conninfo: str, err: Exception) -> ProbeError:
+    return ProbeError(f"cannot query writer ({conninfo.split('password')[0]}): {err}")
+
+
+async def probe(conninfo: str) -> tuple[fencing.WriterFacts, runtime.WriterWatch]:
+    """One-off check on a fresh connection (before starting a receiver: who is at that address now)."""
+    try:
+        async with await _connect(conninfo) as conn:
+            return await _query(conn)
+    except (psycopg.Error, OSError) as err:
+        raise _error(conninfo, err) from err
+
+
+class Watcher:
+    """Repeated probes over one kept connection (the once-a-second watch costs the writer no forks)."""
+
+    def __init__(self) -> None:
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._conninfo: str | None = None
+
+    async def sample(self, conninfo: str) -> tuple[fencing.WriterFacts, runtime.WriterWatch]:
+        try:
+            if self._conn is None or self._conn.closed or conninfo != self._conninfo:
+                await self.close()
+                self._conn = await _connect(conninfo)
+                self._conninfo = conninfo
+            return await _query(self._conn)
+        except (psycopg.Error, OSError) as err:
+            await self.close()
+            raise _error(conninfo, err) from err
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None

@@ -28,6 +28,7 @@ from aurora_instance.snapshot import DataDir, Intent, Local, World
 log = logging.getLogger(__name__)
 CYCLE_SECONDS = 1.0
 RETRY_AFTER_FAILURE_SECONDS = 2.0
+READY_LAG_BYTES = 1024 * 1024
 
 
 def fmt(value: int | None) -> str | None:
@@ -200,10 +201,10 @@ class Manager:
         pg = w.pg
         if self.intent.role == contract.ROLE_WRITER:
             return not pg.in_recovery and pg.declared_term == self.intent.term
-        lag = pg.lag_seconds
-        return (
-            pg.in_recovery
-            and pg.receiver_status == "streaming"
-            and lag is not None
-            and lag <= self.ctx.settings.reader_max_lag_seconds
+        lag, lag_bytes = pg.lag_seconds, pg.lag_bytes
+        # lag_seconds is "now - last replayed commit": on a quiet writer a non-commit record makes it look
+        # old, so a reader within READY_LAG_BYTES of what it received counts as current.
+        within = (lag is not None and lag <= self.ctx.settings.reader_max_lag_seconds) or (
+            lag_bytes is not None and lag_bytes <= READY_LAG_BYTES
         )
+        return pg.in_recovery and pg.receiver_status == "streaming" and within

@@ -46,7 +46,7 @@ def test_writer_and_readers_bootstrap_and_commit_through_the_quorum(shared_bed: 
         )
         rs = r.status()
         assert rs[contract.InstanceStatusFields.ROLE] == contract.ROLE_READER
-        assert rs[contract.InstanceStatusFields.READY] is True
+        r.wait(r.ready, 10, "reader readiness")
 
 
 def test_reader_lag_p99(shared_bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:

@@ -177,8 +177,8 @@ class InstanceStatusFields:
 class PromoteFields:
     """JSON body of ``InstancePaths.PROMOTE`` (POST): {"term": int}. Idempotent per term: repeating the call
     with the term already promoted returns 200 with the status; a lower term is refused with 409. 202 while
-    the promotion runs. ``InstancePaths.DEMOTE`` (POST): {"term": int, "writer": "host:port"}: become a reader of
-    ``writer`` (pg_rewind or a fresh copy), never a second writer."""
+    the promotion runs. ``InstancePaths.DEMOTE`` (POST): {"term": int, "writer": "host:port"}: become a
+    reader of ``writer`` (pg_rewind or a fresh copy), never a second writer."""
 
     TERM: Final = "term"
     WRITER: Final = "writer"

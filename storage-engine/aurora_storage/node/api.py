@@ -83,7 +83,7 @@ async def _read(rt: runtime.Runtime, name: str) -> tuple[bytes, int | None]:
         data, _ = await asyncio.to_thread(rt.store.read_verified, name)
     except checksum.ChecksumError:
         rt.counters.corrupt_detected += 1
-        rt.repair.repairing = True  # the hole is refilled by the next repair round
+        rt.repair.invalidate()  # the hole is refilled by the next repair round
         raise
     return data, wn.end_lsn() if wn.kind is lsnmod.WalKind.SEGMENT else None
 

@@ -52,7 +52,7 @@ async def scrub(rt: runtime.Runtime, interval: float = 300.0) -> None:
         bad = await asyncio.to_thread(rt.store.verify_all)
         if bad:
             rt.counters.corrupt_detected += len(bad)
-            rt.repair.repairing = True
+            rt.repair.invalidate()
             log.error("scrub found corrupt files (quarantined, repair will refetch): %s", bad)
         await asyncio.sleep(interval)
 

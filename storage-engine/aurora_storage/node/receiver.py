@@ -152,7 +152,7 @@ class Receiver:
         """
         cfg = self.rt.cfg
         log.error("slot %s lost its WAL on the writer; re-seeding from the current position", cfg.name)
-        self.rt.repair.repairing = True
+        self.rt.repair.invalidate()
         held = await asyncio.to_thread(self.rt.store.hold_all)
         dsn = f"{conninfo} application_name={cfg.name}"
         for action in ("--drop-slot", "--create-slot"):

@@ -136,6 +136,7 @@ async def run(rt: runtime.Runtime, archive: s3.Archive | None) -> None:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         while True:
             fetched_before = rt.repair.fetched_files
+            generation = rt.repair.generation
             try:
                 complete = await _round(session, rt, archive, rotate)
             except Exception as err:  # keep repairing; report why the round failed
@@ -144,6 +145,8 @@ async def run(rt: runtime.Runtime, archive: s3.Archive | None) -> None:
                 complete = False
             rotate += 1
             progressed = rt.repair.fetched_files != fetched_before
+            if rt.repair.generation != generation:
+                continue  # a hole appeared during the round: repair again before claiming health
             if complete and rt.repair.repairing:
                 rt.repair.finished_at = time.time()
                 log.info(

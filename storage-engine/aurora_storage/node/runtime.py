@@ -44,6 +44,12 @@ class RepairProgress:
     finished_at: float | None = None
     last_round_ok: bool = False
     last_error: str | None = None
+    generation: int = 0
+    """Bumped whenever something finds a new hole; a repair round that began earlier cannot clear it."""
+
+    def invalidate(self) -> None:
+        self.repairing = True
+        self.generation += 1
 
 
 @dataclass

@@ -63,6 +63,7 @@ class WalStore:
         self.tmp = data_dir / "tmp"
         for d in (self.wal, self.manifest, self.quarantine, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+        self._sealed_names: set[str] = set()  # names known to have a manifest record (saves re-reading)
 
     # --- inventory ---------------------------------------------------------------------------------
     def names(self) -> list[lsnmod.WalName]:
@@ -83,6 +84,7 @@ class WalStore:
 
     def _write_sealed(self, rec: Sealed) -> None:
         fsutil.write_atomic(self.manifest / f"{rec.name}.json", json.dumps(asdict(rec)).encode())
+        self._sealed_names.add(rec.name)
 
     def mark_archived(self, name: str) -> None:
         rec = self.sealed(name)
@@ -94,7 +96,10 @@ class WalStore:
         """Checksum every completed segment or history file that has no manifest record yet."""
         new = []
         for wn in self.names():
-            if wn.kind is lsnmod.WalKind.PARTIAL or self.sealed(wn.filename) is not None:
+            if wn.kind is lsnmod.WalKind.PARTIAL or wn.filename in self._sealed_names:
+                continue
+            if self.sealed(wn.filename) is not None:
+                self._sealed_names.add(wn.filename)
                 continue
             path = self.wal / wn.filename
             try:
@@ -187,6 +192,7 @@ class WalStore:
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.wal / name, self.quarantine / f"{name}.{int(time.time())}")
         (self.manifest / f"{name}.json").unlink(missing_ok=True)
+        self._sealed_names.discard(name)
 
     def verify_all(self) -> list[str]:
         """Re-hash every sealed file; quarantine and return the names that fail (the scrubber)."""
@@ -220,6 +226,7 @@ class WalStore:
     def delete(self, name: str) -> None:
         (self.wal / name).unlink(missing_ok=True)
         (self.manifest / f"{name}.json").unlink(missing_ok=True)
+        self._sealed_names.discard(name)
 
     def hold_all(self) -> list[str]:
         """Move every WAL file to ``hold/`` (so the receiver starts afresh); return their names."""

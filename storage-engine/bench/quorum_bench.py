@@ -399,12 +399,13 @@ def report(results: list[Result], configs: list[str]) -> None:
         if "quorum" in tps and "receivewal" in tps:
             line.append(f"quorum/bare-receivewal {tps['quorum'] / tps['receivewal']:.2f}x")
         print("  ".join(line))
-    q = [r for r in results if r.config in ("quorum", "receivewal")]
-    if q:
-        print(
-            "replica CPU for quorum configs is the sum over six nodes; per node: "
-            + ", ".join(f"{r.config}/c{r.clients} {r.replica_cpu_us / 6:.0f} us" for r in q[:4])
-        )
+    per_node = [
+        f"{cfg}/c{c} {med([r.replica_cpu_us for r in rs]) / 6:.0f} us"
+        for (cfg, c), rs in sorted(by.items())
+        if cfg in ("quorum", "receivewal")
+    ]
+    if per_node:
+        print("replica CPU per storage node per transaction (six nodes): " + ", ".join(per_node))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ control plane: it raises terms through the instance HTTP API exactly as the oper
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,13 +43,35 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = os.environ.get("QUORUMDB_TEST_PYTHON") or (
     "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else sys.executable
 )
-PYTHONPATH = os.pathsep.join(
-    [
-        *(p for p in sys.path if p.endswith("site-packages") and ".venv" in p),
-        str(REPO / "operator"),
-        str(REPO / "storage-engine"),
-    ]
-)
+_CODE_PATHS = [
+    *(p for p in sys.path if p.endswith("site-packages") and ".venv" in p),
+    str(REPO / "operator"),
+    str(REPO / "storage-engine"),
+]
+
+
+def _postgres_can_read(path: str) -> bool:
+    probe = ["setpriv", "--reuid", PG_USER, "--regid", PG_USER, "--init-groups", "test", "-r", path]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def _readable_pythonpath() -> str:
+    """The code paths as ``postgres`` can read them: as they are, or (a checkout under /root, say) a copy."""
+    if all(_postgres_can_read(p) for p in _CODE_PATHS):
+        return os.pathsep.join(_CODE_PATHS)
+    stage = Path(tempfile.mkdtemp(prefix="quorumdb-test-pythonpath-"))
+    atexit.register(shutil.rmtree, stage, True)
+    copies = []
+    for i, src in enumerate(_CODE_PATHS):
+        dst = stage / str(i)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        copies.append(str(dst))
+    for p in [stage, *stage.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o755 if p.is_dir() else p.stat().st_mode | 0o644)
+    return os.pathsep.join(copies)
+
+
+PYTHONPATH = _readable_pythonpath()
 
 
 def chown_tree(path: Path) -> None:

@@ -21,6 +21,10 @@ from aurora_storage import lsn as lsnmod
 from aurora_storage.node import runtime, writer_probe
 
 log = logging.getLogger(__name__)
+# While refusing to stream (typically: fenced at a new term whose writer is still promoting), how long at
+# most between re-checks of the writer. A promoted writer needs four nodes before its first commit, so this
+# bounds failover and switchover time; a re-check is one probe connection.
+RECHECK_MAX_S = 0.25
 
 _PR_SET_PDEATHSIG = 1
 # pg_receivewal's messages when the writer no longer has the WAL the node's slot asked for.
@@ -88,12 +92,14 @@ class Receiver:
         while True:
             self.rt.term_changed.clear()
             decision = await self._check()
+            repeated = decision.reason == self.rt.decision
             self.rt.decision = decision.reason
             if not decision.stream:
-                log.info("not streaming: %s", decision.reason)
+                if not repeated:  # re-checks run every RECHECK_MAX_S: log changes, not each one
+                    log.info("not streaming: %s", decision.reason)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.rt.term_changed.wait(), timeout=min(backoff, 2.0))
-                backoff = min(backoff * 2, 2.0)
+                    await asyncio.wait_for(self.rt.term_changed.wait(), timeout=backoff)
+                backoff = min(backoff * 2, RECHECK_MAX_S)
                 continue
             if self.rt.state.system_identifier is None and self.rt.writer.system_identifier:
                 async with self.rt.term_lock:
@@ -102,13 +108,20 @@ class Receiver:
                     )
                     await asyncio.to_thread(self.rt.state_file.save, self.rt.state)
             started = time.monotonic()
-            await self._stream(self.rt.state.writer or "")
+            fenced_by_term = await self._stream(self.rt.state.writer or "")
             if slot_lost(self.rt.last_receiver_error, self.rt.cfg.name):
                 await self._reseed(self.rt.state.writer or "")
+            if fenced_by_term:
+                # A new term is a new writer (or the same one re-declared): check it at once. Backing off
+                # here is what kept a promoted writer waiting seconds for its quorum.
+                backoff = 0.2
+                continue
             backoff = 0.2 if time.monotonic() - started > 10 else min(backoff * 2, 5.0)
-            await asyncio.sleep(backoff)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.rt.term_changed.wait(), timeout=backoff)
 
-    async def _stream(self, conninfo: str) -> None:
+    async def _stream(self, conninfo: str) -> bool:
+        """Run pg_receivewal until it exits or the term changes; True when a term change stopped it."""
         term = self.rt.state.term
         proc = await asyncio.create_subprocess_exec(
             *self._command(conninfo),
@@ -129,6 +142,7 @@ class Receiver:
         fenced = asyncio.create_task(self.rt.term_changed.wait())
         try:
             await asyncio.wait({waiter, fenced}, return_when=asyncio.FIRST_COMPLETED)
+            fenced_by_term = fenced.done()
             if not waiter.done():
                 await self.fence()
         finally:
@@ -142,6 +156,7 @@ class Receiver:
         log.warning(
             "receiver pid %s exited rc=%s: %s", proc.pid, proc.returncode, self.rt.last_receiver_error
         )
+        return fenced_by_term
 
     async def _reseed(self, conninfo: str) -> None:
         """The writer dropped WAL this node still needed (slot invalidated by ``max_slot_wal_keep_size``).

@@ -78,6 +78,9 @@ class Runtime:
     last_receiver_error: str | None = None
     term_changed: asyncio.Event = field(default_factory=asyncio.Event)
     term_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wal_completed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the receiver each time it completes a segment or writes a history file: sealing and
+    archiving wake on it instead of polling the directory."""
 
     @property
     def streaming(self) -> bool:

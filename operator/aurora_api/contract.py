@@ -206,5 +206,11 @@ class EnvStorage:
     WRITER_CONNINFO: Final = "QUORUMDB_STORAGE_WRITER_CONNINFO"
     # Directory holding pg_receivewal (default: Debian's PostgreSQL 15 bin directory).
     PG_BIN_DIR: Final = "QUORUMDB_PG_BIN_DIR"
+    # Which WAL receiver the node runs: "walrecv" (quorumdb-walrecv, the default) or "pg_receivewal".
+    RECEIVER: Final = "QUORUMDB_STORAGE_RECEIVER"
+    # Path of the quorumdb-walrecv binary (default: found on PATH).
+    WALRECV_BIN: Final = "QUORUMDB_WALRECV_BIN"
+    # quorumdb-walrecv --linger-us: group-flush wait while the stream is busy, microseconds (default 0).
+    LINGER_US: Final = "QUORUMDB_STORAGE_LINGER_US"
     # Completed segments kept locally after they are archived (the repair window), decimal; default 64.
     KEEP_SEGMENTS: Final = "QUORUMDB_STORAGE_KEEP_SEGMENTS"

@@ -9,13 +9,15 @@ not a test: it asserts nothing.
 
     .venv/bin/python storage-engine/bench/quorum_bench.py --duration 30 --reps 3 --clients 1,8 --scale 10
 
-Optional ``--configs none,standby,quorum,receivewal`` adds six bare ``pg_receivewal --synchronous``
-receivers (the research baseline) to compare the node wrapper's overhead.
+``--configs`` also takes ``quorum-pgrw`` (the node supervising ``pg_receivewal --synchronous`` instead of
+``quorumdb-walrecv``), ``walrecv`` and ``receivewal`` (six bare receivers, no node: the research baseline),
+which separate the receiver's cost from the node supervisor's.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -34,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from aurora_storage import quorum, slots  # noqa: E402
 
-from tests.fixtures import availability  # noqa: E402
+from tests.fixtures import availability, walrecv  # noqa: E402
 from tests.fixtures.postgres import BASE_SETTINGS, PG_BIN, PgCluster, _as_pg, _make_root  # noqa: E402
 
 log = logging.getLogger("quorum_bench")
@@ -170,28 +172,36 @@ def setup_standby(template: Path) -> Setup:
     return s
 
 
-def setup_quorum(template: Path, bare: bool = False) -> Setup:
+# The storage-node configurations: the node (Python supervisor) around either receiver, and each receiver
+# bare (six processes, no node), which isolates the supervisor's own cost.
+QUORUM_KINDS = {
+    "quorum": ("node", "walrecv"),
+    "quorum-pgrw": ("node", "pg_receivewal"),
+    "walrecv": ("bare", "walrecv"),
+    "receivewal": ("bare", "pg_receivewal"),
+}
+
+
+def setup_quorum(template: Path, name: str = "quorum", linger_us: int = 0) -> Setup:
+    form, receiver = QUORUM_KINDS[name]
     w = _new_writer(template, slots.writer_settings(term=1))
     with w.connect() as conn:
         slots.ensure_slots(conn)
     root = Path(tempfile.mkdtemp(prefix="quorumdb-bench-"))
     ports = availability.free_ports(6)
     peers = ",".join(f"127.0.0.1:{p}" for p in ports)
-    s = Setup("receivewal" if bare else "quorum", w, cleanup_dirs=[root])
+    s = Setup(name, w, cleanup_dirs=[root])
     for i in range(6):
         logf = (root / f"node{i}.log").open("ab")
-        if bare:
+        dsn = f"host={w.host} port={w.port} user=postgres application_name={quorum.node_name(i)}"
+        if form == "bare":
             (root / f"n{i}").mkdir()
-            cmd = [
-                str(PG_BIN / "pg_receivewal"),
-                "--synchronous",
-                f"--slot={quorum.node_name(i)}",
-                "--no-loop",
-                "-D",
-                str(root / f"n{i}"),
-                "-d",
-                f"host={w.host} port={w.port} user=postgres application_name={quorum.node_name(i)}",
-            ]
+            if receiver == "pg_receivewal":
+                cmd = [str(PG_BIN / "pg_receivewal"), "--synchronous", f"--slot={quorum.node_name(i)}"]
+                cmd += ["--no-loop", "-D", str(root / f"n{i}"), "-d", dsn]
+            else:
+                cmd = [str(walrecv.binary()), f"--slot={quorum.node_name(i)}", f"--linger-us={linger_us}"]
+                cmd += ["--directory", str(root / f"n{i}"), "--dbname", dsn]
         else:
             cmd = [
                 sys.executable,
@@ -209,9 +219,14 @@ def setup_quorum(template: Path, bare: bool = False) -> Setup:
                 peers,
                 "--writer",
                 f"host={w.host} port={w.port} user=postgres",
+                "--receiver",
+                receiver,
+                "--linger-us",
+                str(linger_us),
             ]
-        s.procs.append(subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT))
-    if not bare:
+        env = {**os.environ, **walrecv.env()}
+        s.procs.append(subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env))
+    if form == "node":
         import httpx
 
         for i, p in enumerate(ports):
@@ -235,10 +250,6 @@ def setup_quorum(template: Path, bare: bool = False) -> Setup:
     else:
         raise RuntimeError("storage nodes did not all become quorum standbys")
     return s
-
-
-def setup_receivewal(template: Path) -> Setup:
-    return setup_quorum(template, bare=True)
 
 
 @dataclass
@@ -313,7 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     p.add_argument("--clients", default="1,8")
     p.add_argument("--scale", type=int, default=10)
-    p.add_argument("--configs", default="none,standby,quorum")
+    p.add_argument("--configs", default="none,standby,quorum", help="none,standby," + ",".join(QUORUM_KINDS))
+    p.add_argument("--linger-us", type=int, default=0, help="quorumdb-walrecv --linger-us (group flush)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup in ``finally``
@@ -339,12 +351,9 @@ def main(argv: list[str] | None = None) -> None:
         fh.write("host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n")
     with (template / "postgresql.conf").open("a") as fh:
         fh.write("\n".join(f"{k} = {v}" for k, v in BASE_SETTINGS.items()) + "\n")
-    makers: dict[str, Callable[[Path], Setup]] = {
-        "none": setup_none,
-        "standby": setup_standby,
-        "quorum": setup_quorum,
-        "receivewal": setup_receivewal,
-    }
+    makers: dict[str, Callable[[Path], Setup]] = {"none": setup_none, "standby": setup_standby}
+    for kind in QUORUM_KINDS:
+        makers[kind] = functools.partial(setup_quorum, name=kind, linger_us=a.linger_us)
     configs = a.configs.split(",")
     setups: dict[str, Setup] = {}
     results: list[Result] = []
@@ -396,13 +405,14 @@ def report(results: list[Result], configs: list[str]) -> None:
             line.append(f"quorum/standby {tps['quorum'] / tps['standby']:.2f}x")
         if "quorum" in tps and "none" in tps:
             line.append(f"quorum/none {tps['quorum'] / tps['none']:.2f}x")
-        if "quorum" in tps and "receivewal" in tps:
-            line.append(f"quorum/bare-receivewal {tps['quorum'] / tps['receivewal']:.2f}x")
+        for other in ("quorum-pgrw", "walrecv", "receivewal"):
+            if "quorum" in tps and other in tps:
+                line.append(f"quorum/{other} {tps['quorum'] / tps[other]:.2f}x")
         print("  ".join(line))
     per_node = [
         f"{cfg}/c{c} {med([r.replica_cpu_us for r in rs]) / 6:.0f} us"
         for (cfg, c), rs in sorted(by.items())
-        if cfg in ("quorum", "receivewal")
+        if cfg in QUORUM_KINDS
     ]
     if per_node:
         print("replica CPU per storage node per transaction (six nodes): " + ", ".join(per_node))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from aurora_api import contract
 
 DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+RECEIVERS = ("walrecv", "pg_receivewal")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,12 @@ class NodeConfig:
     archive_takeover_s: float = 30.0
     """A non-owner uploads a segment only after it has been complete this long and is still missing."""
     status_interval_s: int = 10
-    """pg_receivewal ``-s``; with ``--synchronous`` it does not affect commit latency."""
+    """Receiver's idle feedback interval; acknowledgements of new WAL are sent at once regardless."""
+    receiver: str = "walrecv"
+    """``walrecv`` (quorumdb-walrecv, see docs/storage-engine.md) or ``pg_receivewal`` (the baseline)."""
+    walrecv_bin: Path = Path("quorumdb-walrecv")
+    linger_us: int = 0
+    """quorumdb-walrecv's group-flush wait while the stream is busy (0: flush every batch at once)."""
 
     @property
     def name(self) -> str:
@@ -88,6 +95,10 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     p.add_argument("--pg-bin-dir", default=env.get(contract.EnvStorage.PG_BIN_DIR, str(DEFAULT_PG_BIN)))
     p.add_argument("--keep-segments", type=int, default=int(env.get(contract.EnvStorage.KEEP_SEGMENTS, "64")))
     p.add_argument("--archive-takeover", type=float, default=30.0)
+    p.add_argument("--receiver", choices=RECEIVERS, default=env.get(contract.EnvStorage.RECEIVER, "walrecv"))
+    walrecv = env.get(contract.EnvStorage.WALRECV_BIN) or shutil.which("quorumdb-walrecv")
+    p.add_argument("--walrecv-bin", default=walrecv or "quorumdb-walrecv")
+    p.add_argument("--linger-us", type=int, default=int(env.get(contract.EnvStorage.LINGER_US, "0")))
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
     if a.ordinal is None:
@@ -119,6 +130,9 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         s3=s3,
         keep_segments=a.keep_segments,
         archive_takeover_s=a.archive_takeover,
+        receiver=a.receiver,
+        walrecv_bin=Path(a.walrecv_bin),
+        linger_us=a.linger_us,
     )
 
 

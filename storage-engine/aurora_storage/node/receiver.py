@@ -1,10 +1,11 @@
-"""Supervise ``pg_receivewal --synchronous`` as the node's WAL receiver, fenced by term.
+"""Supervise the node's WAL receiver process, fenced by term.
 
-Why it exists: pg_receivewal is the measured-correct receiver (it fsyncs, then reports its flush
-position, which is what ``ANY 4`` counts). This module decides when it may run — only against the writer
-of the node's current term in the node's cluster (``fencing.decide``) — restarts it with backoff, and
-kills it the moment the term changes, before the term update is acknowledged. It must not write WAL
-files itself.
+Why it exists: the receiver (``quorumdb-walrecv``, or ``pg_receivewal --synchronous`` as the baseline)
+fsyncs, then reports its flush position, which is what ``ANY 4`` counts; it is a separate C process so
+that nothing in Python sits between the socket and the flush. This module decides when it may run — only
+against the writer of the node's current term in the node's cluster (``fencing.decide``) — restarts it
+with backoff, kills it the moment the term changes, before the term update is acknowledged, and turns
+its "completed <file>" reports into ``rt.wal_completed``. It must not write WAL files itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 RECHECK_MAX_S = 0.25
 
 _PR_SET_PDEATHSIG = 1
+# pg_receivewal --verbose, when it renamed a completed segment.
+_COMPLETED_PG_RECEIVEWAL = "finished segment at"
 # pg_receivewal's messages when the writer no longer has the WAL the node's slot asked for.
 _SLOT_LOST = ("has already been removed", "has been invalidated")
 
@@ -61,6 +64,20 @@ class Receiver:
 
     def _command(self, conninfo: str) -> list[str]:
         cfg = self.rt.cfg
+        if cfg.receiver == "walrecv":
+            return [
+                str(cfg.walrecv_bin),
+                f"--slot={cfg.name}",
+                "--verbose",
+                f"--status-interval={cfg.status_interval_s}",
+                f"--linger-us={cfg.linger_us}",
+                "--directory",
+                str(self.rt.store.wal),
+                "--superseded-dir",
+                str(self.rt.store.quarantine),
+                "--dbname",
+                f"{conninfo} application_name={cfg.name}",
+            ]
         return [
             str(cfg.pg_bin_dir / "pg_receivewal"),
             "--synchronous",
@@ -125,7 +142,7 @@ class Receiver:
         term = self.rt.state.term
         proc = await asyncio.create_subprocess_exec(
             *self._command(conninfo),
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             preexec_fn=_die_with_parent,
         )
@@ -136,8 +153,9 @@ class Receiver:
         log.info("receiver pid %s started at term %s", proc.pid, term)
         releaser = asyncio.create_task(self._release_held())
         tail: list[str] = []
-        assert proc.stderr is not None
+        assert proc.stderr is not None and proc.stdout is not None
         reader = asyncio.create_task(self._drain(proc.stderr, tail))
+        reports = asyncio.create_task(self._reports(proc.stdout))
         waiter = asyncio.create_task(proc.wait())
         fenced = asyncio.create_task(self.rt.term_changed.wait())
         try:
@@ -149,6 +167,7 @@ class Receiver:
             fenced.cancel()
             await waiter
             await reader
+            await reports
             self._proc = None
             self.rt.receiver_pid = None
             releaser.cancel()
@@ -202,7 +221,15 @@ class Receiver:
             text = line.decode(errors="replace").rstrip()
             tail.append(text)
             del tail[:-20]
-            log.info("pg_receivewal: %s", text)
+            log.info("receiver: %s", text)
+            if _COMPLETED_PG_RECEIVEWAL in text:  # the baseline receiver has no stdout reports
+                self.rt.wal_completed.set()
+
+    async def _reports(self, stream: asyncio.StreamReader) -> None:
+        """quorumdb-walrecv prints ``completed <file>`` for each finished segment or history file."""
+        while line := await stream.readline():
+            if line.startswith(b"completed "):
+                self.rt.wal_completed.set()
 
 
 async def watch_writer(rt: runtime.Runtime, receiver: Receiver, interval: float = 1.0) -> None:

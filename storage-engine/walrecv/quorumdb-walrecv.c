@@ -1,0 +1,713 @@
+/*
+ * quorumdb-walrecv: the storage node's WAL receiver (one per node, supervised by quorumdb-storage-node).
+ *
+ * Why it exists: a storage node's acknowledgement is what PostgreSQL's `ANY 4` quorum counts, so the
+ * receive -> write -> flush -> acknowledge loop is the product's commit path. pg_receivewal
+ * --synchronous does it correctly but spends more than it needs: it fsyncs (flushing the inode's mtime
+ * through the journal on every commit), writes each message separately and selects before every read.
+ * This loop drains everything the socket holds, writes it with one pwrite per segment, makes it durable
+ * with one fdatasync (segments are zero-filled and synced when created, so data writes never change
+ * metadata) and sends one feedback message; `make bench` measures the difference against pg_receivewal.
+ *
+ * It keeps pg_receivewal's on-disk contract, which the node, repair and the read-quorum client rely on:
+ * files named like PostgreSQL's WAL, `<segment>.partial` while incomplete (zero-padded to 16 MiB, WAL
+ * written in order from the segment start), renamed when complete; `<tli>.history` files; streaming
+ * restarts at the start of the newest held segment. In addition it
+ *   - prints `completed <file>` on stdout for every completed segment or history file, so the node seals
+ *     and archives without polling the directory;
+ *   - cleans up after a timeline fork: at the end of a timeline the superseded tail of the current
+ *     `.partial` (WAL the old writer sent that never reached a quorum) is zeroed, and at start-up files of
+ *     an old timeline lying wholly after its fork point are moved to --superseded-dir.
+ * It must never report a flush position beyond what fdatasync made durable.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <time.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#define SEG_SIZE (16u * 1024u * 1024u)
+#define STAGE_SIZE (1024u * 1024u)
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000) /* 1970-01-01 -> 2000-01-01 */
+#define MAX_TLIS 256
+
+typedef uint64_t lsn_t;
+
+static const char *progname = "quorumdb-walrecv";
+static const char *opt_dir;
+static const char *opt_slot;
+static const char *opt_dbname;
+static const char *opt_superseded;
+static int opt_status_interval = 10;
+static int opt_linger_us = 0;
+static bool opt_verbose;
+
+static PGconn *conn;
+static int dirfd_wal = -1;
+
+/* The open segment. */
+static int seg_fd = -1;
+static uint64_t seg_no;
+static uint32_t seg_tli;
+static char seg_name[64];
+
+/* Bytes received but not yet written, all contiguous and inside the open segment. */
+static char *stage;
+static size_t stage_len;
+static lsn_t stage_start;
+
+static lsn_t received;   /* end of the WAL received and written (or staged) */
+static lsn_t flushed;    /* end of the WAL made durable: the only position ever reported as flushed */
+static lsn_t reported;    /* flush position in the last feedback sent */
+static int64_t last_status_us;
+static int64_t last_flush_us;  /* when the last acknowledgement of new WAL went out */
+static bool busy;              /* new WAL arrived within the linger window after the last acknowledgement */
+static bool reply_requested;
+
+/* ---- messages --------------------------------------------------------------------------------------- */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: error: ", progname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void info(const char *fmt, ...)
+{
+    va_list ap;
+    if (!opt_verbose)
+        return;
+    fprintf(stderr, "%s: ", progname);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void die_pq(const char *what)
+{
+    /* libpq's message carries the server's text, which the node matches (e.g. a lost slot). */
+    const char *msg = PQerrorMessage(conn);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    die("%s: %.*s", what, (int) n, msg);
+}
+
+/* ---- LSNs, names, clocks ---------------------------------------------------------------------------- */
+
+#define LSN_FMT "%X/%X"
+#define LSN_ARGS(l) (unsigned) ((l) >> 32), (unsigned) (l)
+
+static bool parse_lsn(const char *s, lsn_t *out)
+{
+    unsigned hi, lo;
+    if (s == NULL || sscanf(s, "%X/%X", &hi, &lo) != 2)
+        return false;
+    *out = ((lsn_t) hi << 32) | lo;
+    return true;
+}
+
+static lsn_t seg_start(lsn_t lsn) { return lsn - lsn % SEG_SIZE; }
+
+static void wal_name(char *buf, size_t len, uint32_t tli, uint64_t segno)
+{
+    const uint64_t per_id = UINT64_C(0x100000000) / SEG_SIZE;
+    snprintf(buf, len, "%08X%08X%08X", tli, (unsigned) (segno / per_id), (unsigned) (segno % per_id));
+}
+
+/* Parses `TTTTTTTTXXXXXXXXYYYYYYYY[.partial]`; returns 1 segment, 2 partial, 0 anything else. */
+static int parse_wal_name(const char *name, uint32_t *tli, uint64_t *segno)
+{
+    const uint64_t per_id = UINT64_C(0x100000000) / SEG_SIZE;
+    for (int i = 0; i < 24; i++)
+        if (!isxdigit((unsigned char) name[i]) || islower((unsigned char) name[i]))
+            return 0;
+    int kind;
+    if (name[24] == '\0')
+        kind = 1;
+    else if (strcmp(name + 24, ".partial") == 0)
+        kind = 2;
+    else
+        return 0;
+    char part[9] = {0};
+    memcpy(part, name, 8);
+    *tli = (uint32_t) strtoul(part, NULL, 16);
+    memcpy(part, name + 8, 8);
+    uint64_t log = strtoull(part, NULL, 16);
+    memcpy(part, name + 16, 8);
+    uint64_t seg = strtoull(part, NULL, 16);
+    *segno = log * per_id + seg;
+    return kind;
+}
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static uint64_t get_be64(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (unsigned char) p[i];
+    return v;
+}
+
+static void put_be64(char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (char) (v & 0xff);
+}
+
+/* ---- files ------------------------------------------------------------------------------------------ */
+
+static void fsync_dir(void)
+{
+    if (fsync(dirfd_wal) != 0)
+        die("could not fsync directory \"%s\": %s", opt_dir, strerror(errno));
+}
+
+static void write_all(int fd, const char *buf, size_t len, off_t off, const char *name)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, buf, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            die("could not write \"%s\": %s", name, strerror(errno));
+        }
+        buf += n;
+        len -= (size_t) n;
+        off += n;
+    }
+}
+
+static void completed(const char *name)
+{
+    /* One line per file; the node reads it to seal and archive at once. */
+    printf("completed %s\n", name);
+    fflush(stdout);
+}
+
+/* Opens (creating and zero-filling durably if new) the .partial of the segment holding `lsn`. */
+static void open_segment(uint32_t tli, lsn_t lsn)
+{
+    char path[1024];
+    seg_no = lsn / SEG_SIZE;
+    seg_tli = tli;
+    wal_name(seg_name, sizeof seg_name, tli, seg_no);
+    snprintf(path, sizeof path, "%s/%s.partial", opt_dir, seg_name);
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    if (fd < 0)
+        die("could not open \"%s\": %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        die("could not stat \"%s\": %s", path, strerror(errno));
+    if (st.st_size != 0 && st.st_size != (off_t) SEG_SIZE)
+        die("\"%s\" has %lld bytes, should be 0 or %u", path, (long long) st.st_size, SEG_SIZE);
+    if (st.st_size == 0) {
+        /* Real zeros, not fallocate: later data writes then never convert extents (metadata), so
+         * fdatasync stays a pure data flush. */
+        static char zeros[STAGE_SIZE];
+        for (off_t off = 0; off < (off_t) SEG_SIZE; off += STAGE_SIZE)
+            write_all(fd, zeros, STAGE_SIZE, off, path);
+        if (fsync(fd) != 0)
+            die("could not fsync \"%s\": %s", path, strerror(errno));
+        fsync_dir();
+    }
+    seg_fd = fd;
+    info("writing %s.partial", seg_name);
+}
+
+static void write_stage(void)
+{
+    if (stage_len == 0)
+        return;
+    write_all(seg_fd, stage, stage_len, (off_t) (stage_start % SEG_SIZE), seg_name);
+    stage_len = 0;
+}
+
+/* Writes what is staged and makes everything received durable. */
+static void flush_received(void)
+{
+    write_stage();
+    if (seg_fd >= 0 && flushed < received) {
+        if (fdatasync(seg_fd) != 0)
+            die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
+    }
+    flushed = received;
+}
+
+/* Closes the open segment; renames it when `received` reached its end. */
+static void close_segment(void)
+{
+    if (seg_fd < 0)
+        return;
+    flush_received();
+    bool full = received == (seg_no + 1) * (lsn_t) SEG_SIZE;
+    if (close(seg_fd) != 0)
+        die("could not close \"%s\": %s", seg_name, strerror(errno));
+    seg_fd = -1;
+    if (full) {
+        char from[1024], to[1024];
+        snprintf(from, sizeof from, "%s/%s.partial", opt_dir, seg_name);
+        snprintf(to, sizeof to, "%s/%s", opt_dir, seg_name);
+        if (rename(from, to) != 0)
+            die("could not rename \"%s\": %s", from, strerror(errno));
+        fsync_dir();
+        info("finished segment %s", seg_name);
+        completed(seg_name);
+    }
+}
+
+/* After a timeline ended at `end`, zero what the current .partial holds beyond it (a superseded tail). */
+static void zero_tail(lsn_t end)
+{
+    if (seg_fd < 0 || end % SEG_SIZE == 0)
+        return;
+    static char buf[STAGE_SIZE];
+    static const char zeros[STAGE_SIZE];
+    bool dirty = false;
+    for (off_t off = (off_t) (end % SEG_SIZE); off < (off_t) SEG_SIZE;) {
+        size_t want = STAGE_SIZE - (size_t) (off % STAGE_SIZE);
+        ssize_t n = pread(seg_fd, buf, want, off);
+        if (n <= 0)
+            die("could not read \"%s\": %s", seg_name, n < 0 ? strerror(errno) : "short file");
+        if (memcmp(buf, zeros, (size_t) n) != 0) {
+            write_all(seg_fd, zeros, (size_t) n, off, seg_name);
+            dirty = true;
+        }
+        off += n;
+    }
+    if (dirty) {
+        if (fdatasync(seg_fd) != 0)
+            die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
+        info("zeroed the superseded tail of %s.partial after " LSN_FMT, seg_name, LSN_ARGS(end));
+    }
+}
+
+/* ---- timelines -------------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t tli;
+    lsn_t end; /* where this timeline was left for the next one */
+} fork_t;
+
+static int history_len;
+static fork_t history[MAX_TLIS];
+
+static PGresult *run(const char *sql, ExecStatusType want)
+{
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != want) {
+        PQclear(res);
+        die_pq(sql);
+    }
+    return res;
+}
+
+/* Writes <tli>.history (fetched from the server) unless held; parses it into `history`. */
+static void fetch_history(uint32_t tli, bool parse)
+{
+    if (tli <= 1)
+        return;
+    char sql[64], path[1024], tmp[1100];
+    snprintf(sql, sizeof sql, "TIMELINE_HISTORY %u", tli);
+    PGresult *res = run(sql, PGRES_TUPLES_OK);
+    if (PQntuples(res) != 1 || PQnfields(res) != 2)
+        die("unexpected TIMELINE_HISTORY result");
+    const char *fname = PQgetvalue(res, 0, 0);
+    const char *content = PQgetvalue(res, 0, 1);
+    char want[64];
+    snprintf(want, sizeof want, "%08X.history", tli);
+    if (strcmp(fname, want) != 0)
+        die("server sent history file %s for timeline %u", fname, tli);
+    snprintf(path, sizeof path, "%s/%s", opt_dir, fname);
+    if (access(path, F_OK) != 0) {
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0)
+            die("could not create \"%s\": %s", tmp, strerror(errno));
+        write_all(fd, content, strlen(content), 0, tmp);
+        if (fsync(fd) != 0 || close(fd) != 0)
+            die("could not fsync \"%s\": %s", tmp, strerror(errno));
+        if (rename(tmp, path) != 0)
+            die("could not rename \"%s\": %s", tmp, strerror(errno));
+        fsync_dir();
+        info("wrote %s", fname);
+        completed(fname);
+    }
+    if (parse) {
+        history_len = 0;
+        const char *p = content;
+        while (*p && history_len < MAX_TLIS) {
+            unsigned t;
+            char lsn[32];
+            if (sscanf(p, "%u %31s", &t, lsn) == 2 && parse_lsn(lsn, &history[history_len].end)) {
+                history[history_len].tli = t;
+                history_len++;
+            }
+            p = strchr(p, '\n');
+            if (p == NULL)
+                break;
+            p++;
+        }
+    }
+    PQclear(res);
+}
+
+/* The fork point where `tli` ended per the server's history, or 0 when it is still current. */
+static lsn_t timeline_end(uint32_t tli, uint32_t *next)
+{
+    for (int i = 0; i < history_len; i++)
+        if (history[i].tli == tli) {
+            *next = i + 1 < history_len ? history[i + 1].tli : 0;
+            return history[i].end;
+        }
+    return 0;
+}
+
+/* ---- where to start --------------------------------------------------------------------------------- */
+
+/* The newest held file decides: a .partial is re-streamed from its start, a full segment is followed by
+ * the next one (pg_receivewal's rule). Returns false when the directory holds no WAL. */
+static bool local_start(uint32_t *tli, lsn_t *start)
+{
+    DIR *d = opendir(opt_dir);
+    if (d == NULL)
+        die("could not open directory \"%s\": %s", opt_dir, strerror(errno));
+    bool found = false;
+    uint64_t best_seg = 0;
+    uint32_t best_tli = 0;
+    int best_kind = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint32_t t;
+        uint64_t s;
+        int kind = parse_wal_name(e->d_name, &t, &s);
+        if (kind == 0)
+            continue;
+        if (!found || s > best_seg || (s == best_seg && (t > best_tli || (t == best_tli && kind == 1)))) {
+            best_seg = s, best_tli = t, best_kind = kind;
+            found = true;
+        }
+    }
+    closedir(d);
+    if (!found)
+        return false;
+    *tli = best_tli;
+    *start = (best_seg + (best_kind == 1 ? 1 : 0)) * (lsn_t) SEG_SIZE;
+    return true;
+}
+
+/* Moves files of timelines that forked away, lying wholly after their fork point, out of the way. */
+static void move_superseded(void)
+{
+    if (opt_superseded == NULL || history_len == 0)
+        return;
+    DIR *d = opendir(opt_dir);
+    if (d == NULL)
+        die("could not open directory \"%s\": %s", opt_dir, strerror(errno));
+    struct dirent *e;
+    bool moved = false;
+    while ((e = readdir(d)) != NULL) {
+        uint32_t t, next;
+        uint64_t s;
+        if (parse_wal_name(e->d_name, &t, &s) == 0)
+            continue;
+        lsn_t end = timeline_end(t, &next);
+        if (end == 0 || (lsn_t) s * SEG_SIZE < end)
+            continue;
+        char from[1024], to[1200];
+        snprintf(from, sizeof from, "%s/%s", opt_dir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s.superseded", opt_superseded, e->d_name);
+        if (rename(from, to) != 0)
+            die("could not move \"%s\" aside: %s", from, strerror(errno));
+        fprintf(stderr, "%s: moved %s aside: timeline %u forked at " LSN_FMT " before it\n", progname,
+                e->d_name, t, LSN_ARGS(end));
+        moved = true;
+    }
+    closedir(d);
+    if (moved)
+        fsync_dir();
+}
+
+/* ---- streaming -------------------------------------------------------------------------------------- */
+
+static void send_feedback(void)
+{
+    char msg[1 + 8 + 8 + 8 + 8 + 1];
+    int64_t now = now_us();
+    msg[0] = 'r';
+    put_be64(msg + 1, received);  /* written */
+    put_be64(msg + 9, flushed);   /* flushed: what ANY 4 counts */
+    put_be64(msg + 17, 0);        /* applied: never (a storage node does not replay) */
+    put_be64(msg + 25, (uint64_t) (now - PG_EPOCH_OFFSET_US));
+    msg[33] = 0;
+    if (PQputCopyData(conn, msg, sizeof msg) <= 0 || PQflush(conn) != 0)
+        die_pq("could not send feedback");
+    last_status_us = now;
+    reported = flushed;
+    reply_requested = false;
+}
+
+static void on_xlogdata(const char *buf, int len, uint32_t tli)
+{
+    if (len < 25)
+        die("streaming header too small: %d", len);
+    lsn_t start = get_be64(buf + 1);
+    const char *data = buf + 25;
+    size_t n = (size_t) len - 25;
+    if (start != received)
+        die("got WAL data at " LSN_FMT ", expected " LSN_FMT, LSN_ARGS(start), LSN_ARGS(received));
+    while (n > 0) {
+        if (seg_fd < 0)
+            open_segment(tli, received);
+        size_t room = SEG_SIZE - (size_t) (received % SEG_SIZE);
+        size_t take = n < room ? n : room;
+        if (stage_len > 0 && stage_len + take > STAGE_SIZE)
+            write_stage();
+        if (take > STAGE_SIZE) {
+            write_all(seg_fd, data, take, (off_t) (received % SEG_SIZE), seg_name);
+        } else {
+            if (stage_len == 0)
+                stage_start = received;
+            memcpy(stage + stage_len, data, take);
+            stage_len += take;
+        }
+        received += take;
+        data += take;
+        n -= take;
+        if (received % SEG_SIZE == 0)
+            close_segment(); /* complete: write, flush, rename, announce */
+    }
+}
+
+/* Streams one timeline from `start`; returns true with the next timeline when the server ended it. */
+static bool stream_timeline(uint32_t tli, lsn_t start, uint32_t *next_tli, lsn_t *next_start)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "START_REPLICATION SLOT \"%s\" PHYSICAL " LSN_FMT " TIMELINE %u", opt_slot,
+             LSN_ARGS(start), tli);
+    PGresult *res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+        PQclear(res);
+        die_pq("could not start replication");
+    }
+    PQclear(res);
+    fprintf(stderr, "%s: streaming from " LSN_FMT " on timeline %u (slot %s)\n", progname, LSN_ARGS(start),
+            tli, opt_slot);
+    received = flushed = start;
+    send_feedback();
+    const int64_t interval_us = (int64_t) opt_status_interval * 1000000;
+    for (;;) {
+        char *buf;
+        int r;
+        while ((r = PQgetCopyData(conn, &buf, 1)) > 0) {
+            if (buf[0] == 'w')
+                on_xlogdata(buf, r, tli);
+            else if (buf[0] == 'k') {
+                if (r < 18)
+                    die("keepalive message too small: %d", r);
+                if (buf[17])
+                    reply_requested = true;
+            } else
+                die("unexpected streaming message type '%c'", buf[0]);
+            PQfreemem(buf);
+        }
+        if (r == -2)
+            die_pq("could not read from the stream");
+        if (r == 0 && busy && opt_linger_us > 0 && (flushed < received || stage_len > 0)) {
+            /* Group flush: the stream is busy (concurrent commits), so wait once, briefly, for the next
+             * send and make both durable with one flush. An idle stream (one committer) never waits. */
+            struct pollfd lp = {.fd = PQsocket(conn), .events = POLLIN};
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = (long) opt_linger_us * 1000};
+            busy = false;
+            if (ppoll(&lp, 1, &ts, NULL) > 0) {
+                if (PQconsumeInput(conn) == 0)
+                    die_pq("could not receive data");
+                continue;
+            }
+        }
+        /* One write and one fdatasync for everything drained, then one acknowledgement. A segment
+         * completed inside the batch was flushed when it was closed, hence `reported`, not `received`. */
+        bool had_new = flushed < received || stage_len > 0 || flushed != reported;
+        flush_received();
+        if (flushed != reported || reply_requested || now_us() - last_status_us >= interval_us)
+            send_feedback();
+        if (had_new)
+            last_flush_us = last_status_us;
+        if (r == -1)
+            break; /* the server ended the copy: end of this timeline, or shutdown */
+        int64_t wait_ms = (interval_us - (now_us() - last_status_us)) / 1000;
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        int pr = poll(&pfd, 1, wait_ms < 1 ? 1 : (int) wait_ms);
+        if (pr < 0 && errno != EINTR)
+            die("poll failed: %s", strerror(errno));
+        if (pr > 0) {
+            if (PQconsumeInput(conn) == 0)
+                die_pq("could not receive data");
+            busy = now_us() - last_flush_us < opt_linger_us;
+        }
+    }
+    /* End of copy from the server: finish ours, then read the end-of-timeline result, if any. */
+    flush_received();
+    if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) != 0)
+        die_pq("could not end the copy");
+    res = PQgetResult(conn);
+    bool switched = false;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (PQntuples(res) != 1 || PQnfields(res) < 2 || !parse_lsn(PQgetvalue(res, 0, 1), next_start))
+            die("unexpected end-of-timeline result");
+        *next_tli = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+        if (*next_tli <= tli || *next_start < received)
+            die("server's next timeline %u at " LSN_FMT " does not follow timeline %u at " LSN_FMT,
+                *next_tli, LSN_ARGS(*next_start), tli, LSN_ARGS(received));
+        switched = true;
+        PQclear(res);
+        res = PQgetResult(conn);
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        PQclear(res);
+        die_pq("unexpected result at the end of streaming");
+    }
+    PQclear(res);
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+    if (switched) {
+        fprintf(stderr, "%s: timeline %u ended at " LSN_FMT "; following timeline %u\n", progname, tli,
+                LSN_ARGS(received), *next_tli);
+        zero_tail(received);
+    }
+    if (seg_fd >= 0) {
+        if (close(seg_fd) != 0)
+            die("could not close \"%s\": %s", seg_name, strerror(errno));
+        seg_fd = -1;
+    }
+    return switched;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: %s --directory DIR --slot SLOT --dbname CONNINFO [--status-interval SECS]\n"
+            "          [--superseded-dir DIR] [--linger-us USECS] [--verbose]\n",
+            progname);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"directory", required_argument, NULL, 'D'},
+        {"slot", required_argument, NULL, 'S'},
+        {"dbname", required_argument, NULL, 'd'},
+        {"status-interval", required_argument, NULL, 's'},
+        {"superseded-dir", required_argument, NULL, 'x'},
+        {"linger-us", required_argument, NULL, 'l'},
+        {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "D:S:d:s:x:l:v", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': opt_dir = optarg; break;
+        case 'S': opt_slot = optarg; break;
+        case 'd': opt_dbname = optarg; break;
+        case 's': opt_status_interval = atoi(optarg); break;
+        case 'x': opt_superseded = optarg; break;
+        case 'l': opt_linger_us = atoi(optarg); break;
+        case 'v': opt_verbose = true; break;
+        default: usage();
+        }
+    }
+    if (opt_dir == NULL || opt_slot == NULL || opt_dbname == NULL || opt_status_interval < 1 ||
+        opt_linger_us < 0 || opt_linger_us > 100000)
+        usage();
+    dirfd_wal = open(opt_dir, O_RDONLY | O_DIRECTORY);
+    if (dirfd_wal < 0)
+        die("could not open directory \"%s\": %s", opt_dir, strerror(errno));
+    stage = malloc(STAGE_SIZE);
+    if (stage == NULL)
+        die("out of memory");
+
+    const char *keys[] = {"dbname", "replication", "fallback_application_name", NULL};
+    const char *vals[] = {opt_dbname, "true", progname, NULL};
+    conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(conn) != CONNECTION_OK)
+        die_pq("could not connect");
+
+    PGresult *res = run("IDENTIFY_SYSTEM", PGRES_TUPLES_OK);
+    if (PQntuples(res) != 1 || PQnfields(res) < 3)
+        die("unexpected IDENTIFY_SYSTEM result");
+    uint32_t server_tli = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    lsn_t server_pos;
+    if (!parse_lsn(PQgetvalue(res, 0, 2), &server_pos))
+        die("unexpected IDENTIFY_SYSTEM position");
+    PQclear(res);
+
+    uint32_t tli;
+    lsn_t start;
+    if (server_tli > 1)
+        fetch_history(server_tli, true);
+    move_superseded();
+    if (!local_start(&tli, &start)) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "READ_REPLICATION_SLOT \"%s\"", opt_slot);
+        res = run(sql, PGRES_TUPLES_OK);
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1) && parse_lsn(PQgetvalue(res, 0, 1), &start)) {
+            tli = PQgetisnull(res, 0, 2) ? server_tli : (uint32_t) strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+        } else {
+            tli = server_tli;
+            start = server_pos;
+        }
+        PQclear(res);
+    }
+    start = seg_start(start);
+    /* A start past the fork point of its timeline continues on the next one, from the fork's segment. */
+    for (;;) {
+        uint32_t next;
+        lsn_t end = timeline_end(tli, &next);
+        if (end == 0 || start <= end)
+            break;
+        tli = next ? next : server_tli;
+        start = seg_start(end);
+    }
+    for (;;) {
+        fetch_history(tli, false);
+        uint32_t next_tli;
+        lsn_t next_start;
+        if (!stream_timeline(tli, start, &next_tli, &next_start))
+            break;
+        tli = next_tli;
+        start = seg_start(next_start);
+    }
+    fprintf(stderr, "%s: the server ended streaming at " LSN_FMT "\n", progname, LSN_ARGS(received));
+    PQfinish(conn);
+    return 0;
+}

@@ -13,8 +13,11 @@ from pathlib import Path
 
 CHUNK = 1024 * 1024
 
+Buffer = bytes | bytearray | memoryview
+"""What the helpers hash: any contiguous byte buffer (no copy is made; hashlib releases the GIL)."""
 
-def sha256_bytes(data: bytes) -> str:
+
+def sha256_bytes(data: Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 

@@ -88,3 +88,69 @@ def test_hold_then_release_keeps_older_segments_only(tmp_path: Path) -> None:
         ["00000001.history", lsnmod.segment_name(1, 3), lsnmod.segment_name(1, 4) + ".partial"]
     )
     assert len(list(s.quarantine.iterdir())) == 2
+
+
+def test_records_are_cached_and_survive_a_restart(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    (s.wal / SEG).write_bytes(b"C" * 100)
+    [rec] = s.seal_completed()
+    s.mark_archived(SEG)
+    assert [(wn.filename, r.archived) for wn, r in s.completed()] == [(SEG, True)]
+    # The manifest file stays the durable truth: a new store (process restart) reads the same record.
+    again = store.WalStore(tmp_path)
+    got = again.sealed(SEG)
+    assert got is not None and got.sha256 == rec.sha256 and got.archived
+    assert again.seal_completed() == []
+
+
+def test_quarantine_and_delete_drop_the_cached_record(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    (s.wal / SEG).write_bytes(b"D" * 100)
+    s.seal_completed()
+    (s.wal / SEG).write_bytes(b"E" * 100)  # corrupted behind the store's back
+    with pytest.raises(checksum.ChecksumError):
+        s.read_verified(SEG)
+    assert s.sealed(SEG) is None and not (s.manifest / f"{SEG}.json").exists()
+    # The receiver (or repair) writes it again: it is sealed anew, with the new checksum.
+    (s.wal / SEG).write_bytes(b"F" * 100)
+    [rec] = s.seal_completed()
+    assert rec.sha256 == checksum.sha256_bytes(b"F" * 100)
+    s.delete(SEG)
+    assert s.sealed(SEG) is None and s.completed() == []
+
+
+def test_unreadable_manifest_record_quarantines_its_file(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    (s.wal / SEG).write_bytes(b"G" * 100)
+    s.seal_completed()
+    (s.manifest / f"{SEG}.json").write_bytes(b"{not json")
+    fresh = store.WalStore(tmp_path)
+    assert fresh.sealed(SEG) is None
+    assert not (fresh.wal / SEG).exists() and list(fresh.quarantine.iterdir())
+    with pytest.raises(store.WalMissingError):
+        fresh.read_verified(SEG)
+
+
+def test_install_checks_every_expected_digest_and_batches_directory_syncs(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    good = checksum.sha256_bytes(b"data")
+    with pytest.raises(checksum.ChecksumError):
+        s.install(SEG, b"data", good, "peer:1", also_expected=checksum.sha256_bytes(b"other"))
+    assert not (s.wal / SEG).exists() and s.sealed(SEG) is None
+    assert s.install(SEG, memoryview(b"data"), good, "peer:1", also_expected=good, sync_dirs=False) == good
+    s.sync_dirs()
+    data, digest = s.read_verified(SEG)
+    assert data == b"data" and digest == good
+    assert store.WalStore(tmp_path).sealed(SEG) is not None
+
+
+def test_superseded_held_files_lose_their_records(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    old, newer = lsnmod.segment_name(1, 3), lsnmod.segment_name(1, 4)
+    for name in (old, newer):
+        (s.wal / name).write_bytes(b"x")
+    s.seal_completed()
+    s.hold_all()
+    s.release_held(below_segno=4)
+    assert s.sealed(old) is not None and s.sealed(newer) is None
+    assert not (s.manifest / f"{newer}.json").exists()

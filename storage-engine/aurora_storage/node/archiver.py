@@ -6,6 +6,8 @@ bandwidth and race on the same keys. The owner of segment ``n`` is node ``n % 6`
 ``archive_takeover_s`` and the object is still missing (owner down). Uploads carry a Content-MD5 the
 server verifies and a sha256 in metadata; failures back off exponentially. It runs in its own task and
 threads, so it never blocks the receiver or commits. It must not delete anything (retention does).
+Rounds are event-driven (a file was sealed), plus the next takeover deadline and a slow fallback timer;
+a round is one directory scan and in-memory manifest records, so an idle node costs next to nothing.
 """
 
 from __future__ import annotations
@@ -48,34 +50,43 @@ def _archive_one(rt: runtime.Runtime, archive: s3.Archive, name: str, sha256: st
     return True
 
 
-async def run(rt: runtime.Runtime, archive: s3.Archive, interval: float = 1.0) -> None:
+FALLBACK_S = 15.0
+"""A round at least this often even without a notification (nothing depends on notifications alone)."""
+
+
+async def run(rt: runtime.Runtime, archive: s3.Archive, fallback: float = FALLBACK_S) -> None:
+    """Archive rounds when something was sealed (``rt.sealed_changed``), when a takeover delay of a
+    segment another node owns expires, and every ``fallback`` seconds."""
     backoff = 1.0
+    seen = -1
+    wait = 0.0
     while True:
-        await asyncio.sleep(interval)
+        seen = await rt.sealed_changed.wait(seen, wait)  # read before the round: none is lost
         try:
-            await _round(rt, archive)
+            due = await _round(rt, archive)
             backoff = 1.0
+            wait = fallback if due is None else min(fallback, due)
         except Exception as err:  # any S3 or file error: count, log, back off, retry
             rt.counters.archive_errors += 1
             log.warning("archive round failed (retrying in %.0fs): %s", backoff, err)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
+            wait = 0.0
 
 
-async def _round(rt: runtime.Runtime, archive: s3.Archive) -> None:
+async def _round(rt: runtime.Runtime, archive: s3.Archive) -> float | None:
+    """Archive what this node should; return seconds until a takeover delay expires (None: none pending)."""
     now = time.time()
-    for wn in await asyncio.to_thread(rt.store.names):
-        if wn.kind is lsnmod.WalKind.PARTIAL:
-            continue
-        rec = await asyncio.to_thread(rt.store.sealed, wn.filename)
-        if rec is None:
-            continue
+    due: float | None = None
+    for wn, rec in await asyncio.to_thread(rt.store.completed):
         if rec.archived:
             if wn.kind is lsnmod.WalKind.SEGMENT:
                 rt.counters.archived_lsn = max(rt.counters.archived_lsn, wn.end_lsn())
             continue
         owner = quorum.archive_owner(wn.segno if wn.kind is lsnmod.WalKind.SEGMENT else wn.timeline)
         if owner != rt.cfg.ordinal and now - rec.sealed_at < rt.cfg.archive_takeover_s:
+            left = rec.sealed_at + rt.cfg.archive_takeover_s - now
+            due = left if due is None else min(due, left)
             continue
         uploaded = await asyncio.to_thread(_archive_one, rt, archive, wn.filename, rec.sha256)
         if uploaded:
@@ -85,3 +96,4 @@ async def _round(rt: runtime.Runtime, archive: s3.Archive) -> None:
             rt.counters.archive_confirmed += 1
         if wn.kind is lsnmod.WalKind.SEGMENT:
             rt.counters.archived_lsn = max(rt.counters.archived_lsn, wn.end_lsn())
+    return None if due is None else max(due, 0.05)

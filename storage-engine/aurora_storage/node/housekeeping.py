@@ -3,30 +3,79 @@
 Why it exists: sealing (checksumming segments as pg_receivewal completes them), retention (deleting
 archived segments outside the repair window), scrubbing (re-verifying stored files) and adopting a term
 from peers after a wipe are each a few lines around a pure decision. They must not block the event loop:
-file work runs in threads.
+file work runs in threads (the sealer's one ``stat`` of ``wal/`` per poll excepted). Sealing waits for the
+receiver's notification (``rt.wal_changed``) and between notifications only stats ``wal/``: an idle node
+scans nothing and reads no manifest (the store caches the records).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 
 import aiohttp
 from aurora_api import contract
 
 from aurora_storage import quorum, retention
 from aurora_storage.node import runtime
+from aurora_storage.node import store as storemod
 
 log = logging.getLogger(__name__)
 
 
-async def seal(rt: runtime.Runtime, interval: float = 0.5) -> None:
+SEAL_POLL_S = 0.5
+"""Between notifications the sealer stats ``wal/`` this often (one syscall; a completed file is a rename
+or a new file in it, which changes the directory's mtime), so sealing is prompt even when the receiver
+does not notify."""
+SEAL_FALLBACK_S = 15.0
+"""A full scan at least this often, whatever the notifications and the directory's mtime say."""
+_RECENT_NS = 2_000_000_000
+"""While ``wal/`` changed less than this long ago, rescan at every poll: the mtime is coarse (a second
+change within the same clock tick does not move it)."""
+
+
+def _wal_mtime_ns(rt: runtime.Runtime) -> int | None:
+    try:
+        return os.stat(rt.store.wal).st_mtime_ns
+    except OSError:
+        return None
+
+
+async def seal(rt: runtime.Runtime, poll: float = SEAL_POLL_S, fallback: float = SEAL_FALLBACK_S) -> None:
+    """Checksum completed files as they appear: on ``rt.wal_changed``, on a change of ``wal/``, or every
+    ``fallback`` seconds; wake the archiver (``rt.sealed_changed``) when something was sealed."""
+    seen = -1
+    dir_seen: int | None = None
+    last_scan = -fallback
     while True:
-        try:
-            await asyncio.to_thread(rt.store.seal_completed)
-        except OSError as err:
-            log.error("sealing failed: %s", err)
-        await asyncio.sleep(interval)
+        generation = rt.wal_changed.generation  # read before the scan: a notification during it is kept
+        mtime = _wal_mtime_ns(rt)
+        now = time.monotonic()
+        if (
+            generation != seen
+            or mtime != dir_seen
+            or (mtime is not None and time.time_ns() - mtime < _RECENT_NS)
+            or now - last_scan >= fallback
+        ):
+            seen, dir_seen, last_scan = generation, mtime, now
+            try:
+                if await asyncio.to_thread(rt.store.seal_completed):
+                    rt.sealed_changed.notify()
+            except OSError as err:
+                log.error("sealing failed: %s", err)
+        await rt.wal_changed.wait(seen, poll)
+
+
+def _retain_round(store: storemod.WalStore, keep: int) -> list[str]:
+    names = store.names()
+    archived = {wn.filename for wn in names if (rec := store.sealed(wn.filename)) and rec.archived}
+    deleted = []
+    for wn in retention.deletable(names, archived, keep):
+        store.delete(wn.filename)
+        deleted.append(wn.filename)
+    return deleted
 
 
 async def retain(rt: runtime.Runtime, interval: float = 10.0) -> None:
@@ -35,16 +84,14 @@ async def retain(rt: runtime.Runtime, interval: float = 10.0) -> None:
         await asyncio.sleep(interval)
         if rt.cfg.s3 is None:
             continue
-        names = await asyncio.to_thread(rt.store.names)
-        archived = set()
-        for wn in names:
-            rec = await asyncio.to_thread(rt.store.sealed, wn.filename)
-            if rec is not None and rec.archived:
-                archived.add(wn.filename)
-        for wn in retention.deletable(names, archived, rt.cfg.keep_segments):
-            await asyncio.to_thread(rt.store.delete, wn.filename)
+        try:
+            deleted = await asyncio.to_thread(_retain_round, rt.store, rt.cfg.keep_segments)
+        except OSError as err:
+            log.error("retention failed: %s", err)
+            continue
+        for name in deleted:
             rt.counters.deleted_segments += 1
-            log.info("retention: deleted archived segment %s", wn.filename)
+            log.info("retention: deleted archived segment %s", name)
 
 
 async def scrub(rt: runtime.Runtime, interval: float = 300.0) -> None:

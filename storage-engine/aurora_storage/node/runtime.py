@@ -8,6 +8,7 @@ It must not perform I/O except through the store it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,39 @@ from aurora_storage import lsn as lsnmod
 from aurora_storage.node import config as configmod
 from aurora_storage.node import state as statemod
 from aurora_storage.node import store as storemod
+
+
+class Notifier:
+    """Broadcast "something changed" to any number of waiting loops, without losing a notification.
+
+    Each waiter remembers the :attr:`generation` it last acted on and waits for a newer one, so a
+    notification that arrives while the waiter is busy is seen by its next :meth:`wait` (the
+    clear-then-work pattern of one ``asyncio.Event`` per consumer, without one event per consumer).
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._changed = asyncio.Event()
+
+    def notify(self) -> None:
+        self.generation += 1
+        self._changed.set()
+        self._changed = asyncio.Event()  # later waiters wait for the next notification
+
+    async def wait(self, seen: int, timeout: float | None) -> int:
+        """Return the current generation once it differs from ``seen`` or ``timeout`` s have passed."""
+        if self.generation == seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.generation
+
+
+async def relay(event: asyncio.Event, notifier: Notifier) -> None:
+    """Forward each ``event.set()`` (e.g. by the receiver) to ``notifier`` (clear first: none is lost)."""
+    while True:
+        await event.wait()
+        event.clear()
+        notifier.notify()
 
 
 @dataclass
@@ -46,10 +80,13 @@ class RepairProgress:
     last_error: str | None = None
     generation: int = 0
     """Bumped whenever something finds a new hole; a repair round that began earlier cannot clear it."""
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by :meth:`invalidate` so that a sleeping repair loop starts a round at once."""
 
     def invalidate(self) -> None:
         self.repairing = True
         self.generation += 1
+        self.wake.set()
 
 
 @dataclass
@@ -79,8 +116,12 @@ class Runtime:
     term_changed: asyncio.Event = field(default_factory=asyncio.Event)
     term_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wal_completed: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set by the receiver each time it completes a segment or writes a history file: sealing and
-    archiving wake on it instead of polling the directory."""
+    """Set by the receiver each time it completes a segment or writes a history file; relayed (cleared)
+    into :attr:`wal_changed` by :func:`relay`, so several loops can wait on it."""
+    wal_changed: Notifier = field(default_factory=Notifier)
+    """A completed WAL file may have appeared in ``wal/`` (receiver, re-seed): sealing wakes on it."""
+    sealed_changed: Notifier = field(default_factory=Notifier)
+    """A file was sealed or installed (a manifest record appeared): the archiver wakes on it."""
 
     @property
     def streaming(self) -> bool:

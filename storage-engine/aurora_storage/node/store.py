@@ -5,17 +5,26 @@ recorded when a segment completes, verified on every read, and where a corrupted
 that it is never served and repair fetches it again. ``pg_receivewal`` owns ``wal/``'s newest file; this
 module only seals completed files, installs repaired ones below the stream and deletes old ones. It must
 not talk to the network.
+
+The manifest files are the durable truth; this process is their only writer, so it keeps every record in
+memory (loaded on first use, updated on every write, dropped on delete and quarantine) and inventory,
+archive and retention rounds never re-read JSON. Methods may run in several threads at once: record
+changes are serialised by a lock, lookups are plain dict reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from aurora_storage import checksum, fsutil, walfile
 from aurora_storage import lsn as lsnmod
@@ -27,7 +36,7 @@ class WalMissingError(LookupError):
     """The node does not hold the requested WAL file."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sealed:
     """Manifest record of a completed segment or history file."""
 
@@ -63,7 +72,8 @@ class WalStore:
         self.tmp = data_dir / "tmp"
         for d in (self.wal, self.manifest, self.quarantine, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
-        self._sealed_names: set[str] = set()  # names known to have a manifest record (saves re-reading)
+        self._lock = threading.RLock()  # serialises record changes (manifest file + cache)
+        self._records: dict[str, Sealed] | None = None  # every manifest record, loaded on first use
 
     # --- inventory ---------------------------------------------------------------------------------
     def names(self) -> list[lsnmod.WalName]:
@@ -75,31 +85,73 @@ class WalStore:
                 continue
         return sorted(out)
 
-    def sealed(self, name: str) -> Sealed | None:
-        path = self.manifest / f"{name}.json"
-        try:
-            return Sealed(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            return None
+    def _cache(self) -> dict[str, Sealed]:
+        records = self._records
+        if records is None:
+            with self._lock:
+                if self._records is None:
+                    self._records = self._load_manifest()
+                records = self._records
+        return records
 
-    def _write_sealed(self, rec: Sealed) -> None:
-        fsutil.write_atomic(self.manifest / f"{rec.name}.json", json.dumps(asdict(rec)).encode())
-        self._sealed_names.add(rec.name)
+    def _load_manifest(self) -> dict[str, Sealed]:
+        out: dict[str, Sealed] = {}
+        unreadable = []
+        for entry in os.scandir(self.manifest):
+            if entry.name.startswith(".") or not entry.name.endswith(".json"):
+                continue  # write_atomic's temporary files
+            name = entry.name.removesuffix(".json")
+            try:
+                rec = Sealed(**json.loads(Path(entry.path).read_bytes()))
+            except (ValueError, TypeError) as err:
+                unreadable.append((name, str(err)))
+                continue
+            out[name] = rec
+        self._records = out
+        for name, why in unreadable:  # the file can no longer be verified: never serve it, refetch it
+            self._quarantine(name, f"unreadable manifest record ({why})")
+        return out
+
+    def sealed(self, name: str) -> Sealed | None:
+        return self._cache().get(name)
+
+    def _write_sealed(self, rec: Sealed, sync_dir: bool = True) -> None:
+        with self._lock:
+            path = self.manifest / f"{rec.name}.json"
+            body = json.dumps(asdict(rec)).encode()
+            if sync_dir:
+                fsutil.write_atomic(path, body)
+            else:  # as write_atomic, the directory fsync left to sync_dirs()
+                tmp = path.with_name(f".{path.name}.tmp")
+                with tmp.open("wb") as fh:
+                    fh.write(body)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            self._cache()[rec.name] = rec
 
     def mark_archived(self, name: str) -> None:
-        rec = self.sealed(name)
-        if rec is not None and not rec.archived:
-            rec.archived = True
-            self._write_sealed(rec)
+        with self._lock:
+            rec = self.sealed(name)
+            if rec is not None and not rec.archived:
+                self._write_sealed(dataclasses.replace(rec, archived=True))
+
+    def completed(self) -> list[tuple[lsnmod.WalName, Sealed]]:
+        """Completed files in ``wal/`` that are sealed, with their records (one directory scan, no JSON)."""
+        records = self._cache()
+        out = []
+        for wn in self.names():
+            rec = records.get(wn.filename) if wn.kind is not lsnmod.WalKind.PARTIAL else None
+            if rec is not None:
+                out.append((wn, rec))
+        return out
 
     def seal_completed(self) -> list[Sealed]:
         """Checksum every completed segment or history file that has no manifest record yet."""
         new = []
+        records = self._cache()
         for wn in self.names():
-            if wn.kind is lsnmod.WalKind.PARTIAL or wn.filename in self._sealed_names:
-                continue
-            if self.sealed(wn.filename) is not None:
-                self._sealed_names.add(wn.filename)
+            if wn.kind is lsnmod.WalKind.PARTIAL or wn.filename in records:
                 continue
             path = self.wal / wn.filename
             try:
@@ -115,12 +167,15 @@ class WalStore:
 
     def partial_end(self, wn: lsnmod.WalName) -> int:
         """Offset just past the written data of a ``.partial`` file."""
-        path = self.wal / wn.filename
-        st = path.stat()
-        start = wn.start_lsn()
-        return walfile.data_end_offset(lambda off, n: fsutil.pread(path, off, n), start, st.st_size)
+        fd = os.open(self.wal / wn.filename, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            return walfile.data_end_offset(lambda off, n: os.pread(fd, n, off), wn.start_lsn(), size)
+        finally:
+            os.close(fd)
 
     def entries(self) -> list[Entry]:
+        records = self._cache()
         out = []
         for wn in self.names():
             path = self.wal / wn.filename
@@ -135,7 +190,7 @@ class WalStore:
                     continue
                 out.append(Entry(wn.filename, wn.kind.value, wn.timeline, wn.segno, size, None, end, False))
                 continue
-            rec = self.sealed(wn.filename)
+            rec = records.get(wn.filename)
             end_lsn = wn.end_lsn() if wn.kind is lsnmod.WalKind.SEGMENT else None
             out.append(
                 Entry(
@@ -169,6 +224,38 @@ class WalStore:
             raise checksum.ChecksumError(f"{name}: stored bytes fail their checksum (quarantined)")
         return data, digest
 
+    def open_verified(self, name: str) -> tuple[BinaryIO, str, int]:
+        """An open file of a completed segment or history file, verified against the manifest, at offset 0.
+
+        For sending with ``sendfile``: the bytes are hashed in chunks from this very file object (no
+        whole-file buffer) and sent from it, so the node sends what it verified. A mismatch quarantines
+        the file and raises :class:`checksum.ChecksumError`, as :meth:`read_verified` does. Returns the
+        file (the caller closes it), its sha256 and its size.
+        """
+        rec = self.sealed(name)
+        try:
+            if rec is None:
+                raise FileNotFoundError(name)
+            fh = (self.wal / name).open("rb")
+        except FileNotFoundError as err:
+            raise WalMissingError(f"{name} is not held (sealed) by this node") from err
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            while block := fh.read(checksum.CHUNK):
+                digest.update(block)
+                size += len(block)
+            fh.seek(0)
+        except BaseException:
+            fh.close()
+            raise
+        got = digest.hexdigest()
+        if got != rec.sha256:
+            fh.close()
+            self._quarantine(name, f"sha256 {got} != manifest {rec.sha256}")
+            raise checksum.ChecksumError(f"{name}: stored bytes fail their checksum (quarantined)")
+        return fh, got, size
+
     def read_partial(self, name: str, acked_lsn: int | None = None) -> tuple[bytes, int]:
         """Written prefix of ``<segment>.partial`` and the LSN where it ends.
 
@@ -189,10 +276,15 @@ class WalStore:
 
     def _quarantine(self, name: str, why: str) -> None:
         log.error("corrupt WAL file %s: %s; moving it to quarantine", name, why)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(self.wal / name, self.quarantine / f"{name}.{int(time.time())}")
-        (self.manifest / f"{name}.json").unlink(missing_ok=True)
-        self._sealed_names.discard(name)
+        with self._lock:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.wal / name, self.quarantine / f"{name}.{int(time.time())}")
+            self._drop_record(name)
+
+    def _drop_record(self, name: str) -> None:
+        with self._lock:
+            (self.manifest / f"{name}.json").unlink(missing_ok=True)
+            self._cache().pop(name, None)
 
     def verify_all(self) -> list[str]:
         """Re-hash every sealed file; quarantine and return the names that fail (the scrubber)."""
@@ -209,24 +301,48 @@ class WalStore:
         return bad
 
     # --- writes by repair and retention ----------------------------------------------------------------
-    def install(self, name: str, data: bytes, sha256: str, source: str) -> None:
-        """Durably add a completed file fetched from a peer or the archive, after verifying it."""
+    def install(
+        self,
+        name: str,
+        data: checksum.Buffer,
+        sha256: str,
+        source: str,
+        *,
+        also_expected: str | None = None,
+        sync_dirs: bool = True,
+    ) -> str:
+        """Durably add a completed file fetched from a peer or the archive, after verifying it.
+
+        The bytes are hashed once, here, and must match ``sha256`` (and ``also_expected`` when given,
+        e.g. the peer's inventory next to its header). The file is fsynced before it is renamed into
+        ``wal/``. With ``sync_dirs=False`` the caller must call :meth:`sync_dirs` before relying on it
+        (a batch of installs then costs one directory fsync; a crash before it only loses whole files,
+        which repair fetches again). Returns the digest.
+        """
         digest = checksum.sha256_bytes(data)
-        if digest != sha256:
-            raise checksum.ChecksumError(f"{name} from {source}: sha256 {digest} != expected {sha256}")
+        if digest != sha256 or (also_expected is not None and digest != also_expected):
+            want = sha256 if also_expected in (None, sha256) else f"{sha256} / {also_expected}"
+            raise checksum.ChecksumError(f"{name} from {source}: sha256 {digest} != expected {want}")
         tmp = self.tmp / name
         with tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        self._write_sealed(Sealed(name, digest, len(data), source, time.time()))
+        self._write_sealed(Sealed(name, digest, len(data), source, time.time()), sync_dir=sync_dirs)
         os.replace(tmp, self.wal / name)
+        if sync_dirs:
+            fsutil.fsync_dir(self.wal)
+        return digest
+
+    def sync_dirs(self) -> None:
+        """Make earlier ``install(..., sync_dirs=False)`` renames durable."""
+        fsutil.fsync_dir(self.manifest)
         fsutil.fsync_dir(self.wal)
 
     def delete(self, name: str) -> None:
-        (self.wal / name).unlink(missing_ok=True)
-        (self.manifest / f"{name}.json").unlink(missing_ok=True)
-        self._sealed_names.discard(name)
+        with self._lock:
+            (self.wal / name).unlink(missing_ok=True)
+            self._drop_record(name)
 
     def hold_all(self) -> list[str]:
         """Move every WAL file to ``hold/`` (so the receiver starts afresh); return their names."""
@@ -252,6 +368,8 @@ class WalStore:
             )
             target = self.wal / entry.name if keep else self.quarantine / f"{entry.name}.superseded"
             os.replace(entry.path, target)
+            if not keep:
+                self._drop_record(entry.name)  # a same-named file the new stream completes is sealed anew
         fsutil.fsync_dir(self.wal)
 
     def bytes_stored(self) -> int:

@@ -41,6 +41,9 @@ def plan(
 ) -> list[Fetch] | None:
     """Files to fetch, oldest first; None while the node holds no segment yet (its window is unknown).
 
+    Each file's peer sources are rotated by ``rotate`` plus its position in the list, so consecutive
+    files (fetched concurrently) start at different peers, and successive rounds shift the order.
+
     Wanted: completed segments in ``[newest - keep, newest]`` (newest = highest local segment number)
     that are not held locally (a local ``.partial`` of the same segment is the receiver's job), and
     history files not held locally.
@@ -65,10 +68,10 @@ def plan(
                 holders.setdefault(pf.name, []).append((ordinal, pf.sha256))
     in_archive = {n for n in archived if wanted(n)}
     out = []
-    for name in sorted(set(holders) | in_archive, key=lsnmod.parse_wal_name):
+    for i, name in enumerate(sorted(set(holders) | in_archive, key=lsnmod.parse_wal_name)):
         hs = holders.get(name, [])
         if hs:
-            k = rotate % len(hs)
+            k = (rotate + i) % len(hs)  # per file: a batch fetched in parallel spreads over the peers
             hs = hs[k:] + hs[:k]
         shas = {sha for _, sha in hs if sha}
         sha = shas.pop() if len(shas) == 1 else None

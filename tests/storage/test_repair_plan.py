@@ -56,3 +56,11 @@ def test_rotation_spreads_load_over_peers() -> None:
     peers = {o: [P(seg(2), "a")] for o in (1, 2, 3)}
     first = repair_plan.plan([seg(3)], peers, [], keep=64, rotate=1)
     assert first is not None and first[0].sources == (2, 3, 1)
+
+
+def test_consecutive_files_start_at_different_peers() -> None:
+    peers = {o: [P(seg(n), f"s{n}") for n in (2, 3, 4, 5)] for o in (1, 3, 4)}
+    todo = repair_plan.plan([seg(6)], peers, [], keep=64, rotate=0)
+    assert todo is not None
+    assert [f.sources[0] for f in todo] == [1, 3, 4, 1]
+    assert all(sorted(f.sources) == [1, 3, 4] for f in todo)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from aurora_api import contract
 
 from aurora_storage import checksum, fencing
@@ -74,35 +75,87 @@ async def segments(request: web.Request) -> web.Response:
     )
 
 
-async def _read(rt: runtime.Runtime, name: str) -> tuple[bytes, int | None]:
+def _partial_with_digest(store_: store.WalStore, name: str, acked: int | None) -> tuple[bytes, int, str]:
+    data, end = store_.read_partial(name, acked)
+    return data, end, checksum.sha256_bytes(data)
+
+
+async def _read(rt: runtime.Runtime, name: str) -> tuple[bytes, int | None, str]:
+    """Bytes, end LSN (None for history files) and sha256 of the bytes (hashed once, in a thread)."""
     wn = lsnmod.parse_wal_name(name)
     if wn.kind is lsnmod.WalKind.PARTIAL:
-        data, end = await asyncio.to_thread(rt.store.read_partial, name, rt.acked_lsn())
-        return data, end
+        return await asyncio.to_thread(_partial_with_digest, rt.store, name, rt.acked_lsn())
     try:
-        data, _ = await asyncio.to_thread(rt.store.read_verified, name)
+        data, digest = await asyncio.to_thread(rt.store.read_verified, name)
     except checksum.ChecksumError:
         rt.counters.corrupt_detected += 1
-        rt.repair.invalidate()  # the hole is refilled by the next repair round
+        rt.repair.invalidate()  # the hole is refilled by a repair round, which this starts
         raise
-    return data, wn.end_lsn() if wn.kind is lsnmod.WalKind.SEGMENT else None
+    return data, wn.end_lsn() if wn.kind is lsnmod.WalKind.SEGMENT else None, digest
 
 
-async def wal_file(request: web.Request) -> web.Response:
+class _VerifiedFile(web.StreamResponse):
+    """Body = an open file the store just verified, sent with ``sendfile`` (no copy through Python)."""
+
+    def __init__(self, fh: BinaryIO, size: int, headers: dict[str, str]) -> None:
+        super().__init__(headers=headers)
+        self._fh = fh
+        self._size = size
+        self.content_type = "application/octet-stream"
+        self.content_length = size
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        try:
+            writer = await super().prepare(request)
+            if request.method == "HEAD":
+                await super().write_eof()
+                return writer
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("connection lost")
+            try:
+                await asyncio.get_running_loop().sendfile(transport, self._fh, 0, self._size)
+            except NotImplementedError:  # e.g. a TLS transport: copy in chunks
+                self._fh.seek(0)
+                while block := await asyncio.to_thread(self._fh.read, checksum.CHUNK):
+                    await super().write(block)
+            await super().write_eof()
+            return writer
+        finally:
+            self._fh.close()
+
+
+async def wal_file(request: web.Request) -> web.StreamResponse:
     rt = request.app[RT_KEY]
     name = request.match_info["name"]
     try:
-        data, end = await _read(rt, name)
+        wn = lsnmod.parse_wal_name(name)
+        if wn.kind is not lsnmod.WalKind.PARTIAL:
+            return await _completed_file(rt, wn)
+        data, end, digest = await _read(rt, name)
     except lsnmod.LsnError as err:
         return _error(400, "bad WAL file name", name=name, detail=str(err))
     except store.WalMissingError as err:
         return _error(404, "WAL not held by this node", name=name, node=rt.cfg.name, detail=str(err))
     except checksum.ChecksumError as err:
         return _error(500, "corrupt", name=name, node=rt.cfg.name, detail=str(err))
-    headers = {SHA_HEADER: checksum.sha256_bytes(data)}
+    headers = {SHA_HEADER: digest}  # of exactly these bytes (the written prefix of the .partial)
     if end is not None:
         headers[END_HEADER] = lsnmod.format_lsn(end)
     return web.Response(body=data, headers=headers, content_type="application/octet-stream")
+
+
+async def _completed_file(rt: runtime.Runtime, wn: lsnmod.WalName) -> web.StreamResponse:
+    try:
+        fh, digest, size = await asyncio.to_thread(rt.store.open_verified, wn.filename)
+    except checksum.ChecksumError:
+        rt.counters.corrupt_detected += 1
+        rt.repair.invalidate()
+        raise
+    headers = {SHA_HEADER: digest}  # verified against the manifest; the reader checks body == header
+    if wn.kind is lsnmod.WalKind.SEGMENT:
+        headers[END_HEADER] = lsnmod.format_lsn(wn.end_lsn())
+    return _VerifiedFile(fh, size, headers)
 
 
 async def wal_range(request: web.Request) -> web.Response:
@@ -121,7 +174,7 @@ async def wal_range(request: web.Request) -> web.Response:
     data: bytes | None = None
     for name in (seg, seg + ".partial"):
         try:
-            data, _ = await _read(rt, name)
+            data, _, _ = await _read(rt, name)
             break
         except store.WalMissingError:
             continue
@@ -134,7 +187,7 @@ async def wal_range(request: web.Request) -> web.Response:
     chunk = data[off : end - lsnmod.segment_start(segno)]
     return web.Response(
         body=chunk,
-        headers={SHA_HEADER: checksum.sha256_bytes(chunk)},
+        headers={SHA_HEADER: await asyncio.to_thread(checksum.sha256_bytes, chunk)},
         content_type="application/octet-stream",
     )
 

@@ -4,6 +4,15 @@
 # Python dependencies come from a wheelhouse built on the host (`make image`), so the build itself needs
 # only Debian's mirror.
 ARG BASE_IMAGE=debian:bookworm-slim
+
+# The storage node's C WAL receiver, compiled against Debian's libpq; only the binary is kept.
+FROM ${BASE_IMAGE} AS walrecv
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libpq-dev make \
+ && rm -rf /var/lib/apt/lists/*
+COPY storage-engine/walrecv /src
+RUN make -C /src install PREFIX=/usr/local && /usr/local/bin/quorumdb-walrecv --help 2>&1 | grep -q usage
+
 FROM ${BASE_IMAGE}
 # A fixed UID/GID for postgres so pod securityContexts can name it; created before the package does.
 RUN groupadd -r -g 999 postgres && useradd -r -u 999 -g postgres -d /var/lib/postgresql -s /bin/bash postgres \
@@ -13,6 +22,7 @@ RUN groupadd -r -g 999 postgres && useradd -r -u 999 -g postgres -d /var/lib/pos
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       postgresql-15 postgresql-client-15 python3 python3-venv ca-certificates tini procps \
  && rm -rf /var/lib/apt/lists/*
+COPY --from=walrecv /usr/local/bin/quorumdb-walrecv /usr/local/bin/quorumdb-walrecv
 COPY build/wheels /tmp/wheels
 RUN python3 -m venv /opt/quorumdb \
  && /opt/quorumdb/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels quorumdb \

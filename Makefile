@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv bins cluster cluster-down image e2e test unit integration lint demo bench clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 venv: $(VENV)/.installed
+
+## Host packages (Debian: docker.io, PostgreSQL 15, gcc, libpq-dev, ...) and daemon; idempotent.
+host:
+	$(TESTBED)/host-prep.sh
+
+## The storage node's C WAL receiver (storage-engine/walrecv/build/quorumdb-walrecv).
+walrecv:
+	$(MAKE) -s -C storage-engine/walrecv
 
 ## Binaries built from Go modules (kind, kubectl, helm, Kubernetes, etcd, MinIO, ...), cached.
 bins:
@@ -37,7 +45,7 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests
 
-integration: venv bins
+integration: venv host walrecv bins
 	$(VENV)/bin/pytest -q -m integration tests
 
 ## The whole end-to-end suite on the kind test bed.

@@ -14,6 +14,8 @@ install_packages() {
   command -v pigz >/dev/null || missing+=(pigz)
   [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
   command -v gcc >/dev/null || missing+=(gcc)
+  command -v make >/dev/null || missing+=(make)
+  [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)  # quorumdb-walrecv
   command -v pg_ctl >/dev/null || [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql-15 postgresql-contrib)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"

@@ -113,7 +113,28 @@ static void die_pq(const char *what)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         n--;
-    die("%s: %.*s", what, (int) n, msg);
+    fprintf(stderr, "%s: error: %s: ", progname, what);
+    for (size_t i = 0; i < n; i++)
+        fputc(msg[i] == '\n' ? ' ' : msg[i], stderr);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void die_result(PGresult *res, const char *what)
+{
+    /* The result's own message: the connection's may be empty when a command failed inside a result. */
+    const char *msg = PQresultErrorMessage(res);
+    if (msg == NULL || *msg == '\0')
+        msg = PQerrorMessage(conn);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    fprintf(stderr, "%s: error: %s (%s): ", progname, what, PQresStatus(PQresultStatus(res)));
+    /* One line per message so that the node's log keeps the server's DETAIL next to the ERROR. */
+    for (size_t i = 0; i < n; i++)
+        fputc(msg[i] == '\n' ? ' ' : msg[i], stderr);
+    fputc('\n', stderr);
+    exit(1);
 }
 
 /* ---- LSNs, names, clocks ---------------------------------------------------------------------------- */
@@ -324,10 +345,8 @@ static fork_t history[MAX_TLIS];
 static PGresult *run(const char *sql, ExecStatusType want)
 {
     PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != want) {
-        PQclear(res);
-        die_pq(sql);
-    }
+    if (PQresultStatus(res) != want)
+        die_result(res, sql);
     return res;
 }
 
@@ -508,17 +527,56 @@ static void on_xlogdata(const char *buf, int len, uint32_t tli)
     }
 }
 
+/* Reads the end-of-streaming results: true with the next timeline when the server ended this one. */
+static bool end_of_timeline(PGresult *res, uint32_t tli, uint32_t *next_tli, lsn_t *next_start)
+{
+    bool switched = false;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (PQntuples(res) != 1 || PQnfields(res) < 2 || !parse_lsn(PQgetvalue(res, 0, 1), next_start))
+            die("unexpected end-of-timeline result");
+        *next_tli = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+        if (*next_tli <= tli || *next_start < received)
+            die("server's next timeline %u at " LSN_FMT " does not follow timeline %u at " LSN_FMT,
+                *next_tli, LSN_ARGS(*next_start), tli, LSN_ARGS(received));
+        switched = true;
+        PQclear(res);
+        res = PQgetResult(conn);
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die_result(res, "unexpected result at the end of streaming");
+    PQclear(res);
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+    if (switched) {
+        fprintf(stderr, "%s: timeline %u ended at " LSN_FMT "; following timeline %u\n", progname, tli,
+                LSN_ARGS(received), *next_tli);
+        zero_tail(received);
+    }
+    if (seg_fd >= 0) {
+        if (close(seg_fd) != 0)
+            die("could not close \"%s\": %s", seg_name, strerror(errno));
+        seg_fd = -1;
+    }
+    return switched;
+}
+
 /* Streams one timeline from `start`; returns true with the next timeline when the server ended it. */
 static bool stream_timeline(uint32_t tli, lsn_t start, uint32_t *next_tli, lsn_t *next_start)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "START_REPLICATION SLOT \"%s\" PHYSICAL " LSN_FMT " TIMELINE %u", opt_slot,
              LSN_ARGS(start), tli);
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COPY_BOTH) {
-        PQclear(res);
-        die_pq("could not start replication");
+    /* Not PQexec: it would keep only the last of the results an immediate end of timeline sends. */
+    if (!PQsendQuery(conn, sql))
+        die_pq("could not send START_REPLICATION");
+    PGresult *res = PQgetResult(conn);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        /* Starting exactly at the timeline's end: the server answers with the next timeline at once. */
+        received = flushed = start;
+        return end_of_timeline(res, tli, next_tli, next_start);
     }
+    if (PQresultStatus(res) != PGRES_COPY_BOTH)
+        die_result(res, "could not start replication");
     PQclear(res);
     fprintf(stderr, "%s: streaming from " LSN_FMT " on timeline %u (slot %s)\n", progname, LSN_ARGS(start),
             tli, opt_slot);
@@ -579,37 +637,7 @@ static bool stream_timeline(uint32_t tli, lsn_t start, uint32_t *next_tli, lsn_t
     flush_received();
     if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) != 0)
         die_pq("could not end the copy");
-    res = PQgetResult(conn);
-    bool switched = false;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        if (PQntuples(res) != 1 || PQnfields(res) < 2 || !parse_lsn(PQgetvalue(res, 0, 1), next_start))
-            die("unexpected end-of-timeline result");
-        *next_tli = (uint32_t) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
-        if (*next_tli <= tli || *next_start < received)
-            die("server's next timeline %u at " LSN_FMT " does not follow timeline %u at " LSN_FMT,
-                *next_tli, LSN_ARGS(*next_start), tli, LSN_ARGS(received));
-        switched = true;
-        PQclear(res);
-        res = PQgetResult(conn);
-    }
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        PQclear(res);
-        die_pq("unexpected result at the end of streaming");
-    }
-    PQclear(res);
-    while ((res = PQgetResult(conn)) != NULL)
-        PQclear(res);
-    if (switched) {
-        fprintf(stderr, "%s: timeline %u ended at " LSN_FMT "; following timeline %u\n", progname, tli,
-                LSN_ARGS(received), *next_tli);
-        zero_tail(received);
-    }
-    if (seg_fd >= 0) {
-        if (close(seg_fd) != 0)
-            die("could not close \"%s\": %s", seg_name, strerror(errno));
-        seg_fd = -1;
-    }
-    return switched;
+    return end_of_timeline(PQgetResult(conn), tli, next_tli, next_start);
 }
 
 static void usage(void)

@@ -113,12 +113,8 @@ class _VerifiedFile(web.StreamResponse):
             transport = request.transport
             if transport is None:
                 raise ConnectionResetError("connection lost")
-            try:
-                await asyncio.get_running_loop().sendfile(transport, self._fh, 0, self._size)
-            except NotImplementedError:  # e.g. a TLS transport: copy in chunks
-                self._fh.seek(0)
-                while block := await asyncio.to_thread(self._fh.read, checksum.CHUNK):
-                    await super().write(block)
+            # os.sendfile where the transport allows it, else asyncio's own read-and-write fallback.
+            await asyncio.get_running_loop().sendfile(transport, self._fh, 0, self._size)
             await super().write_eof()
             return writer
         finally:

@@ -11,6 +11,7 @@ write into the receiver's current segment.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import logging
@@ -94,6 +95,11 @@ def _from_peer(store: storemod.WalStore, url: str, item: repair_plan.Fetch, orig
     return length
 
 
+# Fetch threads of their own: six 16 MiB transfers must not occupy the default executor, which serves the
+# API's, sealing's and the receiver's short file operations.
+_FETCH_POOL = concurrent.futures.ThreadPoolExecutor(PARALLEL_FETCHES, thread_name_prefix="repair-fetch")
+
+
 async def _fetch(rt: runtime.Runtime, archive: s3.Archive | None, item: repair_plan.Fetch) -> None:
     urls = dict(enumerate(rt.cfg.peers))
     errors = []
@@ -112,7 +118,9 @@ async def _fetch(rt: runtime.Runtime, archive: s3.Archive | None, item: repair_p
                 size = len(data)
             else:
                 origin = f"peer:{source}"
-                size = await asyncio.to_thread(_from_peer, rt.store, urls[source], item, origin)
+                size = await asyncio.get_running_loop().run_in_executor(
+                    _FETCH_POOL, _from_peer, rt.store, urls[source], item, origin
+                )
         except Exception as err:  # try the next source; all failures are reported together
             errors.append(f"{source}: {err}")
             if isinstance(err, checksum.ChecksumError):

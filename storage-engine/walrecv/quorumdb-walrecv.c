@@ -106,6 +106,7 @@ static void info(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static void die_pq(const char *what) __attribute__((noreturn));
 static void die_pq(const char *what)
 {
     /* libpq's message carries the server's text, which the node matches (e.g. a lost slot). */
@@ -120,6 +121,7 @@ static void die_pq(const char *what)
     exit(1);
 }
 
+static void die_result(PGresult *res, const char *what) __attribute__((noreturn));
 static void die_result(PGresult *res, const char *what)
 {
     /* The result's own message: the connection's may be empty when a command failed inside a result. */
@@ -543,7 +545,7 @@ static bool end_of_timeline(PGresult *res, uint32_t tli, uint32_t *next_tli, lsn
         res = PQgetResult(conn);
     }
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        die_result(res, "unexpected result at the end of streaming");
+        die_result(res, "streaming ended");
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
@@ -633,11 +635,17 @@ static bool stream_timeline(uint32_t tli, lsn_t start, uint32_t *next_tli, lsn_t
             busy = now_us() - last_flush_us < opt_linger_us;
         }
     }
-    /* End of copy from the server: finish ours, then read the end-of-timeline result, if any. */
+    /* The server ended the copy: with CopyDone (end of timeline, shutdown), answered with ours, or with
+     * an error (e.g. its WAL for this slot was removed), whose text end_of_timeline() prints. */
     flush_received();
-    if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) != 0)
-        die_pq("could not end the copy");
-    return end_of_timeline(PQgetResult(conn), tli, next_tli, next_start);
+    res = PQgetResult(conn);
+    if (PQresultStatus(res) == PGRES_COPY_IN) {
+        PQclear(res);
+        if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) != 0)
+            die_pq("could not end the copy");
+        res = PQgetResult(conn);
+    }
+    return end_of_timeline(res, tli, next_tli, next_start);
 }
 
 static void usage(void)

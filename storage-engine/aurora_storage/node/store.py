@@ -290,15 +290,19 @@ class WalStore:
         """Re-hash every sealed file; quarantine and return the names that fail (the scrubber)."""
         bad = []
         for wn in self.names():
-            if wn.kind is lsnmod.WalKind.PARTIAL:
-                continue
-            try:
-                self.read_verified(wn.filename)
-            except checksum.ChecksumError:
-                bad.append(wn.filename)
-            except WalMissingError:
-                continue
+            if wn.kind is not lsnmod.WalKind.PARTIAL:
+                bad += self.verify_one(wn.filename)
         return bad
+
+    def verify_one(self, name: str) -> list[str]:
+        """``[name]`` when the sealed file fails its checksum (it is then quarantined), else ``[]``."""
+        try:
+            self.read_verified(name)
+        except checksum.ChecksumError:
+            return [name]
+        except WalMissingError:
+            pass
+        return []
 
     # --- writes by repair and retention ----------------------------------------------------------------
     def install(

@@ -61,6 +61,6 @@ test: lint unit integration e2e
 
 ## Benchmarks (scripts, not tests): each prints ratios against a baseline measured in the same run.
 ## BENCH_ARGS overrides the defaults (pgbench scale 10, 30 s runs, 3 interleaved repetitions, 1 and 8 clients).
-BENCH_ARGS ?= --duration 30 --reps 3 --clients 1,8 --scale 10
+BENCH_ARGS ?= --duration 30 --reps 3 --clients 1,8 --scale 10 --configs none,standby,quorum,receivewal
 bench: venv
 	$(PY) storage-engine/bench/quorum_bench.py $(BENCH_ARGS)

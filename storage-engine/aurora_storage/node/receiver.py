@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import time
 
@@ -71,6 +72,7 @@ class Receiver:
                 "--verbose",
                 f"--status-interval={cfg.status_interval_s}",
                 f"--linger-us={cfg.linger_us}",
+                f"--parent-pid={os.getpid()}",
                 "--directory",
                 str(self.rt.store.wal),
                 "--superseded-dir",
@@ -140,11 +142,13 @@ class Receiver:
     async def _stream(self, conninfo: str) -> bool:
         """Run pg_receivewal until it exits or the term changes; True when a term change stopped it."""
         term = self.rt.state.term
+        # quorumdb-walrecv arms PR_SET_PDEATHSIG itself (--parent-pid), which spares a preexec_fn: without
+        # one Python can spawn with vfork, faster at the moment that matters (a failover's restart).
         proc = await asyncio.create_subprocess_exec(
             *self._command(conninfo),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=None if self.rt.cfg.receiver == "walrecv" else _die_with_parent,
         )
         self._proc = proc
         self.rt.receiver_pid = proc.pid

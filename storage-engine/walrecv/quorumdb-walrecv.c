@@ -43,6 +43,9 @@
 
 #include <libpq-fe.h>
 
+#ifndef SYNC_FN
+#define SYNC_FN fdatasync
+#endif
 #define SEG_SIZE (16u * 1024u * 1024u)
 #define STAGE_SIZE (1024u * 1024u)
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000) /* 1970-01-01 -> 2000-01-01 */
@@ -353,7 +356,7 @@ static void flush_received(void)
 {
     write_stage();
     if (seg_fd >= 0 && flushed < received) {
-        if (fdatasync(seg_fd) != 0)
+        if (SYNC_FN(seg_fd) != 0)
             die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
     }
     flushed = received;
@@ -401,7 +404,7 @@ static void zero_tail(lsn_t end)
         off += n;
     }
     if (dirty) {
-        if (fdatasync(seg_fd) != 0)
+        if (SYNC_FN(seg_fd) != 0)
             die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
         info("zeroed the superseded tail of %s.partial after " LSN_FMT, seg_name, LSN_ARGS(end));
     }

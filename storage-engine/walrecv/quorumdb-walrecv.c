@@ -48,6 +48,9 @@
 #endif
 #define SEG_SIZE (16u * 1024u * 1024u)
 #define STAGE_SIZE (1024u * 1024u)
+#ifndef ZERO_CHUNK
+#define ZERO_CHUNK 8192u /* page-sized fill writes, as PostgreSQL's own (see the docs on folio sizes) */
+#endif
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000) /* 1970-01-01 -> 2000-01-01 */
 #define MAX_TLIS 256
 
@@ -258,9 +261,9 @@ static bool spare_needed = true;
  * convert extents (metadata), so fdatasync stays a pure data flush. */
 static void zero_fill(int fd, const char *path)
 {
-    static const char zeros[STAGE_SIZE];
-    for (off_t off = 0; off < (off_t) SEG_SIZE; off += STAGE_SIZE)
-        write_all(fd, zeros, STAGE_SIZE, off, path);
+    static const char zeros[ZERO_CHUNK];
+    for (off_t off = 0; off < (off_t) SEG_SIZE; off += ZERO_CHUNK)
+        write_all(fd, zeros, ZERO_CHUNK, off, path);
     if (fsync(fd) != 0)
         die("could not fsync \"%s\": %s", path, strerror(errno));
 }

@@ -18,8 +18,7 @@ import time
 import pytest
 from aurora_storage import lsn as lsnmod
 
-from tests.fixtures.availability import free_port
-from tests.fixtures.postgres import PG_BIN, PgCluster, _as_pg, _make_root
+from tests.fixtures.postgres import basebackup
 from tests.fixtures.storage import StorageFactory
 from tests.storage_integration.helpers import Committer
 
@@ -39,28 +38,7 @@ def test_backup_plus_quorum_wal_recovers_every_acknowledged_commit(storage_facto
     sc = storage_factory()
     with sc.writer.connect() as conn:
         Committer.create_table(conn)
-    backup = PgCluster(_make_root(), port=free_port())
-    subprocess.run(
-        _as_pg(
-            [
-                str(PG_BIN / "pg_basebackup"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(sc.writer.port),
-                "-U",
-                "postgres",
-                "-D",
-                str(backup.datadir),
-                "-X",
-                "none",
-                "-c",
-                "fast",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    backup = basebackup(sc.writer, wal="none")
     committer = Committer(sc.writer.conninfo(), threads=3).start()
     time.sleep(2.0)
     with sc.writer.connect() as conn:

@@ -10,15 +10,12 @@ streams timeline 2 from the fork's segment, and B commits with its quorum.
 
 from __future__ import annotations
 
-import subprocess
-
 import psycopg
 import pytest
 from aurora_storage import lsn as lsnmod
 from aurora_storage import slots
 
-from tests.fixtures.availability import free_port
-from tests.fixtures.postgres import PG_BIN, PgCluster, _as_pg, _make_root
+from tests.fixtures.postgres import basebackup
 from tests.fixtures.storage import StorageFactory
 
 pytestmark = pytest.mark.integration
@@ -32,28 +29,7 @@ def test_nodes_move_superseded_segments_aside_and_follow_the_new_timeline(
     with a.connect() as conn:
         conn.execute("CREATE TABLE fork(x int)")
         conn.execute("INSERT INTO fork VALUES (1)")
-    b = PgCluster(_make_root(), port=free_port())
-    subprocess.run(
-        _as_pg(
-            [
-                str(PG_BIN / "pg_basebackup"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(a.port),
-                "-U",
-                "postgres",
-                "-D",
-                str(b.datadir),
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    b = basebackup(a, wal="stream")
     # A moves on: three more complete segments on timeline 1, on every node.
     with a.connect() as conn:
         for i in range(3):

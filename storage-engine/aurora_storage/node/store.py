@@ -119,15 +119,7 @@ class WalStore:
         with self._lock:
             path = self.manifest / f"{rec.name}.json"
             body = json.dumps(asdict(rec)).encode()
-            if sync_dir:
-                fsutil.write_atomic(path, body)
-            else:  # as write_atomic, the directory fsync left to sync_dirs()
-                tmp = path.with_name(f".{path.name}.tmp")
-                with tmp.open("wb") as fh:
-                    fh.write(body)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
+            fsutil.write_atomic(path, body, sync_dir)  # without sync_dir: sync_dirs() makes it durable
             self._cache()[rec.name] = rec
 
     def mark_archived(self, name: str) -> None:

@@ -90,8 +90,8 @@ class EnvRole:
     # Promotion tier of this instance (0 = promoted first), decimal string.
     PROMOTION_TIER: Final = "QUORUMDB_PROMOTION_TIER"
     S3_REGION: Final = "AWS_REGION"
-    # Storage pods: the replication account's password for libpq (pg_receivewal, psycopg), so conninfos pushed
-    # by the writer (``PUT StoragePaths.TERM``) need no secret in them.
+    # Storage pods: the replication account's password for libpq (quorumdb-walrecv, pg_receivewal,
+    # psycopg), so conninfos pushed by the writer (``PUT StoragePaths.TERM``) need no secret in them.
     LIBPQ_PASSWORD: Final = "PGPASSWORD"
 
 

@@ -29,8 +29,8 @@ async def _until(pred: Any, timeout: float) -> float:
 
 async def test_sealed_on_notification_and_archiver_woken(tmp_path: Path) -> None:
     rt = _rt(tmp_path)
-    # Long poll and fallback: only the notification can make this prompt.
-    task = asyncio.create_task(housekeeping.seal(rt, poll=60, fallback=60))
+    # Long fallback: only the notification can make this prompt.
+    task = asyncio.create_task(housekeeping.seal(rt, fallback=60))
     try:
         await asyncio.sleep(0.05)
         seen = rt.sealed_changed.generation
@@ -45,9 +45,9 @@ async def test_sealed_on_notification_and_archiver_woken(tmp_path: Path) -> None
             await task
 
 
-async def test_sealed_without_notification_when_the_directory_changes(tmp_path: Path) -> None:
+async def test_sealed_without_notification_by_the_fallback_scan(tmp_path: Path) -> None:
     rt = _rt(tmp_path)
-    task = asyncio.create_task(housekeeping.seal(rt, poll=0.05, fallback=60))
+    task = asyncio.create_task(housekeeping.seal(rt, fallback=0.05))
     try:
         await asyncio.sleep(0.1)
         name = lsnmod.segment_name(1, 2)

@@ -23,19 +23,6 @@ async def test_every_waiter_wakes_and_timeout_returns_unchanged() -> None:
     assert await asyncio.wait_for(asyncio.gather(*waiters), 1) == [1, 1, 1]
 
 
-async def test_relay_forwards_each_event() -> None:
-    ev, n = asyncio.Event(), runtime.Notifier()
-    task = asyncio.create_task(runtime.relay(ev, n))
-    try:
-        ev.set()
-        assert await asyncio.wait_for(n.wait(0, 10), 1) == 1
-        ev.set()
-        assert await asyncio.wait_for(n.wait(1, 10), 1) == 2
-        assert not ev.is_set()
-    finally:
-        task.cancel()
-
-
 async def test_invalidate_wakes_the_repair_loop() -> None:
     r = runtime.RepairProgress(repairing=False)
     r.wake.clear()

@@ -3,21 +3,20 @@
 Why it exists: sealing (checksumming segments as pg_receivewal completes them), retention (deleting
 archived segments outside the repair window), scrubbing (re-verifying stored files) and adopting a term
 from peers after a wipe are each a few lines around a pure decision. They must not block the event loop:
-file work runs in threads (the sealer's one ``stat`` of ``wal/`` per poll excepted). Sealing waits for the
-receiver's notification (``rt.wal_changed``) and between notifications only stats ``wal/``: an idle node
-scans nothing and reads no manifest (the store caches the records).
+file work runs in threads. Sealing waits for the receiver's reports (``rt.wal_changed``; both receivers
+report completed segments), with a slow full scan as the fallback: an idle node scans nothing and reads no
+manifest (the store caches the records).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 
 import aiohttp
 from aurora_api import contract
 
+from aurora_storage import lsn as lsnmod
 from aurora_storage import quorum, retention
 from aurora_storage.node import runtime
 from aurora_storage.node import store as storemod
@@ -25,47 +24,23 @@ from aurora_storage.node import store as storemod
 log = logging.getLogger(__name__)
 
 
-SEAL_POLL_S = 0.5
-"""Between notifications the sealer stats ``wal/`` this often (one syscall; a completed file is a rename
-or a new file in it, which changes the directory's mtime), so sealing is prompt even when the receiver
-does not notify."""
 SEAL_FALLBACK_S = 15.0
-"""A full scan at least this often, whatever the notifications and the directory's mtime say."""
-_RECENT_NS = 2_000_000_000
-"""While ``wal/`` changed less than this long ago, rescan at every poll: the mtime is coarse (a second
-change within the same clock tick does not move it)."""
+"""A full scan at least this often, whatever the notifications say (e.g. history files pg_receivewal
+wrote without reporting them)."""
 
 
-def _wal_mtime_ns(rt: runtime.Runtime) -> int | None:
-    try:
-        return os.stat(rt.store.wal).st_mtime_ns
-    except OSError:
-        return None
-
-
-async def seal(rt: runtime.Runtime, poll: float = SEAL_POLL_S, fallback: float = SEAL_FALLBACK_S) -> None:
-    """Checksum completed files as they appear: on ``rt.wal_changed``, on a change of ``wal/``, or every
-    ``fallback`` seconds; wake the archiver (``rt.sealed_changed``) when something was sealed."""
+async def seal(rt: runtime.Runtime, fallback: float = SEAL_FALLBACK_S) -> None:
+    """Checksum completed files as they appear: on ``rt.wal_changed``, or every ``fallback`` seconds;
+    wake the archiver (``rt.sealed_changed``) when something was sealed."""
     seen = -1
-    dir_seen: int | None = None
-    last_scan = -fallback
     while True:
-        generation = rt.wal_changed.generation  # read before the scan: a notification during it is kept
-        mtime = _wal_mtime_ns(rt)
-        now = time.monotonic()
-        if (
-            generation != seen
-            or mtime != dir_seen
-            or (mtime is not None and time.time_ns() - mtime < _RECENT_NS)
-            or now - last_scan >= fallback
-        ):
-            seen, dir_seen, last_scan = generation, mtime, now
-            try:
-                if await asyncio.to_thread(rt.store.seal_completed):
-                    rt.sealed_changed.notify()
-            except OSError as err:
-                log.error("sealing failed: %s", err)
-        await rt.wal_changed.wait(seen, poll)
+        seen = rt.wal_changed.generation  # read before the scan: a notification during it is kept
+        try:
+            if await asyncio.to_thread(rt.store.seal_completed):
+                rt.sealed_changed.notify()
+        except OSError as err:
+            log.error("sealing failed: %s", err)
+        await rt.wal_changed.wait(seen, fallback)
 
 
 def _retain_round(store: storemod.WalStore, keep: int) -> list[str]:
@@ -104,8 +79,8 @@ async def scrub(rt: runtime.Runtime, period: float = 3600.0) -> None:
     bad = await asyncio.to_thread(rt.store.verify_all)
     _report_corrupt(rt, bad)
     while True:
-        names = [wn.filename for wn in await asyncio.to_thread(rt.store.names)]
-        names = [n for n in names if not n.endswith(".partial")]
+        held = await asyncio.to_thread(rt.store.names)
+        names = [wn.filename for wn in held if wn.kind is not lsnmod.WalKind.PARTIAL]
         pause = period / max(1, len(names))
         if not names:
             await asyncio.sleep(period)

@@ -53,7 +53,6 @@ async def serve(cfg: config.NodeConfig) -> None:
     tasks = [
         asyncio.create_task(rx.run(), name="receiver"),
         asyncio.create_task(receiver.watch_writer(rt, rx), name="writer-watch"),
-        asyncio.create_task(runtime.relay(rt.wal_completed, rt.wal_changed), name="wal-completed"),
         asyncio.create_task(housekeeping.seal(rt), name="seal"),
         asyncio.create_task(housekeeping.retain(rt), name="retention"),
         asyncio.create_task(housekeeping.scrub(rt), name="scrub"),

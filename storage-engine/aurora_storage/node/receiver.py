@@ -5,7 +5,7 @@ fsyncs, then reports its flush position, which is what ``ANY 4`` counts; it is a
 that nothing in Python sits between the socket and the flush. This module decides when it may run — only
 against the writer of the node's current term in the node's cluster (``fencing.decide``) — restarts it
 with backoff, kills it the moment the term changes, before the term update is acknowledged, and turns
-its "completed <file>" reports into ``rt.wal_completed``. It must not write WAL files itself.
+its "completed <file>" reports into ``rt.wal_changed``. It must not write WAL files itself.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class Receiver:
                 await asyncio.wait_for(self.rt.term_changed.wait(), timeout=backoff)
 
     async def _stream(self, conninfo: str) -> bool:
-        """Run pg_receivewal until it exits or the term changes; True when a term change stopped it."""
+        """Run the receiver until it exits or the term changes; True when a term change stopped it."""
         term = self.rt.state.term
         # quorumdb-walrecv arms PR_SET_PDEATHSIG itself (--parent-pid), which spares a preexec_fn: without
         # one Python can spawn with vfork, faster at the moment that matters (a failover's restart).
@@ -227,13 +227,13 @@ class Receiver:
             del tail[:-20]
             log.info("receiver: %s", text)
             if _COMPLETED_PG_RECEIVEWAL in text:  # the baseline receiver has no stdout reports
-                self.rt.wal_completed.set()
+                self.rt.wal_changed.notify()
 
     async def _reports(self, stream: asyncio.StreamReader) -> None:
         """quorumdb-walrecv prints ``completed <file>`` for each finished segment or history file."""
         while line := await stream.readline():
             if line.startswith(b"completed "):
-                self.rt.wal_completed.set()
+                self.rt.wal_changed.notify()
 
 
 async def watch_writer(rt: runtime.Runtime, receiver: Receiver, interval: float = 1.0) -> None:

@@ -44,14 +44,6 @@ class Notifier:
         return self.generation
 
 
-async def relay(event: asyncio.Event, notifier: Notifier) -> None:
-    """Forward each ``event.set()`` (e.g. by the receiver) to ``notifier`` (clear first: none is lost)."""
-    while True:
-        await event.wait()
-        event.clear()
-        notifier.notify()
-
-
 @dataclass
 class WriterWatch:
     """Latest observation of the writer (refreshed about once a second while configured)."""
@@ -115,11 +107,8 @@ class Runtime:
     last_receiver_error: str | None = None
     term_changed: asyncio.Event = field(default_factory=asyncio.Event)
     term_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    wal_completed: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set by the receiver each time it completes a segment or writes a history file; relayed (cleared)
-    into :attr:`wal_changed` by :func:`relay`, so several loops can wait on it."""
     wal_changed: Notifier = field(default_factory=Notifier)
-    """A completed WAL file may have appeared in ``wal/`` (receiver, re-seed): sealing wakes on it."""
+    """A completed WAL file appeared in ``wal/`` (the receiver's reports): sealing wakes on it."""
     sealed_changed: Notifier = field(default_factory=Notifier)
     """A file was sealed or installed (a manifest record appeared): the archiver wakes on it."""
 

@@ -89,7 +89,8 @@ def test_backup_plus_quorum_wal_recovers_every_acknowledged_commit(storage_facto
             rows = conn.execute("SELECT id FROM audit").fetchall()
         present = {int(str(r[0])) for r in rows}
         missing = acked_ids - present
-        assert not missing, f"{len(missing)} acknowledged rows missing after restore: " + backup.logfile.read_text()[-3000:]
+        log_tail = backup.logfile.read_text()[-3000:]
+        assert not missing, f"{len(missing)} acknowledged rows missing after restore: {log_tail}"
     finally:
         backup.stop("immediate")
         shutil.rmtree(backup.root, ignore_errors=True)

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aurora_instance import lockfile
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
@@ -65,6 +67,7 @@ class Postgres:
         """Start the postmaster as a child and wait until it accepts connections (or died)."""
         if self.running():
             return
+        self.clear_stale_lock()
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.pgdata)], env=self.env(), start_new_session=True
@@ -113,17 +116,18 @@ class Postgres:
 
     def foreign_postmaster(self) -> int | None:
         """PID of a live postmaster on this data directory that is not our child (None otherwise)."""
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
-        except (FileNotFoundError, ValueError, IndexError):
+        lock = lockfile.read_lock(self.pgdata)
+        if lock is None or (self.proc is not None and self.proc.pid == lock.pid):
             return None
-        if self.proc is not None and self.proc.pid == pid:
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        return pid if cmdline.exists() and b"postgres" in cmdline.read_bytes() else None
+        return None if lockfile.is_stale(lock, lockfile.read_process(lock.pid)) else lock.pid
+
+    def clear_stale_lock(self) -> None:
+        """Remove a dead postmaster's lock file, which PostgreSQL takes for a live one when its PID is now
+        another process's (see ``lockfile``); a live postmaster's lock stays, for PostgreSQL to refuse."""
+        lock = lockfile.read_lock(self.pgdata)
+        if lock is None or (self.proc is not None and self.proc.pid == lock.pid):
+            return
+        reason = lockfile.is_stale(lock, lockfile.read_process(lock.pid))
+        if reason is not None:
+            log.warning("removing a dead postmaster's %s: %s", lockfile.LOCK_FILE, reason)
+            (self.pgdata / lockfile.LOCK_FILE).unlink(missing_ok=True)

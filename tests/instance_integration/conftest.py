@@ -31,6 +31,20 @@ def bed(bed_root: Path) -> Iterator[harness.Bed]:
         yield b
 
 
+@pytest.fixture
+def solo(bed_root: Path) -> Iterator[harness.Bed]:
+    """A writer and six storage nodes, no readers."""
+    with harness.bed(bed_root, readers=0) as b:
+        yield b
+
+
+@pytest.fixture
+def pair(bed_root: Path) -> Iterator[harness.Bed]:
+    """A writer, one reader and six storage nodes."""
+    with harness.bed(bed_root, readers=1) as b:
+        yield b
+
+
 @pytest.fixture(scope="module")
 def shared_bed() -> Iterator[harness.Bed]:
     """One cluster for a module's read-only scenarios (saves a bootstrap per test)."""

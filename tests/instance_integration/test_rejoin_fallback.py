@@ -13,8 +13,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aurora_api import contract
@@ -25,12 +23,6 @@ from tests.instance_integration import harness, workload
 
 pytestmark = pytest.mark.integration
 S = contract.InstanceStatusFields
-
-
-@pytest.fixture
-def pair(bed_root: Path) -> Iterator[harness.Bed]:
-    with harness.bed(bed_root, readers=1) as b:
-        yield b
 
 
 def _system_id(inst: harness.Instance) -> int:

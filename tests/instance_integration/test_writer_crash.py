@@ -14,8 +14,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -25,12 +23,6 @@ from tests.instance_integration import harness, workload
 
 pytestmark = pytest.mark.integration
 S = contract.InstanceStatusFields
-
-
-@pytest.fixture
-def solo(bed_root: Path) -> Iterator[harness.Bed]:
-    with harness.bed(bed_root, readers=0) as b:
-        yield b
 
 
 def test_crashed_writer_opens_only_when_the_quorum_holds_its_wal(solo: harness.Bed) -> None:

@@ -101,6 +101,16 @@ def init_schema(writer: Instance) -> None:
     )  # fmt: skip
 
 
+def audited_commits(writer: Instance, seconds: float = 1.0) -> set[int]:
+    """Create the schema, run the audit client for ``seconds``; the ids it got acknowledged (never none)."""
+    init_schema(writer)
+    audit = AuditClient(writer).start()
+    time.sleep(seconds)
+    audit.stop()
+    assert audit.acked, "the audit client got no commit acknowledged"
+    return audit.acked
+
+
 def first_commit(instance: Instance, timeout: float) -> float:
     """Time (monotonic) of the first successful INSERT on ``instance``, retrying until it works."""
     deadline = time.monotonic() + timeout

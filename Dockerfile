@@ -7,8 +7,6 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 # The storage node's C WAL receiver, compiled against Debian's libpq; only the binary is kept.
 FROM ${BASE_IMAGE} AS walrecv
-# The label lets project-image.sh prune this project's superseded (dangling) images and nobody else's.
-LABEL io.quorumdb.project=quorumdb
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libpq-dev make \
  && rm -rf /var/lib/apt/lists/*
@@ -16,6 +14,8 @@ COPY storage-engine/walrecv /src
 RUN make -C /src install PREFIX=/usr/local && /usr/local/bin/quorumdb-walrecv --help 2>&1 | grep -q usage
 
 FROM ${BASE_IMAGE}
+# The label lets project-image.sh prune this project's superseded (dangling) images and nobody else's. Not
+# on the walrecv stage: its untagged image is the build cache of that stage (pruning it re-ran its apt).
 LABEL io.quorumdb.project=quorumdb
 # A fixed UID/GID for postgres so pod securityContexts can name it; created before the package does.
 RUN groupadd -r -g 999 postgres && useradd -r -u 999 -g postgres -d /var/lib/postgresql -s /bin/bash postgres \

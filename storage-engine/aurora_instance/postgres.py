@@ -114,20 +114,22 @@ class Postgres:
             assert self.proc is not None
             self.proc.send_signal(signal.SIGHUP)
 
-    def foreign_postmaster(self) -> int | None:
-        """PID of a live postmaster on this data directory that is not our child (None otherwise)."""
+    def _judged_lock(self) -> tuple[lockfile.Lock, str | None] | None:
+        """The lock file unless it is our child's, and why it is stale (None: a live postmaster's, maybe)."""
         lock = lockfile.read_lock(self.pgdata)
         if lock is None or (self.proc is not None and self.proc.pid == lock.pid):
             return None
-        return None if lockfile.is_stale(lock, lockfile.read_process(lock.pid)) else lock.pid
+        return lock, lockfile.is_stale(lock, lockfile.read_process(lock.pid))
+
+    def foreign_postmaster(self) -> int | None:
+        """PID of a live postmaster on this data directory that is not our child (None otherwise)."""
+        judged = self._judged_lock()
+        return judged[0].pid if judged is not None and judged[1] is None else None
 
     def clear_stale_lock(self) -> None:
         """Remove a dead postmaster's lock file, which PostgreSQL takes for a live one when its PID is now
         another process's (see ``lockfile``); a live postmaster's lock stays, for PostgreSQL to refuse."""
-        lock = lockfile.read_lock(self.pgdata)
-        if lock is None or (self.proc is not None and self.proc.pid == lock.pid):
-            return
-        reason = lockfile.is_stale(lock, lockfile.read_process(lock.pid))
-        if reason is not None:
-            log.warning("removing a dead postmaster's %s: %s", lockfile.LOCK_FILE, reason)
+        judged = self._judged_lock()
+        if judged is not None and judged[1] is not None:
+            log.warning("removing a dead postmaster's %s: %s", lockfile.LOCK_FILE, judged[1])
             (self.pgdata / lockfile.LOCK_FILE).unlink(missing_ok=True)

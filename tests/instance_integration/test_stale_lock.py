@@ -12,7 +12,6 @@ lock it removed.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 from aurora_api import contract
@@ -29,7 +28,6 @@ def test_writer_restarts_over_a_dead_postmasters_lock_whose_pid_was_reused(solo:
     w.kill()
     lock = w.data_root / "pgdata" / "postmaster.pid"
     lines = lock.read_text().splitlines()
-    time.sleep(1.5)  # whole seconds in the lock file: the "reused" PID must start visibly later
     # As postgres, like the manager's threads: PostgreSQL takes a PID it may not signal (EPERM) for dead.
     as_pg = ["setpriv", "--reuid", harness.PG_USER, "--regid", harness.PG_USER, "--init-groups"]
     squatter = subprocess.Popen([*as_pg, "sleep", "300"])

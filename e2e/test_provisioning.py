@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
-import subprocess
 import time
 from typing import Any
 
@@ -148,35 +147,3 @@ def test_operator_restart_mid_provisioning_resumes_without_duplicates(
     assert len(secrets) == 3
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6
 
-
-def _kill_container(pod: dict[str, Any]) -> None:
-    """SIGKILL the pod's container from its kind node: PID 1 of the container dies, and with it every
-    process in its PID namespace (as in a power cut); the kubelet then restarts it in the same pod."""
-    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    script = f"kill -9 $(crictl inspect --output go-template --template '{{{{.info.pid}}}}' {cid})"
-    subprocess.run(["docker", "exec", pod["spec"]["nodeName"], "sh", "-c", script], check=True, timeout=30)
-
-
-def test_every_container_killed_at_once_comes_back_with_its_data(namespace: Kubectl) -> None:
-    namespace.apply([DEMO])
-    wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
-    psql(namespace, "demo", "CREATE TABLE kept (v int); INSERT INTO kept SELECT generate_series(1, 1000)")
-    everything = pods(namespace, "quorumdb.io/cluster=demo")
-    assert len(everything) == 9
-    for pod in everything:  # instance pods keep their emptyDir over a container restart: stale lock files
-        _kill_container(pod)
-
-    def restarted_and_ready() -> bool:
-        now = pods(namespace, "quorumdb.io/cluster=demo")
-        counts = [p["status"]["containerStatuses"][0]["restartCount"] for p in now]
-        return len(now) == 9 and min(counts) >= 1 and status(namespace).get("phase") == "Ready"
-
-    wait_for("every container restarted and the cluster Ready", restarted_and_ready, timeout=300)
-    assert status(namespace)["writer"] == "demo-instance-0"
-    assert psql(namespace, "demo", "SELECT count(*) FROM kept").strip() == "1000"
-    psql(namespace, "demo", "INSERT INTO kept VALUES (1001)")
-
-    def readers_see_it() -> bool:
-        return psql(namespace, "demo-ro", "SELECT count(*) FROM kept").strip() == "1001"
-
-    wait_for("readers see the new row", readers_see_it, 60)

@@ -146,4 +146,3 @@ def test_operator_restart_mid_provisioning_resumes_without_duplicates(
     secrets = namespace.run("get", "secret", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()
     assert len(secrets) == 3
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6
-

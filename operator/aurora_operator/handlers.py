@@ -20,8 +20,9 @@ from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1 import snapshot as snap
 from lightkube import AsyncClient
 
-from .kube import Kube, LightKube
-from .reconcile import conditions, loop
+from .instances import HttpInstances
+from .kube import LightKube
+from .reconcile import conditions, loop, observe
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -30,6 +31,8 @@ RESYNC_SECONDS = 5.0
 """Timer period: fast enough that Ready is reported within seconds, cheap for a handful of clusters."""
 DRIFT_SECONDS = 60.0
 """At most this long between full re-applies that undo manual edits of operator-owned fields."""
+WATCH_SECONDS = 1.0
+"""Period of the writer watch: how quickly a dead writer (or a change in progress) gets a full pass."""
 
 
 @kopf.on.startup()
@@ -44,6 +47,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.locks = {}
     memo.last_resync = {}
     memo.storage = HttpStorageNodes()
+    memo.instances = HttpInstances()
+    memo.silence = {}
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -65,6 +70,27 @@ def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
         return None
 
 
+async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) -> loop.Outcome:
+    """One pass under the cluster's lock, on the AuroraCluster as stored now: the body a handler got may be
+    older than a writer change another pass recorded meanwhile, and deciding on it would undo that record."""
+    silence: dict[str, observe.Silence] = memo.silence
+    async with _lock(memo, cluster.metadata.uid):
+        meta = cluster.metadata
+        fresh = await memo.kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
+        if fresh is None:
+            return loop.Outcome(None, [], [])
+        cluster = api.AuroraCluster.model_validate(fresh)
+        return await loop.reconcile(
+            memo.kube, memo.settings, cluster, resync=resync, storage=memo.storage,
+            instances=memo.instances, silence=silence.setdefault(cluster.metadata.uid, observe.Silence()),
+        )  # fmt: skip
+
+
+def _post(body: kopf.Body, outcome: loop.Outcome) -> None:
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
 @kopf.on.resume(GROUP, VERSION, api.PLURAL)
 @kopf.on.create(GROUP, VERSION, api.PLURAL)
 @kopf.on.update(GROUP, VERSION, api.PLURAL)
@@ -73,18 +99,38 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     cluster = _parse(body, patch)
     if cluster is None:
         return
-    kube: Kube = memo.kube
     last: dict[str, float] = memo.last_resync
     now = time.monotonic()
     resync = now - last.get(cluster.metadata.uid, now) >= DRIFT_SECONDS
     last.setdefault(cluster.metadata.uid, now)
-    async with _lock(memo, cluster.metadata.uid):
-        outcome = await loop.reconcile(kube, memo.settings, cluster, resync=resync, storage=memo.storage)
+    outcome = await _pass(memo, cluster, resync=resync)
     if resync:
         last[cluster.metadata.uid] = now
-    patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))
-    for event in outcome.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if outcome.status is not None:
+        patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))
+    _post(body, outcome)
+
+
+@kopf.daemon(GROUP, VERSION, api.PLURAL, cancellation_timeout=10.0)
+async def watch_writer(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """Every second, a cheap look at the writer (its pod and its status endpoint); when it looks dead, or a
+    writer change is in progress, a full pass right away instead of at the next timer tick. The pass itself
+    decides (``reconcile.failover``): this loop only makes detection take seconds, not a resync period."""
+    while not stopped:
+        await stopped.wait(WATCH_SECONDS)
+        if stopped or body.get("metadata", {}).get("deletionTimestamp"):
+            continue
+        try:
+            cluster = api.AuroraCluster.model_validate(dict(body))
+        except pydantic.ValidationError:
+            continue  # the timer's pass reports the invalid spec
+        if not await loop.needs_attention(memo.kube, memo.instances, cluster):
+            continue
+        outcome = await _pass(memo, cluster, resync=False)
+        if outcome.status is not None:
+            status = outcome.status.model_dump(by_alias=True, mode="json")
+            await memo.kube.patch_cluster_status(cluster.metadata.namespace, cluster.metadata.name, status)
+        _post(body, outcome)
 
 
 @kopf.on.delete(GROUP, VERSION, api.PLURAL)

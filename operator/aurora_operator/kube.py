@@ -11,12 +11,18 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
+from aurora_api import contract
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import Resource
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources import apps_v1, core_v1, policy_v1, rbac_authorization_v1
 from lightkube.types import PatchType
 
 Manifest = dict[str, Any]
+
+AuroraClusterResource: Any = create_namespaced_resource(
+    contract.API_GROUP, contract.API_VERSION, "AuroraCluster", "auroraclusters"
+)
 
 RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("v1", "Pod"): core_v1.Pod,
@@ -29,6 +35,7 @@ RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("policy/v1", "PodDisruptionBudget"): policy_v1.PodDisruptionBudget,
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_authorization_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_authorization_v1.RoleBinding,
+    (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraCluster"): AuroraClusterResource,
 }
 
 
@@ -66,6 +73,17 @@ class Kube(Protocol):
 
     async def orphan(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Remove the object's owner references so garbage collection leaves it; False when absent."""
+
+    async def patch_cluster_status(
+        self, namespace: str, name: str, status: Manifest, resource_version: str | None = None
+    ) -> bool:
+        """Merge ``status`` into an AuroraCluster's status. With ``resource_version``, only if the object
+        is still at that version (compare-and-set): False when it changed since (or is gone)."""
+
+    async def patch_cluster_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        """Merge annotations into an AuroraCluster (None removes one)."""
 
 
 class LightKube:
@@ -143,6 +161,30 @@ class LightKube:
             raise
         return True
 
+    async def patch_cluster_status(
+        self, namespace: str, name: str, status: Manifest, resource_version: str | None = None
+    ) -> bool:
+        body: Manifest = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            await self._client.patch(
+                AuroraClusterResource.Status, name, body, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as err:
+            if err.status.code in (404, 409):
+                return False
+            raise
+        return True
+
+    async def patch_cluster_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        body = {"metadata": {"annotations": annotations}}
+        await self._client.patch(
+            AuroraClusterResource, name, body, namespace=namespace, patch_type=PatchType.MERGE
+        )
+
 
 def _to_dict(obj: Any) -> Manifest:
     result: Manifest = obj.to_dict()
@@ -217,3 +259,30 @@ class FakeKube:
         obj["metadata"].pop("ownerReferences", None)
         self.calls.append(f"orphan {kind}/{name}")
         return True
+
+    async def patch_cluster_status(
+        self, namespace: str, name: str, status: Manifest, resource_version: str | None = None
+    ) -> bool:
+        obj = self.objects.get(("AuroraCluster", namespace, name))
+        if obj is None:
+            return False
+        meta = obj["metadata"]
+        if resource_version and meta.get("resourceVersion", "") != resource_version:
+            self.calls.append(f"status conflict AuroraCluster/{name}")
+            return False
+        obj["status"] = {**obj.get("status", {}), **copy.deepcopy(status)}
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        self.calls.append(f"status AuroraCluster/{name}")
+        return True
+
+    async def patch_cluster_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        meta = self.objects["AuroraCluster", namespace, name]["metadata"]
+        found = meta.setdefault("annotations", {})
+        for key, value in annotations.items():
+            if value is None:
+                found.pop(key, None)
+            else:
+                found[key] = value
+        self.calls.append(f"annotate AuroraCluster/{name}")

@@ -12,12 +12,17 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import httpx
+import pydantic
 from aurora_api import contract
+from aurora_api.reports import StorageReport
 
 State = dict[str, Any]
 
 
 class StorageNodes(Protocol):
+    async def status(self, url: str) -> StorageReport | None:
+        """The node's own report (term, streaming state, repair), or None if it cannot be reached."""
+
     async def get_term(self, url: str) -> State | None:
         """The node's term state, or None if it cannot be reached."""
 
@@ -30,6 +35,15 @@ class HttpStorageNodes:
 
     def __init__(self, timeout: float = 2.0) -> None:
         self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def status(self, url: str) -> StorageReport | None:
+        try:
+            response = await self._client.get(url + contract.StoragePaths.STATUS)
+            if response.status_code != 200:
+                return None
+            return StorageReport.model_validate(response.json())
+        except (httpx.HTTPError, ValueError, pydantic.ValidationError):
+            return None
 
     async def get_term(self, url: str) -> State | None:
         try:
@@ -55,6 +69,10 @@ class FakeStorageNodes:
     def __init__(self, states: dict[str, State]) -> None:
         self.states = states
         self.puts: list[tuple[str, State]] = []
+
+    async def status(self, url: str) -> StorageReport | None:
+        state = self.states.get(url)
+        return None if state is None else StorageReport.model_validate(state)
 
     async def get_term(self, url: str) -> State | None:
         state = self.states.get(url)

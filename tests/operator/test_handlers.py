@@ -58,7 +58,9 @@ def body(spec: dict[str, Any] | None = None) -> kopf.Body:
 
 
 def memo(kube: FakeKube) -> kopf.Memo:
-    return kopf.Memo(kube=kube, settings=Settings(), locks={}, last_resync={}, storage=None)
+    return kopf.Memo(
+        kube=kube, settings=Settings(), locks={}, last_resync={}, storage=None, instances=None, silence={}
+    )
 
 
 def drain(queue: asyncio.Queue[Any]) -> list[tuple[str, str]]:
@@ -72,6 +74,7 @@ def drain(queue: asyncio.Queue[Any]) -> list[tuple[str, str]]:
 async def test_reconcile_handler_writes_status_and_events() -> None:
     events = capture_events()
     kube = FakeKube(factories.nodes())
+    kube.put(dict(body()))  # a pass re-reads the AuroraCluster as stored
     patch = kopf.Patch()
     await reconcile_cluster(body=body(), patch=patch, memo=memo(kube))
     assert patch["status"]["phase"] == "Provisioning"

@@ -138,16 +138,21 @@ def test_instance_set_carries_role_identity_and_contract() -> None:
     assert spread["topologyKey"] == "topology.kubernetes.io/zone"
     assert spread["whenUnsatisfiable"] == "DoNotSchedule"
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert volumes["data"] == {"name": "data", "emptyDir": {}}
+    assert "data" not in volumes  # PGDATA is on a claim by default (below)
     paths = [i["path"] for s in volumes["secrets"]["projected"]["sources"] for i in s["secret"]["items"]]
     assert "replication/password" in paths and "app/dbname" in paths
 
 
-def test_instance_volume_size_switches_to_a_claim() -> None:
+def test_instance_data_is_on_a_claim_by_default_and_on_an_empty_dir_by_choice() -> None:
     c = factories.cluster({"instances": {"volumeSize": "5Gi"}})
     spec = instances.stateful_set(c, SETTINGS, 0, contract.ROLE_WRITER, term=1)["spec"]
     assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert all(v["name"] != "data" for v in spec["template"]["spec"]["volumes"])
+    c = factories.cluster({"instances": {"dataVolume": "EmptyDir", "volumeSize": "3Gi"}})
+    spec = instances.stateful_set(c, SETTINGS, 0, contract.ROLE_WRITER, term=1)["spec"]
+    assert "volumeClaimTemplates" not in spec
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    assert volumes["data"] == {"name": "data", "emptyDir": {"sizeLimit": "3Gi"}}
 
 
 def test_serverless_sizes_requests_at_min_and_limits_at_max() -> None:

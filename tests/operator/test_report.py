@@ -7,7 +7,8 @@ from typing import Any
 
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
-from aurora_operator.reconcile import checks, plan, report
+from aurora_api.reports import InstanceReport, StorageReport
+from aurora_operator.reconcile import checks, failover, plan, report
 from aurora_operator.reconcile.observed import Manifest, Observed
 from aurora_operator.render import names, storage
 from aurora_operator.settings import Settings
@@ -19,22 +20,41 @@ LABELS = {contract.LABEL_CLUSTER: "demo"}
 
 
 def world(c: AuroraCluster, storage_ready: int = 6, writer: bool = True, readers_ready: int = 2) -> Observed:
+    """Pods plus what their processes report: ``storage_ready`` nodes stream at term 1, the writer and
+    ``readers_ready`` readers are ready."""
     pods: list[Manifest] = []
+    nodes: dict[str, StorageReport | None] = {}
     for i, pod_name in enumerate(names.storage_pods(c)):
         labels = LABELS | {contract.LABEL_COMPONENT: "storage", storage.ZONE_INDEX_LABEL: str(i // 2)}
         pods.append(factories.pod(pod_name, labels, ready=i < storage_ready))
+        streaming = i < storage_ready
+        nodes[pod_name] = StorageReport(
+            term=1, streaming=streaming, state="streaming" if streaming else "idle"
+        )
+    reports: dict[str, InstanceReport | None] = {}
     for ordinal in range(c.spec.instances.readers + 1):
         ready = writer if ordinal == 0 else ordinal <= readers_ready
         labels = LABELS | {contract.LABEL_COMPONENT: "instance"}
         pods.append(factories.pod(names.instance_pod(c, ordinal), labels, ready=ready, node="node-zone-b"))
-    return Observed(pods=tuple(pods), node_zones={f"node-{z}": z for z in factories.ZONES})
+        role = "writer" if ordinal == 0 else "reader"
+        reports[names.instance(c, ordinal)] = InstanceReport(
+            role=role, term=1, timeline=1, ready=ready, system_identifier="7", postmaster_running=True
+        )
+    return Observed(
+        pods=tuple(pods),
+        node_zones={f"node-{z}": z for z in factories.ZONES},
+        instances=reports,
+        storage=nodes,
+    )
 
 
 def run(
     c: AuroraCluster, observed: Observed, errors: list[str] | None = None
 ) -> tuple[Any, list[report.Event]]:
     decided = plan.plan(c, Settings(), observed, lambda: "pw")
-    return report.report(c, observed, decided, checks.all_findings(c, observed), errors or [], NOW)
+    decision = failover.decide(c, observed, NOW)
+    findings = checks.all_findings(c, observed)
+    return report.report(c, observed, decided, decision, findings, errors or [], NOW)
 
 
 def cond(status: Any, type_: str) -> Any:
@@ -46,6 +66,7 @@ def test_all_ready_is_ready_with_topology() -> None:
     status, events = run(c, world(c))
     assert status.phase == "Ready"
     assert status.writer == "demo-instance-0" and status.term == 1 and status.timeline == 1
+    assert status.system_identifier == "7"  # recorded from the writer's own report
     assert status.readers_ready == 2 and status.readers == 2
     assert status.storage.summary == "6/6" and status.storage.write_quorum and status.storage.read_quorum
     assert [z.ready for z in status.storage.zones] == [2, 2, 2]
@@ -107,8 +128,9 @@ def test_transition_time_kept_while_status_unchanged() -> None:
     later = factories.cluster(status=first.model_dump(by_alias=True, mode="json"))
     decided = plan.plan(later, Settings(), world(later), lambda: "pw")
     findings = checks.all_findings(later, world(later))
+    decision = failover.decide(later, world(later), NOW)
     second, events = report.report(
-        later, world(later), decided, findings, [], NOW + datetime.timedelta(minutes=5)
+        later, world(later), decided, decision, findings, [], NOW + datetime.timedelta(minutes=5)
     )
     assert cond(second, "Ready").last_transition_time == NOW
     assert events == []

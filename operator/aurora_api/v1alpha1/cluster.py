@@ -8,6 +8,7 @@ turns these models into the structural schema; it must not need to know any fiel
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -121,10 +122,15 @@ class InstancesSpec(ApiModel):
     )
     resources: ResourcesSpec | None = Field(default=None, description="Provisioned size of each instance.")
     serverless: ServerlessSpec | None = Field(default=None, description="Serverless scaling in ACU.")
-    volume_size: Quantity | None = Field(
-        default=None,
-        description="Local PVC for each instance's PGDATA. Unset: an emptyDir (the storage tier is the "
-        "durable copy).",
+    data_volume: Literal["PersistentVolumeClaim", "EmptyDir"] = Field(
+        default="PersistentVolumeClaim",
+        description="Where each instance keeps PGDATA. PersistentVolumeClaim (default): a pod deletion or a "
+        "node restart keeps its pages and it restarts in seconds. EmptyDir: the data goes with the pod and "
+        "the instance is re-seeded from the writer (never bootstrapped: the storage tier holds the cluster).",
+    )
+    volume_size: Quantity = Field(
+        default="2Gi",
+        description="Size of each instance's PGDATA volume (the PVC request, or the emptyDir size limit).",
     )
 
     @model_validator(mode="after")
@@ -287,14 +293,20 @@ class AuroraClusterSpec(ApiModel):
 
 
 class InstanceStatus(ApiModel):
-    """One compute instance as last observed."""
+    """One compute instance as its instance manager last reported it (``unknown`` when it did not answer)."""
 
     name: str
-    role: Literal["writer", "reader"]
+    role: Literal["writer", "reader", "unknown"] = "unknown"
     ready: bool = False
     zone: str = ""
     node: str = ""
     promotion_tier: int = 1
+    term: int | None = Field(default=None, description="Writer term the instance follows.")
+    timeline: int | None = None
+    received_lsn: str | None = Field(default=None, description="WAL received (readers) or flushed (writer).")
+    replayed_lsn: str | None = None
+    lag_bytes: int | None = None
+    decision: str = Field(default="", description="The instance manager's last decision, in words.")
 
 
 class ZoneStatus(ApiModel):
@@ -305,14 +317,30 @@ class ZoneStatus(ApiModel):
 
 
 class StorageStatus(ApiModel):
-    """Health of the storage quorum."""
+    """Health of the storage quorum, from the storage nodes' own reports (not pod readiness)."""
 
     nodes: int = 6
-    nodes_ready: int = 0
+    nodes_ready: int = Field(default=0, description="Nodes streaming from the writer at the current term.")
+    reachable: int = Field(default=0, description="Nodes whose status endpoint answered.")
     write_quorum: bool = False
     read_quorum: bool = False
-    summary: str = Field(default="", description="e.g. 6/6")
+    repairing: list[str] = Field(default_factory=list, description="Storage pods rebuilding from peers.")
+    summary: str = Field(default="", description="e.g. 6/6, or 5/6, repairing demo-storage-1-3")
     zones: list[ZoneStatus] = Field(default_factory=list)
+
+
+class WriterChange(ApiModel):
+    """A change of writer (a failover, or a switchover on request: AWS calls both "failover"), decided and
+    recorded in status before the operator acts on it, so a restarted operator resumes the same one."""
+
+    kind: Literal["failover", "switchover"]
+    from_writer: str | None = Field(default=None, alias="from", description="Writer before the change.")
+    to: str = Field(description="Instance promoted.")
+    term: int = Field(ge=1, description="Term the new writer holds.")
+    reason: str = Field(default="", max_length=1024)
+    started_at: datetime.datetime
+    completed_at: datetime.datetime | None = None
+    seconds: float | None = Field(default=None, description="Decision to the new writer ready, measured.")
 
 
 class Endpoints(ApiModel):
@@ -340,11 +368,18 @@ class AuroraClusterStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     writer: str | None = Field(default=None, description="Instance currently serving writes.")
-    target_writer: str | None = Field(default=None, description="Instance being promoted, during failover.")
-    term: int = Field(
-        default=0, ge=0, description="Writer term; bumped on every promotion (fences old writers)."
+    target_writer: str | None = Field(
+        default=None, description="Instance being promoted while a failover or switchover is in progress."
     )
-    timeline: int = Field(default=0, ge=0, description="PostgreSQL timeline of the writer.")
+    term: int = Field(
+        default=0, ge=0, description="Writer term; raised (and recorded here) before every promotion."
+    )
+    timeline: int | None = Field(default=None, ge=1, description="PostgreSQL timeline the writer reports.")
+    system_identifier: str | None = Field(
+        default=None, description="PostgreSQL system identifier, recorded once from the first writer."
+    )
+    failover: WriterChange | None = Field(default=None, description="The writer change in progress.")
+    last_failover: WriterChange | None = Field(default=None, description="The last completed writer change.")
     instances: list[InstanceStatus] = Field(default_factory=list)
     readers: int = 0
     readers_ready: int = 0

@@ -76,5 +76,8 @@ class ObjectMeta(BaseModel):
     uid: str = ""
     generation: int = 0
     labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    resource_version: str = Field(default="", alias="resourceVersion")
+    """Optimistic-concurrency token: a status patch carrying it fails if the object changed since."""
     creation_timestamp: datetime.datetime | None = Field(default=None, alias="creationTimestamp")
     deletion_timestamp: str | None = Field(default=None, alias="deletionTimestamp")

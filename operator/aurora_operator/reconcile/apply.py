@@ -6,11 +6,15 @@ rest of the cluster from being reconciled; each failure becomes part of the ``Re
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 
 from aurora_api import contract
 
+from ..instances import Instances
 from ..kube import Kube
+from .failover import Demote, InstanceAction, Promote
 from .plan import Action, Apply, CreateSecret, Delete, SetRole, describe
 
 log = logging.getLogger(__name__)
@@ -48,3 +52,32 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
                 "v1", "Pod", namespace, pod, labels, {contract.ANNOTATION_TERM: str(term)}
             )
             return True
+
+
+async def request(
+    instances: Instances, urls: Mapping[str, str], actions: tuple[InstanceAction, ...]
+) -> list[str]:
+    """Send promote/demote requests (promotions first, concurrently within each kind); one sentence each.
+
+    The instance side is idempotent per term, so a request repeated every pass until the instance reports
+    the result is harmless; an instance without an address is skipped (it is asked again next pass).
+    """
+
+    async def one(action: InstanceAction) -> str | None:
+        url = urls.get(action.instance)
+        if url is None:
+            return None
+        if isinstance(action, Promote):
+            code = await instances.promote(url, action.term)
+            what = f"promote {action.instance} to writer at term {action.term}"
+        else:
+            code = await instances.demote(url, action.term, action.writer)
+            what = f"demote {action.instance} to a reader of {action.writer} at term {action.term}"
+        log.info("requested: %s -> %s", what, code or "unreachable")
+        return f"requested: {what} ({code or 'unreachable'})"
+
+    promotions = [a for a in actions if isinstance(a, Promote)]
+    demotions = [a for a in actions if isinstance(a, Demote)]
+    said = list(await asyncio.gather(*(one(a) for a in promotions)))
+    said += await asyncio.gather(*(one(a) for a in demotions))
+    return [s for s in said if s is not None]

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import secrets
 from collections.abc import Callable
+from typing import Literal
 
 from aurora_api import contract
 from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
+from ..instances import Instances
 from ..kube import Kube
 from ..render import names
 from ..settings import Settings
 from ..storage_nodes import StorageNodes
-from . import apply, checks, observe, plan, report, terms
+from . import apply, checks, failover, observe, plan, report, terms
 from .report import Event
+
+log = logging.getLogger(__name__)
 
 REASONS = {
     plan.Apply: "Applied",
@@ -36,9 +41,14 @@ def new_password() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    status: api.AuroraClusterStatus
+    status: api.AuroraClusterStatus | None
+    """None when the pass stopped early (its recorded decision lost a race): write nothing."""
     events: list[Event]
     done: list[str]
+
+
+def _with_status(c: AuroraCluster, **changes: object) -> AuroraCluster:
+    return c.model_copy(update={"status": c.status.model_copy(update=changes)})
 
 
 async def reconcile(
@@ -50,25 +60,83 @@ async def reconcile(
     password: Callable[[], str] = new_password,
     resync: bool = False,
     storage: StorageNodes | None = None,
+    instances: Instances | None = None,
+    silence: observe.Silence | None = None,
 ) -> Outcome:
-    """Observe, plan, apply, report. Never raises for API failures: they end up in the status.
+    """Observe, decide who writes (recording a change first), plan, apply, report. Never raises for API
+    failures: they end up in the status.
 
     ``resync`` re-applies unchanged objects too (drift repair); those re-applies are not reported as done.
-    ``storage`` (when given) is used to seed storage nodes that missed the writer's fencing (``terms``).
+    ``storage`` and ``instances`` are the HTTP clients of the pods; without them nothing is known about the
+    processes (unit tests of rendering), so no failover is decided and storage health is unknown.
     """
-    observed = await observe.observe(kube, c)
-    decided = plan.plan(c, settings, observed, password, resync=resync)
+    stamp = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
+    observed = await observe.observe(kube, c, instances, storage, silence)
+    decision = failover.decide(c, observed, stamp)
+    events: list[Event] = []
+    if decision.start is not None:
+        change = decision.start
+        record = {
+            "failover": change.model_dump(by_alias=True, mode="json"),
+            "targetWriter": change.to,
+            "term": change.term,
+        }
+        if not await kube.patch_cluster_status(
+            c.metadata.namespace, c.metadata.name, record, c.metadata.resource_version
+        ):
+            log.info("not starting the %s: the AuroraCluster changed since it was read", change.kind)
+            return Outcome(None, [], [])
+        log.warning("%s", decision.sentence)
+        c = _with_status(c, failover=change, target_writer=change.to, term=change.term)
+        severity: Literal["Normal", "Warning"] = "Normal" if change.kind == "switchover" else "Warning"
+        events.append(Event(severity, f"{change.kind.capitalize()}Started", decision.sentence))
+    if decision.completed is not None:
+        done_change = decision.completed
+        log.warning("%s", decision.sentence)
+        c = _with_status(
+            c, writer=done_change.to, target_writer=None, failover=None, last_failover=done_change
+        )
+        events.append(Event("Normal", f"{done_change.kind.capitalize()}Completed", decision.sentence))
+    requests = await apply.request(instances, observed.instance_urls, decision.actions) if instances else []
+    if decision.clear_request and failover.SWITCHOVER_ANNOTATION in c.metadata.annotations:
+        await kube.patch_cluster_annotations(
+            c.metadata.namespace, c.metadata.name, {failover.SWITCHOVER_ANNOTATION: None}
+        )
+        if decision.blocked:
+            events.append(Event("Warning", "SwitchoverRefused", decision.sentence))
+    decided = plan.plan(c, settings, observed, password, resync=resync, writer_name=decision.writer)
     done, errors = await apply.execute(kube, c.metadata.namespace, decided.actions)
     done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)
-    stamp = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
-    status, events = report.report(c, observed, decided, findings, errors, stamp)
+    status, reported = report.report(c, observed, decided, decision, findings, errors, stamp)
     action_events = [Event("Normal", REASONS[type(a)], plan.describe(a)) for a in done]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
-    described = [plan.describe(a) for a in done] + seeded
-    return Outcome(status, action_events + seed_events + error_events + events, described)
+    described = [plan.describe(a) for a in done] + seeded + requests
+    return Outcome(status, events + action_events + seed_events + error_events + reported, described)
+
+
+async def needs_attention(kube: Kube, instances: Instances, c: AuroraCluster) -> bool:
+    """A cheap check between full passes: a writer change is in progress or requested, or the writer's pod
+    is gone or its status endpoint does not answer (or reports it cannot serve)."""
+    status = c.status
+    if status.failover is not None or failover.SWITCHOVER_ANNOTATION in c.metadata.annotations:
+        return True
+    if not status.writer or not status.system_identifier:
+        return False
+    ordinal = names.instance_ordinal(c, status.writer)
+    labels = {contract.LABEL_CLUSTER: c.metadata.name, contract.LABEL_INSTANCE: status.writer}
+    pods = await kube.list_objects("v1", "Pod", c.metadata.namespace, labels)
+    pod = next(
+        (p for p in pods if ordinal is not None and p["metadata"]["name"] == names.instance_pod(c, ordinal)),
+        None,
+    )
+    if pod is None or pod["metadata"].get("deletionTimestamp"):
+        return True
+    url = observe.pod_url(pod, contract.INSTANCE_HTTP_PORT)
+    report = await instances.status(url) if url else None
+    return report is None or report.seed_needed or report.role != contract.ROLE_WRITER
 
 
 async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:

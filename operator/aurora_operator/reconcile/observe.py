@@ -7,12 +7,16 @@ cheap, and a fresh list can never be stale the way a cache can. Swap for kopf in
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aurora_api import contract
+from aurora_api.reports import InstanceReport, StorageReport
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
+from ..instances import Instances
 from ..kube import Kube
 from ..render import names
+from ..storage_nodes import StorageNodes
 from . import checks
 from .observed import Manifest, Observed
 
@@ -27,7 +31,40 @@ RENDERED_KINDS = (
 )
 
 
-async def observe(kube: Kube, c: AuroraCluster) -> Observed:
+class Silence:
+    """When each instance's status endpoint last answered (monotonic clock), kept across reconciles.
+
+    Why outside ``Observed``: "unreachable for 2 s" needs memory of earlier passes; the pure planner gets the
+    derived seconds. Lost on an operator restart, which only delays a detection by the grace period.
+    """
+
+    def __init__(self) -> None:
+        self._last_answer: dict[str, float] = {}
+
+    def update(self, reports: dict[str, InstanceReport | None], now: float | None = None) -> dict[str, float]:
+        now = time.monotonic() if now is None else now
+        silent = {}
+        for name, report in reports.items():
+            if report is not None:
+                self._last_answer[name] = now
+            silent[name] = now - self._last_answer.setdefault(name, now)
+        return silent
+
+
+def pod_url(pod: Manifest, port: int) -> str | None:
+    ip = pod.get("status", {}).get("podIP")
+    return f"http://{ip}:{port}" if ip else None
+
+
+async def observe(
+    kube: Kube,
+    c: AuroraCluster,
+    instances: Instances | None = None,
+    storage: StorageNodes | None = None,
+    silence: Silence | None = None,
+) -> Observed:
+    """Everything one pass decides on. Without ``instances``/``storage`` clients, no HTTP is done (and the
+    reports are empty: nothing is known about the processes, so nothing is failed over)."""
     ns = c.metadata.namespace
     selector = {contract.LABEL_CLUSTER: c.metadata.name}
     secret_names = [names.secret(c, a) for a in names.ACCOUNTS] + checks.referenced_secrets(c)
@@ -37,11 +74,43 @@ async def observe(kube: Kube, c: AuroraCluster) -> Observed:
     nodes = await kube.list_nodes()
     objects = {(obj["kind"], obj["metadata"]["name"]): obj for (_, kind), found in zip(RENDERED_KINDS, lists,
                strict=True) for obj in ({**o, "kind": kind} for o in found)}  # fmt: skip
+    urls: dict[str, str] = {}
+    unreachable: list[str] = []  # instance pods without an IP yet (pending, or re-created)
+    storage_urls: dict[str, str | None] = dict.fromkeys(names.storage_pods(c))
+    for pod in pods:
+        meta = pod["metadata"]
+        component = meta.get("labels", {}).get(contract.LABEL_COMPONENT)
+        if component == contract.COMPONENT_INSTANCE and not meta.get("deletionTimestamp"):
+            ordinal = names.instance_ordinal(c, meta["name"])
+            url = pod_url(pod, contract.INSTANCE_HTTP_PORT)
+            if ordinal is not None and url:
+                urls[names.instance(c, ordinal)] = url
+            elif ordinal is not None:
+                unreachable.append(names.instance(c, ordinal))
+        elif component == contract.COMPONENT_STORAGE and meta["name"] in storage_urls:
+            storage_urls[meta["name"]] = pod_url(pod, contract.STORAGE_HTTP_PORT)
+    reports: dict[str, InstanceReport | None] = {}
+    if instances is not None:
+        answers = await asyncio.gather(*(instances.status(url) for url in urls.values()))
+        reports = dict(zip(urls, answers, strict=True)) | dict.fromkeys(unreachable)
+    found_storage: dict[str, StorageReport | None] = {}
+    if storage is not None:
+        client = storage
+
+        async def one(url: str | None) -> StorageReport | None:
+            return None if url is None else await client.status(url)
+
+        answered = await asyncio.gather(*(one(url) for url in storage_urls.values()))
+        found_storage = dict(zip(storage_urls, answered, strict=True))
     return Observed(
         objects=objects,
         pods=tuple(pods),
         secrets=frozenset(name for name, obj in zip(secret_names, secrets, strict=True) if obj is not None),
         node_zones=node_zones(nodes, c.spec.storage.zones.topology_key),
+        instances=reports,
+        instance_urls=urls,
+        silent_seconds=(silence or Silence()).update(reports),
+        storage=found_storage,
     )
 
 

@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from aurora_api.reports import InstanceReport, StorageReport
+
 Manifest = dict[str, Any]
 Key = tuple[str, str]
 """(kind, name) of a namespaced object."""
@@ -28,6 +30,14 @@ class Observed:
     """Names of existing Secrets among those the cluster creates or references."""
     node_zones: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Node name -> value of the cluster's zone label, for schedulable nodes that have it."""
+    instances: Mapping[str, InstanceReport | None] = dataclasses.field(default_factory=dict)
+    """Instance name -> its instance manager's report, None when its pod exists but did not answer."""
+    instance_urls: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Instance name -> base URL of its HTTP API (the pod IP), for pods that have an IP."""
+    silent_seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """Instance name -> seconds since its status endpoint last answered (0 when it answered now)."""
+    storage: Mapping[str, StorageReport | None] = dataclasses.field(default_factory=dict)
+    """Storage pod name -> the node's own report, None when the pod is missing or did not answer."""
 
     @property
     def zones(self) -> frozenset[str]:
@@ -41,3 +51,8 @@ def pod_ready(pod: Manifest) -> bool:
         return False
     conditions = pod.get("status", {}).get("conditions") or []
     return any(cond.get("type") == "Ready" and cond.get("status") == "True" for cond in conditions)
+
+
+def pod_gone(pod: Manifest | None) -> bool:
+    """No pod, or a pod being deleted (its containers are or will be killed)."""
+    return pod is None or bool(pod.get("metadata", {}).get("deletionTimestamp"))

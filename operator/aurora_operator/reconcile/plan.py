@@ -94,9 +94,10 @@ def stamped(manifest: Manifest) -> Manifest:
     return {**manifest, "metadata": meta}
 
 
-def writer_ordinal(c: AuroraCluster) -> int:
-    """The writer recorded in status, or instance 0 for a new cluster."""
-    recorded = names.instance_ordinal(c, c.status.writer) if c.status.writer else None
+def writer_ordinal(c: AuroraCluster, writer: str | None = None) -> int:
+    """``writer`` (the failover decision's), else the one in status, else instance 0 (a new cluster)."""
+    name = writer or c.status.target_writer or c.status.writer
+    recorded = names.instance_ordinal(c, name) if name else None
     return 0 if recorded is None else recorded
 
 
@@ -130,6 +131,7 @@ def plan(
     password: Callable[[], str],
     *,
     resync: bool = False,
+    writer_name: str | None = None,
 ) -> Plan:
     """Actions that move ``observed`` towards ``c.spec``, in apply order.
 
@@ -141,7 +143,7 @@ def plan(
         if names.secret(c, account) not in observed.secrets:
             actions.append(CreateSecret(accounts.secret(c, account, password())))
 
-    writer = writer_ordinal(c)
+    writer = writer_ordinal(c, writer_name)
     existing = existing_ordinals(c, observed)
     ordinals = choose_ordinals(c.spec.instances.readers, writer, existing)
     wanted = desired.shared(c, settings)

@@ -20,6 +20,7 @@ from ..render import names
 from ..render.storage import ZONE_INDEX_LABEL
 from . import conditions
 from .checks import SECRETS, ZONES, Finding
+from .failover import Decision
 from .observed import Manifest, Observed, pod_ready
 from .plan import Plan
 
@@ -35,40 +36,61 @@ class Event:
 
 
 def instance_statuses(c: AuroraCluster, observed: Observed, plan: Plan) -> list[api.InstanceStatus]:
+    """One entry per wanted instance, as its instance manager reports it (role ``unknown`` when silent)."""
     pods = {pod["metadata"]["name"]: pod for pod in observed.pods}
     found = []
     for ordinal in plan.ordinals:
+        name = names.instance(c, ordinal)
         pod: Manifest = pods.get(names.instance_pod(c, ordinal), {})
         node = pod.get("spec", {}).get("nodeName", "")
+        rep = observed.instances.get(name)
         found.append(
             api.InstanceStatus(
-                name=names.instance(c, ordinal),
-                role="writer" if ordinal == plan.writer else "reader",
-                ready=bool(pod) and pod_ready(pod),
+                name=name,
+                role=rep.role if rep else "unknown",
+                ready=bool(pod) and pod_ready(pod) and bool(rep and rep.ready),
                 zone=observed.node_zones.get(node, ""),
                 node=node,
                 promotion_tier=c.spec.instances.tier(ordinal),
+                term=rep.term if rep else None,
+                timeline=rep.timeline if rep else None,
+                received_lsn=(rep.flushed_lsn if rep.role == "writer" else rep.received_lsn) if rep else None,
+                replayed_lsn=rep.replayed_lsn if rep else None,
+                lag_bytes=rep.lag_bytes if rep else None,
+                decision=rep.last_decision[:300] if rep else "no answer from the instance manager",
             )
         )
     return found
 
 
-def storage_status(c: AuroraCluster, observed: Observed) -> api.StorageStatus:
+def storage_status(c: AuroraCluster, observed: Observed, term: int) -> api.StorageStatus:
+    """Quorum health from the nodes' own reports: a node counts when it streams from the ``term`` writer."""
     per_zone = [0] * contract.ZONES
-    for pod in observed.pods:
-        labels = pod["metadata"].get("labels", {})
-        if labels.get(contract.LABEL_COMPONENT) != contract.COMPONENT_STORAGE or not pod_ready(pod):
+    pods = {pod["metadata"]["name"]: pod for pod in observed.pods}
+    streaming, repairing = 0, []
+    for name, rep in sorted(observed.storage.items()):
+        if rep is None:
             continue
-        index = labels.get(ZONE_INDEX_LABEL, "")
+        if rep.state == "repairing":
+            repairing.append(name)
+        if not (rep.streaming and rep.term == term):
+            continue
+        streaming += 1
+        index = pods.get(name, {}).get("metadata", {}).get("labels", {}).get(ZONE_INDEX_LABEL, "")
         if index.isdigit() and int(index) < contract.ZONES:
             per_zone[int(index)] += 1
-    ready = sum(per_zone)
+    reachable = sum(1 for rep in observed.storage.values() if rep is not None)
+    summary = f"{streaming}/{contract.STORAGE_NODES}"
+    if repairing:
+        summary += f", repairing {', '.join(repairing)}"
     return api.StorageStatus(
         nodes=contract.STORAGE_NODES,
-        nodes_ready=ready,
-        write_quorum=ready >= contract.WRITE_QUORUM,
-        read_quorum=ready >= contract.READ_QUORUM,
-        summary=f"{ready}/{contract.STORAGE_NODES}",
+        nodes_ready=streaming,
+        reachable=reachable,
+        write_quorum=streaming >= contract.WRITE_QUORUM,
+        read_quorum=reachable >= contract.READ_QUORUM,
+        repairing=repairing,
+        summary=summary,
         zones=[
             api.ZoneStatus(zone=z, ready=n)
             for z, n in zip(c.spec.storage.zones.values, per_zone, strict=True)
@@ -76,27 +98,55 @@ def storage_status(c: AuroraCluster, observed: Observed) -> api.StorageStatus:
     )
 
 
-def phase_of(c: AuroraCluster, writer_ready: bool, readers_ok: bool, storage: api.StorageStatus) -> api.Phase:
+def foreign_systems(observed: Observed, system: str | None) -> list[str]:
+    """Instances reporting a system identifier other than the cluster's."""
+    if not system:
+        return []
+    return sorted(
+        name
+        for name, rep in observed.instances.items()
+        if rep is not None and rep.system_identifier and rep.system_identifier != system
+    )
+
+
+def phase_of(
+    c: AuroraCluster, writer_ready: bool, readers_ok: bool, storage: api.StorageStatus, consistent: bool
+) -> api.Phase:
     if c.metadata.deletion_timestamp:
         return "Deleting"
-    if writer_ready and readers_ok and storage.nodes_ready == contract.STORAGE_NODES:
+    if writer_ready and readers_ok and consistent and storage.nodes_ready == contract.STORAGE_NODES:
         return "Ready"
     if c.status.phase in ("Ready", "Degraded"):
         return "Degraded"
     return "Provisioning"
 
 
+def _writer_condition(c: AuroraCluster, writer: api.InstanceStatus | None, decision: Decision) -> Condition:
+    gen = c.metadata.generation
+    name = writer.name if writer else decision.writer
+    if decision.blocked and (c.status.failover is not None or not (writer and writer.ready)):
+        return conditions.make("WriterAvailable", False, "FailoverBlocked", decision.sentence, gen)
+    if c.status.failover is not None:
+        return conditions.make("WriterAvailable", False, "FailoverInProgress", decision.sentence, gen)
+    if writer and writer.ready and writer.role == "writer":
+        return conditions.make("WriterAvailable", True, "WriterReady", f"writer {name} is ready", gen)
+    return conditions.make("WriterAvailable", False, "WriterNotReady", f"writer {name} is not ready", gen)
+
+
 def _conditions(
     c: AuroraCluster,
     phase: api.Phase,
     instances: list[api.InstanceStatus],
+    writer_name: str,
     storage: api.StorageStatus,
     findings: list[Finding],
     errors: list[str],
+    decision: Decision,
+    foreign: list[str],
 ) -> list[Condition]:
     gen = c.metadata.generation
-    writer = next((i for i in instances if i.role == "writer"), None)
-    readers = [i for i in instances if i.role == "reader"]
+    writer = next((i for i in instances if i.name == writer_name), None)
+    readers = [i for i in instances if i.name != writer_name]
     ready_readers = sum(i.ready for i in readers)
     quorum_reason = (
         "AllNodesReady"
@@ -104,20 +154,14 @@ def _conditions(
         else ("WriteQuorum" if storage.write_quorum else "NoWriteQuorum")
     )
     quorum_msg = (
-        f"{storage.summary} storage nodes ready (write quorum {contract.WRITE_QUORUM}, "
+        f"{storage.summary} storage nodes streaming from the writer at term {max(c.status.term, 1)}, "
+        f"{storage.reachable} answering (write quorum {contract.WRITE_QUORUM}, "
         f"read quorum {contract.READ_QUORUM})"
     )
     found = [
         conditions.make("Ready", phase == "Ready", phase, f"cluster is {phase}", gen),
         conditions.make("StorageQuorum", storage.write_quorum, quorum_reason, quorum_msg, gen),
-        conditions.make(
-            "WriterAvailable",
-            bool(writer and writer.ready),
-            "WriterReady" if writer and writer.ready else "WriterNotReady",
-            f"writer {writer.name if writer else '-'} is "
-            + ("ready" if writer and writer.ready else "not ready"),
-            gen,
-        ),
+        _writer_condition(c, writer, decision),
         conditions.make(
             "ReadersReady",
             ready_readers == len(readers),
@@ -135,6 +179,13 @@ def _conditions(
             found.append(conditions.make(kind, False, bad[0].reason, "; ".join(f.message for f in bad), gen))
         else:
             found.append(conditions.make(kind, True, ok_reason, ok_message, gen))
+    system = c.status.system_identifier or "(not known yet)"
+    if foreign:
+        message = f"{', '.join(foreign)} serve a system other than the cluster's {system}"
+        found.append(conditions.make("SystemConsistent", False, "ForeignSystem", message, gen))
+    else:
+        message = f"every instance that answered serves system {system}"
+        found.append(conditions.make("SystemConsistent", True, "SameSystem", message, gen))
     if errors:
         found.append(conditions.make("Reconciled", False, "ApplyFailed", "; ".join(errors)[:2000], gen))
     else:
@@ -146,27 +197,46 @@ def report(
     c: AuroraCluster,
     observed: Observed,
     plan: Plan,
+    decision: Decision,
     findings: list[Finding],
     errors: list[str],
     now: datetime.datetime,
 ) -> tuple[api.AuroraClusterStatus, list[Event]]:
-    """The new status and the Events for what changed since ``c.status``."""
+    """The new status and the Events for what changed since ``c.status``.
+
+    ``c.status`` already carries this pass's recorded writer change (started or completed); everything
+    else here is what the pods reported in this pass.
+    """
+    term = max(c.status.term, 1)
+    writer_name = c.status.writer or decision.writer
     instances = instance_statuses(c, observed, plan)
-    storage = storage_status(c, observed)
-    writer = next(i for i in instances if i.role == "writer")
-    readers = [i for i in instances if i.role == "reader"]
-    readers_ready = sum(i.ready for i in readers)
-    phase = phase_of(c, writer.ready, readers_ready >= c.spec.instances.readers, storage)
-    current = _conditions(c, phase, instances, storage, findings, errors)
+    storage = storage_status(c, observed, term)
+    writer_rep = observed.instances.get(writer_name)
+    writes = writer_rep is not None and writer_rep.role == "writer" and writer_rep.term == term
+    writer_ready = bool(writes and writer_rep and writer_rep.ready) and c.status.failover is None
+    system = c.status.system_identifier or (writer_rep.system_identifier if writes and writer_rep else None)
+    c_known = c.model_copy(update={"status": c.status.model_copy(update={"system_identifier": system})})
+    foreign = foreign_systems(observed, system)
+    readers = [i for i in instances if i.name != writer_name]
+    readers_ready = sum(i.ready and i.role == "reader" for i in readers)
+    phase = phase_of(c, writer_ready, readers_ready >= c.spec.instances.readers, storage, not foreign)
+    current = _conditions(
+        c_known, phase, instances, writer_name, storage, findings, errors, decision, foreign
+    )
     serverless = c.spec.instances.serverless
     status = api.AuroraClusterStatus(
         phase=phase,
         observed_generation=c.metadata.generation,
         conditions=conditions.merge(c.status.conditions, current, now),
-        writer=writer.name,
+        writer=writer_name,
         target_writer=c.status.target_writer,
-        term=max(c.status.term, 1),
-        timeline=max(c.status.timeline, 1),
+        term=term,
+        timeline=(
+            writer_rep.timeline if writes and writer_rep and writer_rep.timeline else c.status.timeline
+        ),
+        system_identifier=system,
+        failover=c.status.failover,
+        last_failover=c.status.last_failover,
         instances=instances,
         readers=c.spec.instances.readers,
         readers_ready=readers_ready,

@@ -77,7 +77,8 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             {"name": "http", "containerPort": contract.INSTANCE_HTTP_PORT},
         ],
         "startupProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=2, failures=150),
-        "readinessProbe": podspec.http_probe(InstancePaths.READINESS, "http", period=2, failures=2),
+        # Every second: after a promotion the writer Service gains its endpoint at the first success.
+        "readinessProbe": podspec.http_probe(InstancePaths.READINESS, "http", period=1, failures=2),
         "livenessProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=10, failures=3),
         "volumeMounts": [
             *podspec.mounts(config=True, tls=c.spec.tls.enabled),
@@ -97,8 +98,8 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             {"name": "tls", "secret": {"secretName": c.spec.tls.secret_name, "defaultMode": 0o440}}
         )
     claims: list[Manifest] = []
-    if c.spec.instances.volume_size is None:
-        volumes.append({"name": "data", "emptyDir": {}})
+    if c.spec.instances.data_volume == "EmptyDir":
+        volumes.append({"name": "data", "emptyDir": {"sizeLimit": c.spec.instances.volume_size}})
     else:
         claim = {
             "accessModes": ["ReadWriteOnce"],

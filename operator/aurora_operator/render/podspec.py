@@ -107,7 +107,7 @@ def http_probe(path: str, port: str, *, period: int, failures: int) -> Manifest:
         "httpGet": {"path": path, "port": port},
         "periodSeconds": period,
         "failureThreshold": failures,
-        "timeoutSeconds": 2,
+        "timeoutSeconds": min(2, period),
     }
 
 

@@ -1,0 +1,59 @@
+"""Typed models of the JSON documents the in-pod processes serve and the operator reads.
+
+Why: the operator decides failovers from these documents; a key spelled differently on one side would make
+every instance look dead (or, worse, healthy). Both sides import the models from here: the instance manager's
+status is checked against ``InstanceReport`` in its unit tests, the operator parses with it. Unknown keys are
+ignored (newer pods may report more), missing optional ones are None. It must not import either side.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class InstanceReport(BaseModel):
+    """``GET InstancePaths.STATUS`` of the instance manager (keys: ``contract.InstanceStatusFields``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: Literal["writer", "reader", "unknown"] = "unknown"
+    """What PostgreSQL is now: out of recovery (writer), in recovery (reader), or not answering."""
+    timeline: int | None = None
+    term: int = 0
+    """The term the instance manager follows (its intent)."""
+    received_lsn: str | None = None
+    replayed_lsn: str | None = None
+    flushed_lsn: str | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    healthy: bool = False
+    ready: bool = False
+    postgres_version: str | None = None
+    last_decision: str = ""
+    action: str | None = None
+    postmaster_running: bool = False
+    system_identifier: str | None = None
+    data_present: bool = True
+    seed_needed: bool = False
+    """No data directory while the storage nodes hold the cluster: it waits to be re-seeded as a reader."""
+
+
+class StorageReport(BaseModel):
+    """The part of ``GET StoragePaths.STATUS`` of a storage node the operator reads."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    node: str = ""
+    ordinal: int | None = None
+    term: int = 0
+    writer: str | None = None
+    system_identifier: str | None = None
+    healthy: bool = False
+    state: str = ""
+    """``streaming``, ``repairing`` or ``idle``."""
+    streaming: bool = False
+    timeline: int | None = None
+    flush_lsn: str | None = None
+    lag_bytes: int | None = None

@@ -1,0 +1,85 @@
+"""The operator's client of the instance managers' HTTP API (status, promote, demote), plus a fake.
+
+Why a narrow Protocol: failover is decided from what the instances report and carried out through their
+API; the reconciler is unit-tested against ``FakeInstances`` and runs against ``HttpInstances``. Contract:
+``status`` returns the parsed report or None when the instance does not answer within the timeout;
+``promote``/``demote`` return the HTTP status code (0 when unreachable). Both calls are idempotent per term on
+the instance side (202 accepted or running, 200 done, 409 refused for an older term), so the reconciler
+repeats them every pass until the instance reports the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import httpx
+import pydantic
+from aurora_api import contract
+from aurora_api.reports import InstanceReport
+
+log = logging.getLogger(__name__)
+
+
+class Instances(Protocol):
+    async def status(self, url: str) -> InstanceReport | None:
+        """The instance's report, or None when it cannot be reached or answers garbage."""
+
+    async def promote(self, url: str, term: int) -> int:
+        """Ask the instance to become the writer at ``term``; the HTTP status (0: unreachable)."""
+
+    async def demote(self, url: str, term: int, writer: str) -> int:
+        """Ask the instance to follow ``writer`` (host:port) as a reader at ``term``; the HTTP status."""
+
+
+class HttpInstances:
+    """``Instances`` over httpx. Short timeouts: an instance that does not answer in a second is unhealthy."""
+
+    def __init__(self, timeout: float = 1.5) -> None:
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def status(self, url: str) -> InstanceReport | None:
+        try:
+            response = await self._client.get(url + contract.InstancePaths.STATUS)
+            if response.status_code != 200:
+                return None
+            return InstanceReport.model_validate(response.json())
+        except (httpx.HTTPError, ValueError, pydantic.ValidationError) as err:
+            log.debug("status of %s: %s", url, err)
+            return None
+
+    async def _post(self, url: str, body: dict[str, object]) -> int:
+        try:
+            response = await self._client.post(url, json=body)
+        except httpx.HTTPError as err:
+            log.info("POST %s: %s", url, err)
+            return 0
+        if response.status_code >= 300:
+            log.warning("POST %s %s: %d %s", url, body, response.status_code, response.text[:300])
+        return response.status_code
+
+    async def promote(self, url: str, term: int) -> int:
+        return await self._post(url + contract.InstancePaths.PROMOTE, {contract.PromoteFields.TERM: term})
+
+    async def demote(self, url: str, term: int, writer: str) -> int:
+        body: dict[str, object] = {contract.PromoteFields.TERM: term, contract.PromoteFields.WRITER: writer}
+        return await self._post(url + contract.InstancePaths.DEMOTE, body)
+
+
+class FakeInstances:
+    """In-memory instances keyed by URL; unknown URLs are unreachable. Records every request."""
+
+    def __init__(self, reports: dict[str, InstanceReport] | None = None) -> None:
+        self.reports = reports or {}
+        self.requests: list[tuple[str, str, int]] = []
+
+    async def status(self, url: str) -> InstanceReport | None:
+        return self.reports.get(url)
+
+    async def promote(self, url: str, term: int) -> int:
+        self.requests.append(("promote", url, term))
+        return 202 if url in self.reports else 0
+
+    async def demote(self, url: str, term: int, writer: str) -> int:
+        self.requests.append(("demote", url, term))
+        return 202 if url in self.reports else 0

@@ -40,7 +40,7 @@ image: venv
 
 lint: venv
 	$(VENV)/bin/ruff check operator storage-engine tests e2e
-	$(VENV)/bin/mypy operator storage-engine
+	$(VENV)/bin/mypy operator storage-engine tests e2e
 
 unit: venv
 	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests

@@ -50,3 +50,9 @@ def _deep_merge(base: Manifest, extra: Manifest) -> Manifest:
         else:
             merged[key] = value
     return merged
+
+
+def must(outcome: Any) -> Any:
+    """The status a reconcile wrote (it writes none when its recorded decision lost a race)."""
+    assert outcome.status is not None, "the pass wrote no status"
+    return outcome.status

@@ -22,6 +22,7 @@ from aurora_operator.reconcile import loop
 from aurora_operator.settings import Settings
 from lightkube import AsyncClient, KubeConfig
 
+from . import factories
 from .apiserver import ApiServer, control_plane
 
 pytestmark = pytest.mark.integration
@@ -117,7 +118,7 @@ async def test_reconcile_through_lightkube_is_idempotent(api: ApiServer) -> None
     client = AsyncClient(config=KubeConfig.from_file(api.kubeconfig), field_manager="test")
     kube = LightKube(client, "quorumdb-operator")
     first = await loop.reconcile(kube, Settings(), cluster)
-    assert next(c for c in first.status.conditions if c.type == "Reconciled").status == "True", first.status
+    assert next(c for c in factories.must(first).conditions if c.type == "Reconciled").status == "True", first
     assert "created StatefulSet demo-storage-0" in first.done
     second = await loop.reconcile(kube, Settings(), cluster)
     assert second.done == []

@@ -4,6 +4,7 @@ shows the decision is recorded (with a resourceVersion precondition) before any 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 
 import pytest
 from aurora_api import contract
@@ -56,7 +57,7 @@ def pods(c: AuroraCluster, ordinals: range, deleting: int | None = None) -> tupl
 
 def world(
     c: AuroraCluster,
-    reports: dict[int, InstanceReport | None],
+    reports: Mapping[int, InstanceReport | None],
     *,
     storage: int = 6,
     silent: dict[int, float] | None = None,

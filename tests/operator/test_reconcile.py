@@ -40,14 +40,14 @@ async def test_provisioning_creates_the_topology_once() -> None:
         "Secret": 3, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 1,
         "Service": 7, "StatefulSet": 6, "PodDisruptionBudget": 3,
     }  # fmt: skip
-    assert first.status.phase == "Provisioning"
+    assert factories.must(first).phase == "Provisioning"
     assert len(first.done) == len(kube.objects)
     password = kube.objects["Secret", "db", "demo-superuser"]["stringData"]["password"]
 
     # An operator restart re-runs the same reconcile on the same world: nothing new, nothing rewritten.
     calls_before = len(kube.calls)
     second = await reconcile(
-        kube, factories.cluster(status=first.status.model_dump(by_alias=True, mode="json"))
+        kube, factories.cluster(status=factories.must(first).model_dump(by_alias=True, mode="json"))
     )
     assert second.done == []
     assert len(kube.calls) == calls_before
@@ -64,7 +64,7 @@ async def test_scaling_readers_two_four_one() -> None:
     sets = sorted(name for kind, _, name in kube.objects if kind == "StatefulSet" and "instance" in name)
     assert sets == ["demo-instance-0", "demo-instance-1"]
     assert ("Service", "db", "demo-instance-4") not in kube.objects
-    assert out.status.readers == 1 and [i.name for i in out.status.instances] == sets
+    assert factories.must(out).readers == 1 and [i.name for i in factories.must(out).instances] == sets
 
 
 async def test_one_failing_object_does_not_stop_the_rest() -> None:
@@ -73,7 +73,7 @@ async def test_one_failing_object_does_not_stop_the_rest() -> None:
     out = await reconcile(kube, factories.cluster())
     assert kinds(kube).get("PodDisruptionBudget") is None
     assert kinds(kube)["StatefulSet"] == 6
-    reconciled = next(c for c in out.status.conditions if c.type == "Reconciled")
+    reconciled = next(c for c in factories.must(out).conditions if c.type == "Reconciled")
     assert reconciled.status == "False" and "injected failure" in reconciled.message
     failures = [e.message for e in out.events if e.reason == "ApplyFailed" and e.type == "Warning"]
     assert sum(m.startswith("created PodDisruptionBudget") for m in failures) == 3  # one per object
@@ -86,7 +86,9 @@ async def test_role_labels_follow_status_writer() -> None:
     base = {contract.LABEL_CLUSTER: "demo", contract.LABEL_COMPONENT: "instance"}
     for ordinal in range(3):
         kube.put(factories.pod(f"demo-instance-{ordinal}-0", base | {contract.LABEL_ROLE: "reader"}))
-    await reconcile(kube, factories.cluster(status=first.status.model_dump(by_alias=True, mode="json")))
+    await reconcile(
+        kube, factories.cluster(status=factories.must(first).model_dump(by_alias=True, mode="json"))
+    )
     roles = [
         kube.objects["Pod", "db", f"demo-instance-{i}-0"]["metadata"]["labels"][contract.LABEL_ROLE]
         for i in range(3)
@@ -116,7 +118,7 @@ async def test_resync_undoes_manual_edits_without_reporting_them() -> None:
     edited = kube.objects["Service", "db", "demo-ro"]
     edited["spec"]["selector"] = {"app": "something-else"}  # a manual edit; the fingerprint is unchanged
     assert (await reconcile(kube, factories.cluster())).done == []  # a normal pass trusts the fingerprint
-    status = first.status.model_dump(by_alias=True, mode="json")
+    status = factories.must(first).model_dump(by_alias=True, mode="json")
     out = await loop.reconcile(kube, Settings(), factories.cluster(status=status), now=NOW, resync=True)
     assert kube.objects["Service", "db", "demo-ro"]["spec"]["selector"][contract.LABEL_ROLE] == "reader"
     assert out.done == [] and not any(e.reason == "Applied" for e in out.events)

@@ -6,8 +6,8 @@ import datetime
 from typing import Any
 
 from aurora_api import contract
-from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_api.reports import InstanceReport, StorageReport
+from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.reconcile import checks, failover, plan, report
 from aurora_operator.reconcile.observed import Manifest, Observed
 from aurora_operator.render import names, storage
@@ -36,9 +36,13 @@ def world(c: AuroraCluster, storage_ready: int = 6, writer: bool = True, readers
         ready = writer if ordinal == 0 else ordinal <= readers_ready
         labels = LABELS | {contract.LABEL_COMPONENT: "instance"}
         pods.append(factories.pod(names.instance_pod(c, ordinal), labels, ready=ready, node="node-zone-b"))
-        role = "writer" if ordinal == 0 else "reader"
         reports[names.instance(c, ordinal)] = InstanceReport(
-            role=role, term=1, timeline=1, ready=ready, system_identifier="7", postmaster_running=True
+            role="writer" if ordinal == 0 else "reader",
+            term=1,
+            timeline=1,
+            ready=ready,
+            system_identifier="7",
+            postmaster_running=True,
         )
     return Observed(
         pods=tuple(pods),

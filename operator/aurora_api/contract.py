@@ -64,6 +64,7 @@ class Env:
     S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
     S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
 
+
 # --- Additions for issue 5 (provisioning): role protocol, pod layout, labels -------------------------
 # The operator renders pods with these; the in-pod processes read them. See docs/operator.md, "Pod contract".
 
@@ -128,6 +129,7 @@ class SecretsLayout:
     PASSWORD: Final = "password"
     DATABASE: Final = "dbname"
 
+
 # --- Additions for issue 4 (instance manager): local overrides, term, HTTP documents ----------------
 # See docs/instance-manager.md. The operator never needs the overrides in pods (defaults are the constants
 # above); local test beds run several instances on one host and set them.
@@ -182,6 +184,7 @@ class PromoteFields:
 
     TERM: Final = "term"
     WRITER: Final = "writer"
+
 
 # --- Additions for issue 3 (storage engine): slots, writer term, storage-node settings -----------------
 # See docs/storage-engine.md.

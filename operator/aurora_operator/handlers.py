@@ -21,7 +21,7 @@ from aurora_api.v1alpha1 import snapshot as snap
 from lightkube import AsyncClient
 
 from .instances import HttpInstances
-from .kube import LightKube
+from .kube import Kube, LightKube
 from .reconcile import conditions, loop, observe
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
@@ -71,19 +71,28 @@ def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
 
 
 async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) -> loop.Outcome:
-    """One pass under the cluster's lock, on the AuroraCluster as stored now: the body a handler got may be
-    older than a writer change another pass recorded meanwhile, and deciding on it would undo that record."""
+    """One pass, status written, all under the cluster's lock, on the AuroraCluster as stored now.
+
+    Why not kopf's ``patch``: kopf applies it after the handler returns, outside the lock, so a status
+    computed before another pass recorded a writer change could land after it and erase it. Why re-read:
+    the body a handler got may predate such a record, and deciding on it would undo it.
+    """
     silence: dict[str, observe.Silence] = memo.silence
+    kube: Kube = memo.kube
     async with _lock(memo, cluster.metadata.uid):
         meta = cluster.metadata
-        fresh = await memo.kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
+        fresh = await kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
         if fresh is None:
             return loop.Outcome(None, [], [])
         cluster = api.AuroraCluster.model_validate(fresh)
-        return await loop.reconcile(
-            memo.kube, memo.settings, cluster, resync=resync, storage=memo.storage,
-            instances=memo.instances, silence=silence.setdefault(cluster.metadata.uid, observe.Silence()),
+        outcome = await loop.reconcile(
+            kube, memo.settings, cluster, resync=resync, storage=memo.storage, instances=memo.instances,
+            silence=silence.setdefault(cluster.metadata.uid, observe.Silence()),
         )  # fmt: skip
+        if outcome.status is not None:
+            status = outcome.status.model_dump(by_alias=True, mode="json")
+            await kube.patch_cluster_status(meta.namespace, meta.name, status)
+        return outcome
 
 
 def _post(body: kopf.Body, outcome: loop.Outcome) -> None:
@@ -106,8 +115,6 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     outcome = await _pass(memo, cluster, resync=resync)
     if resync:
         last[cluster.metadata.uid] = now
-    if outcome.status is not None:
-        patch.status.update(outcome.status.model_dump(by_alias=True, mode="json"))
     _post(body, outcome)
 
 
@@ -126,11 +133,7 @@ async def watch_writer(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonSto
             continue  # the timer's pass reports the invalid spec
         if not await loop.needs_attention(memo.kube, memo.instances, cluster):
             continue
-        outcome = await _pass(memo, cluster, resync=False)
-        if outcome.status is not None:
-            status = outcome.status.model_dump(by_alias=True, mode="json")
-            await memo.kube.patch_cluster_status(cluster.metadata.namespace, cluster.metadata.name, status)
-        _post(body, outcome)
+        _post(body, await _pass(memo, cluster, resync=False))
 
 
 @kopf.on.delete(GROUP, VERSION, api.PLURAL)

@@ -150,17 +150,38 @@ def _basebackup(ctx: Context, writer: str, target: Path) -> None:
     )  # fmt: skip
 
 
+def check_copy(ctx: Context, writer: str, staging: Path) -> None:
+    """The copy must be this cluster (our stamp) and the very PostgreSQL system the storage nodes hold: a
+    writer that wrongly initdb'd a new system over an existing cluster carries our stamp but not its
+    identifier, and copying it would make every table vanish from this instance too."""
+    s = ctx.settings
+    if files.read_stamp(staging) != s.cluster_name:
+        raise ActionError(f"the writer at {writer} is not cluster {s.cluster_name!r}: copy discarded")
+    expected = ctx.storage.identity().system_identifier
+    if expected is None:
+        return  # no node has pinned one yet (a new cluster): nothing to compare with
+    staging_pg = dataclasses.replace(ctx.pg, pgdata=staging, proc=None)
+    copied = staging_pg.controldata().get("Database system identifier")
+    if copied != expected:
+        raise ActionError(
+            f"the writer at {writer} is PostgreSQL system {copied}, but the storage nodes hold system "
+            f"{expected}: copy discarded"
+        )
+
+
 def bootstrap_reader(ctx: Context, intent: Intent) -> str:
-    """Fresh copy of the writer into a side directory, renamed into place only when complete."""
+    """Fresh copy of the writer into a side directory, checked, renamed into place only when complete."""
     if not intent.writer:
         raise ActionError("bootstrapping a reader: no writer endpoint known")
     s = ctx.settings
     staging = s.data_root / "pgdata.new"
     shutil.rmtree(staging, ignore_errors=True)
     _basebackup(ctx, intent.writer, staging)
-    if files.read_stamp(staging) != s.cluster_name:
+    try:
+        check_copy(ctx, intent.writer, staging)
+    except (ActionError, PostgresError):
         shutil.rmtree(staging, ignore_errors=True)
-        raise ActionError(f"the writer at {intent.writer} is not cluster {s.cluster_name!r}: copy discarded")
+        raise
     staging.chmod(0o700)
     if s.pgdata.exists():
         shutil.rmtree(s.pgdata)

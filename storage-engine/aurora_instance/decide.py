@@ -3,6 +3,8 @@
 Why: the dangerous choices (start a writer on local WAL? promote now? rejoin how?) are made here and only
 here, each returning a sentence that is logged every cycle and asserted in tests. The rules:
 
+- no instance ever initdb's an existing cluster: without a data directory, a writer bootstraps only when
+  enough storage nodes prove that no cluster exists; otherwise it waits to be re-seeded as a reader;
 - a writer never starts on its own WAL after a crash: it recovers to the storage quorum's end first;
 - a reader becomes a writer only through ``promote`` (fence, catch up from the quorum, then promote);
 - a former writer only ever comes back as a reader (``rejoin``: pg_rewind, or a fresh copy).
@@ -18,6 +20,7 @@ from typing import NamedTuple
 from aurora_api import contract
 
 from aurora_instance.snapshot import DataDir, World
+from aurora_instance.storage import StorageIdentity
 
 STALLED_REJOIN_SECONDS = 20.0
 
@@ -40,17 +43,59 @@ class Decision(NamedTuple):
 def decide(w: World) -> Decision:
     if w.action is not None:
         return Decision(None, f"waiting: {w.action} in progress")
-    intent = w.intent
     if w.local.data is DataDir.MISSING:
-        if intent.role == contract.ROLE_WRITER:
-            return Decision(
-                Action.BOOTSTRAP_WRITER,
-                f"no data directory: bootstrapping a new writer at term {intent.term}",
-            )
-        return Decision(Action.BOOTSTRAP_READER, f"no data directory: copying the writer at {intent.writer}")
-    if intent.role == contract.ROLE_WRITER:
+        return _no_data(w)
+    if w.intent.role == contract.ROLE_WRITER:
         return _writer(w)
     return _reader(w)
+
+
+def cluster_exists(identity: StorageIdentity) -> bool:
+    """A term or a pinned system identifier on any node: a writer fenced it, so the cluster exists."""
+    return identity.system_identifier is not None or identity.highest_term > 0
+
+
+def seed_needed(w: World) -> bool:
+    """A writer without a data directory while the storage nodes hold the cluster: it must not initdb, and
+    can only come back as a reader of another writer (the operator promotes one and demotes this one)."""
+    identity = w.storage_identity
+    return (
+        w.local.data is DataDir.MISSING
+        and w.intent.role == contract.ROLE_WRITER
+        and identity is not None
+        and cluster_exists(identity)
+    )
+
+
+def _no_data(w: World) -> Decision:
+    intent, identity = w.intent, w.storage_identity
+    if identity is not None and cluster_exists(identity):
+        if intent.role == contract.ROLE_WRITER:
+            system = identity.system_identifier or "(identifier not pinned yet)"
+            return Decision(
+                None,
+                f"no data directory, but the storage nodes hold system {system} at term "
+                f"{identity.highest_term}: never initdb an existing cluster; "
+                "waiting to be re-seeded as a reader",
+            )
+        return Decision(Action.BOOTSTRAP_READER, f"no data directory: copying the writer at {intent.writer}")
+    # If the cluster exists, its writer fenced at least FENCE_QUORUM (3) of the six nodes before its first
+    # commit, so at most 3 nodes carry no term: WRITE_QUORUM (4) answers without a term or an identifier
+    # prove that it does not exist. With fewer answers, silence proves nothing.
+    answered = 0 if identity is None else identity.answered
+    if answered < contract.WRITE_QUORUM:
+        return Decision(
+            None,
+            f"no data directory and only {answered} storage nodes answered: "
+            "cannot tell whether the cluster exists; waiting",
+        )
+    if intent.role == contract.ROLE_WRITER:
+        return Decision(
+            Action.BOOTSTRAP_WRITER,
+            f"no data directory and none of the {answered} storage nodes that answered knows a cluster: "
+            f"bootstrapping a new writer at term {intent.term}",
+        )
+    return Decision(Action.BOOTSTRAP_READER, f"no data directory: copying the writer at {intent.writer}")
 
 
 def _writer(w: World) -> Decision:

@@ -2,7 +2,8 @@
 
 Why: the storage engineer's ``aurora_storage.client`` already reads any three healthy nodes and verifies
 checksums; this adapter only maps it onto the instance manager's Protocol and adds fencing
-(``PUT StoragePaths.TERM``). It must not re-implement WAL selection.
+(``PUT StoragePaths.TERM``) and the cluster's identity (``GET StoragePaths.TERM``). It must not re-implement
+WAL selection.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import httpx
 from aurora_api import contract
 from aurora_storage import client, quorum
 
-from aurora_instance.storage import FenceResult, QuorumUnavailable, WalTail
+from aurora_instance import storage
+from aurora_instance.storage import FenceResult, QuorumUnavailable, StorageIdentity, WalTail
 
 log = logging.getLogger(__name__)
 REUSE_SECONDS = 10.0
@@ -48,6 +50,22 @@ class HttpStorage:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.urls)) as pool:
             results = list(pool.map(lambda u: self._put_term(u, term, writer), self.urls))
         return FenceResult(sum(1 for ok, _ in results if ok), max((t for _, t in results), default=0))
+
+    def _get_term(self, url: str) -> tuple[int, str | None] | None:
+        try:
+            r = httpx.get(url + contract.StoragePaths.TERM, timeout=self.timeout)
+            r.raise_for_status()
+            answer = r.json()
+            sysid = answer.get("system_identifier")
+            return int(answer.get("term") or 0), str(sysid) if sysid else None
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError) as err:
+            log.info("reading the term of %s: no usable answer (%s)", url, err)
+            return None
+
+    def identity(self) -> StorageIdentity:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.urls)) as pool:
+            answers = list(pool.map(self._get_term, self.urls))
+        return storage.identity_of(a for a in answers if a is not None)
 
     def tail(self, min_term: int = 0) -> WalTail:
         try:

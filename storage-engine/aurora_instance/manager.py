@@ -2,8 +2,9 @@
 
 Why: Patroni's ``_run_cycle`` shape. Each cycle reads the world once into an immutable ``World`` (blocking
 reads run in a thread), calls the pure ``decide``, hands a long action to the executor and logs the
-sentence. HTTP requests only change the ``Intent`` (persisted first) and wake the loop. It must not contain
-decision rules.
+sentence. HTTP requests only change the ``Intent`` (persisted first) and wake the loop. The storage nodes
+are asked who the cluster is only while there is no data directory, not every second of a healthy life. It
+must not contain decision rules.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from aurora_api import contract
 from aurora_storage import lsn
@@ -35,6 +37,15 @@ def fmt(value: int | None) -> str | None:
     return None if value is None else lsn.format_lsn(value)
 
 
+def _data_dir_key(pgdata: Path) -> tuple[int, int, int] | None:
+    """Tells one data directory from its replacement (a fresh copy renamed into place); None if absent."""
+    try:
+        st = (pgdata / "PG_VERSION").stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
 class Manager:
     def __init__(self, ctx: Context, intent: Intent) -> None:
         self.ctx = ctx
@@ -46,6 +57,9 @@ class Manager:
         self.config_error: str | None = None
         self._stalled_since: float | None = None
         self._progress: tuple[int | None, int | None] = (None, None)
+        # (which data directory, its system identifier): the identifier never changes for a data directory,
+        # which is told apart by PG_VERSION's (device, inode, mtime) since actions may replace it wholesale.
+        self._system: tuple[tuple[int, int, int], str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
 
@@ -64,21 +78,32 @@ class Manager:
     # --- observe ---------------------------------------------------------------------------------------
     def observe(self) -> World:
         s, pg = self.ctx.settings, self.ctx.pg
-        has_data = (s.pgdata / "PG_VERSION").exists()  # identity was checked at start-up
+        data_key = _data_dir_key(s.pgdata)  # identity was checked at start-up
+        has_data = data_key is not None
         running = pg.running()
+        idle = self.executor.running is None
         obs: sql.PgObservation | None = None
         cluster_state: str | None = None
+        system: str | None = None
         if running:
             try:
                 with self.ctx.connect(timeout=2) as conn:
                     obs = sql.observe(conn)
+                system = obs.system_identifier
             except Exception as err:  # starting up, shutting down, or overloaded: retry next cycle
                 log.debug("observation failed: %s", err)
-        elif has_data and self.executor.running is None:
+        elif has_data and idle:
             try:
-                cluster_state = pg.controldata().get("Database cluster state")
+                control = pg.controldata()
+                cluster_state = control.get("Database cluster state")
+                system = control.get("Database system identifier")
             except PostgresError as err:
                 log.warning("%s", err)
+        if data_key is None:
+            self._system = None
+        elif system and (self._system is None or self._system[0] != data_key):
+            self._system = (data_key, system)
+        identity = self.ctx.storage.identity() if not has_data and idle else None
         state = files.load_state(s)
         now = time.monotonic()
         progress = (obs.timeline, obs.replayed_lsn) if obs is not None else (None, None)
@@ -114,6 +139,7 @@ class Manager:
             action=self.executor.running or ("backing off after a failure" if failed_recently else None),
             last_failure=self.executor.last_failure,
             stalled_seconds=now - self._stalled_since if self._stalled_since else 0.0,
+            storage_identity=identity,
         )
 
     # --- act -------------------------------------------------------------------------------------------
@@ -189,7 +215,17 @@ class Manager:
             "last_result": self.executor.last_result,
             "config_error": self.config_error,
             "postmaster_running": w.postmaster_running if w else False,
+            "system_identifier": self.system_identifier(),
+            "data_present": (self.ctx.settings.pgdata / "PG_VERSION").exists(),
+            "seed_needed": decide.seed_needed(w) if w else False,
         }
+
+    def system_identifier(self) -> str | None:
+        """The data directory's PostgreSQL system identifier, if it is (still) the one last observed."""
+        cached = self._system
+        if cached is None or cached[0] != _data_dir_key(self.ctx.settings.pgdata):
+            return None
+        return cached[1]
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_cycle < 30

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from aurora_instance.sql import PgObservation
+from aurora_instance.storage import StorageIdentity
 
 
 class DataDir(enum.Enum):
@@ -46,6 +47,9 @@ class World:
     action: str | None  # long action in progress
     last_failure: str | None  # last action's error, if the last action failed
     stalled_seconds: float  # reader: time without a streaming receiver *and* without replay progress
+    # What the storage nodes know of the cluster; read only while there is no data directory (and no action
+    # runs), so a healthy instance does not poll the nodes every cycle. None: not read this cycle.
+    storage_identity: StorageIdentity | None
 
     @property
     def crashed_writer(self) -> bool:

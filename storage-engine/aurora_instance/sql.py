@@ -20,7 +20,8 @@ SELECT pg_current_wal_flush_lsn()::text,
        (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM pg_settings WHERE pending_restart),
        (SELECT count(*) FROM pg_replication_slots WHERE slot_name = ANY(%s)),
        (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')),
-       current_setting('quorumdb.term', true)
+       current_setting('quorumdb.term', true),
+       (SELECT system_identifier::text FROM pg_control_system())
 """
 _STANDBY = """
 SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
@@ -29,7 +30,8 @@ SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,
                 (SELECT timeline_id FROM pg_control_checkpoint())),
        current_setting('server_version'),
        (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM pg_settings WHERE pending_restart),
-       r.status, r.latest_end_lsn::text, current_setting('quorumdb.term', true)
+       r.status, r.latest_end_lsn::text, current_setting('quorumdb.term', true),
+       (SELECT system_identifier::text FROM pg_control_system())
 FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
 """
 
@@ -51,6 +53,7 @@ class PgObservation:
     receiver_status: str | None = None  # reader: pg_stat_wal_receiver.status (None = no receiver)
     upstream_lsn: int | None = None  # reader: writer's end as last reported to the receiver
     declared_term: int = 0  # quorumdb.term of the running configuration
+    system_identifier: str | None = None  # pg_control_system(): which PostgreSQL system this data dir is
 
     @property
     def lag_bytes(self) -> int | None:
@@ -104,6 +107,7 @@ def observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
             in_recovery=False, flushed_lsn=_lsn(str(p[0])), timeline=int(str(p[1])), version=str(p[2]),
             pending_restart=tuple(str(x) for x in p[3] or ()),  # type: ignore[attr-defined]
             storage_slots=int(str(p[4])), sync_nodes=int(str(p[5])), declared_term=_term(p[6]),
+            system_identifier=str(p[7]),
         )  # fmt: skip
     s = conn.execute(_STANDBY).fetchone()
     assert s is not None
@@ -113,7 +117,7 @@ def observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
         timeline=int(str(s[3])) if s[3] is not None else None, version=str(s[4]),
         pending_restart=tuple(str(x) for x in s[5] or ()),  # type: ignore[attr-defined]
         receiver_status=str(s[6]) if s[6] is not None else None, upstream_lsn=_lsn(s[7]),  # type: ignore[arg-type]
-        declared_term=_term(s[8]),
+        declared_term=_term(s[8]), system_identifier=str(s[9]),
     )  # fmt: skip
 
 

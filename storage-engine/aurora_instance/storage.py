@@ -1,21 +1,25 @@
 """What the instance manager needs from the storage quorum, as a documented Protocol, plus an in-memory fake.
 
 Why: promotion must read the WAL tail from any READ_QUORUM nodes and fence the old writer on enough nodes
-that it can never again gather WRITE_QUORUM acknowledgements. The storage engine (``aurora_storage``) owns the
-real nodes; this Protocol is the narrow seam the instance manager codes against, so the decision and action
-logic is tested against ``MemoryStorage`` and run for real against ``httpstorage.HttpStorage`` (the
-``aurora_storage`` nodes, through their client library).
-It must not decide anything: it reports and transports.
-"""
+that it can never again gather WRITE_QUORUM acknowledgements; and an instance without a data directory must
+learn from the nodes whether the cluster already exists, so that it never initdb's one that does. The
+storage engine (``aurora_storage``) owns the real nodes; this Protocol is the narrow seam the instance
+manager codes against, so the decision and action logic is tested against ``MemoryStorage`` and run for
+real against ``httpstorage.HttpStorage`` (the ``aurora_storage`` nodes, through their client library).
+It must not decide anything: it reports and transports."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from aurora_api import contract
 from aurora_storage import lsn
+
+log = logging.getLogger(__name__)
 
 # A deposed writer keeps at most N - FENCE_QUORUM nodes, which must be fewer than WRITE_QUORUM.
 FENCE_QUORUM = contract.STORAGE_NODES - contract.WRITE_QUORUM + 1
@@ -39,6 +43,33 @@ class WalTail(NamedTuple):
     end: int  # one past the last byte the node holds (may be mid-record)
     node: str
     answered: int  # how many nodes answered; always >= READ_QUORUM
+
+
+class StorageIdentity(NamedTuple):
+    """What the reachable nodes know about the cluster they store: whether it exists, and which it is."""
+
+    answered: int  # how many nodes answered (unreachable ones are not counted)
+    system_identifier: str | None  # PostgreSQL system identifier pinned by the most answering nodes
+    highest_term: int  # highest term among the answering nodes (0: none was ever fenced)
+
+
+def identity_of(answers: Iterable[tuple[int, str | None]]) -> StorageIdentity:
+    """Summarise the answering nodes' ``(term, system_identifier)``. Nodes should never disagree on the
+    identifier (a node refuses a writer of another system); if they do, that is logged and the identifier
+    held by the most nodes wins (ties: the one seen at the highest term)."""
+    got = list(answers)
+    rank: dict[str, tuple[int, int]] = {}  # identifier -> (nodes holding it, highest term among them)
+    for term, sysid in got:
+        if sysid:
+            count, top = rank.get(sysid, (0, 0))
+            rank[sysid] = (count + 1, max(top, term))
+    ranked = sorted(rank, key=lambda s: rank[s], reverse=True)
+    if len(ranked) > 1:
+        log.warning(
+            "storage nodes disagree on the system identifier (%s); reporting %s",
+            ", ".join(f"{s} on {rank[s][0]} nodes" for s in ranked), ranked[0],
+        )  # fmt: skip
+    return StorageIdentity(len(got), ranked[0] if ranked else None, max((t for t, _ in got), default=0))
 
 
 class StorageQuorum(Protocol):
@@ -74,13 +105,25 @@ class StorageQuorum(Protocol):
         """
         ...
 
+    def identity(self) -> StorageIdentity:
+        """Ask every node for its term and pinned system identifier; never raises (an unreachable node is
+        simply not counted in ``answered``).
+
+        A node holds a term > 0 once a writer fenced it (bootstrap fences at least FENCE_QUORUM nodes before
+        the first commit) and pins the system identifier of the first writer it streamed from, so a term or
+        an identifier on any node proves the cluster exists. Proving that it does *not* is the caller's
+        business: it needs enough answers that a fenced node would have been among them.
+        """
+        ...
+
 
 @dataclass
 class MemoryNode:
-    """One fake node: its term and WAL files by name (``.partial`` suffix for open ones)."""
+    """One fake node: term, pinned system identifier, WAL files by name (``.partial`` for open ones)."""
 
     term: int = 0
     writer: str | None = None
+    system_identifier: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     reachable: bool = True
 
@@ -105,6 +148,9 @@ class MemoryStorage:
                 node.term, node.writer = term, writer or node.writer
         up = [n for n in self.nodes if n.reachable]
         return FenceResult(sum(1 for n in up if n.term == term), max((n.term for n in up), default=0))
+
+    def identity(self) -> StorageIdentity:
+        return identity_of((n.term, n.system_identifier) for n in self.nodes if n.reachable)
 
     def tail(self, min_term: int = 0) -> WalTail:
         up = self._up(min_term)

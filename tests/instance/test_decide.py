@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from aurora_api import contract
-from aurora_instance.decide import STALLED_REJOIN_SECONDS, Action, decide
+from aurora_instance.decide import STALLED_REJOIN_SECONDS, Action, decide, seed_needed
 from aurora_instance.snapshot import DataDir, Intent, Local, World
 from aurora_instance.sql import PgObservation
+from aurora_instance.storage import StorageIdentity
 
 WRITER = Intent(contract.ROLE_WRITER, 3, None)
 READER = Intent(contract.ROLE_READER, 3, "w:5432")
@@ -30,6 +31,7 @@ def world(intent: Intent = WRITER, **kw: object) -> World:
         action=None,
         last_failure=None,
         stalled_seconds=0.0,
+        storage_identity=None,
     )
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
@@ -40,13 +42,72 @@ def test_an_action_in_progress_blocks_every_other_decision() -> None:
     assert d.sentence == "waiting: promote in progress"
 
 
-def test_new_writer_and_reader_bootstrap() -> None:
-    empty = Local(DataDir.MISSING, None, None)
-    assert decide(world(local=empty)) == (
+EMPTY = Local(DataDir.MISSING, None, None)
+NO_CLUSTER = StorageIdentity(answered=4, system_identifier=None, highest_term=0)
+CLUSTER = StorageIdentity(answered=6, system_identifier="7312345678901234567", highest_term=2)
+
+
+def no_data(intent: Intent = WRITER, identity: StorageIdentity | None = None) -> World:
+    return world(intent, local=EMPTY, postmaster_running=False, pg=None, storage_identity=identity)
+
+
+def test_a_new_cluster_is_bootstrapped_when_four_storage_nodes_know_none() -> None:
+    assert decide(no_data(identity=NO_CLUSTER)) == (
         Action.BOOTSTRAP_WRITER,
-        "no data directory: bootstrapping a new writer at term 3",
+        "no data directory and none of the 4 storage nodes that answered knows a cluster: "
+        "bootstrapping a new writer at term 3",
     )
-    assert decide(world(READER, local=empty)).action is Action.BOOTSTRAP_READER
+    assert decide(no_data(READER, NO_CLUSTER)) == (
+        Action.BOOTSTRAP_READER,
+        "no data directory: copying the writer at w:5432",
+    )
+
+
+def test_without_data_and_fewer_than_four_storage_answers_nothing_is_done() -> None:
+    # Three silent nodes may be exactly the three a bootstrap did not fence: silence proves nothing.
+    three = NO_CLUSTER._replace(answered=3)
+    for intent in (WRITER, READER):
+        d = decide(no_data(intent, three))
+        assert d.action is None
+        assert d.sentence == (
+            "no data directory and only 3 storage nodes answered: "
+            "cannot tell whether the cluster exists; waiting"
+        )
+    assert decide(no_data(identity=None)).action is None  # not read (yet): never a bootstrap
+    assert "only 0 storage nodes answered" in decide(no_data(identity=None)).sentence
+
+
+def test_a_writer_without_data_never_initdbs_an_existing_cluster() -> None:
+    d = decide(no_data(identity=CLUSTER))
+    assert d == (
+        None,
+        "no data directory, but the storage nodes hold system 7312345678901234567 at term 2: never initdb "
+        "an existing cluster; waiting to be re-seeded as a reader",
+    )
+    fenced_only = StorageIdentity(answered=6, system_identifier=None, highest_term=1)  # nothing streamed yet
+    d = decide(no_data(identity=fenced_only))
+    assert d.action is None
+    assert "at term 1: never initdb an existing cluster" in d.sentence
+    # A term on any node is proof enough, however few answered.
+    assert decide(no_data(identity=CLUSTER._replace(answered=1))).action is None
+    assert "never initdb" in decide(no_data(identity=CLUSTER._replace(answered=1))).sentence
+
+
+def test_a_reader_without_data_copies_the_writer_of_an_existing_cluster() -> None:
+    demoted = Intent(contract.ROLE_READER, 4, "w2:5432")  # the wiped writer after POST /v1/demote
+    assert decide(no_data(demoted, CLUSTER)) == (
+        Action.BOOTSTRAP_READER,
+        "no data directory: copying the writer at w2:5432",
+    )
+
+
+def test_seed_is_needed_only_by_a_writer_without_data_in_an_existing_cluster() -> None:
+    assert seed_needed(no_data(identity=CLUSTER))
+    assert seed_needed(no_data(identity=StorageIdentity(2, None, 5)))
+    assert not seed_needed(no_data(READER, CLUSTER))
+    assert not seed_needed(no_data(identity=NO_CLUSTER))
+    assert not seed_needed(no_data(identity=None))
+    assert not seed_needed(world(storage_identity=CLUSTER))  # has data
 
 
 def test_crashed_writer_never_restarts_on_its_local_wal() -> None:

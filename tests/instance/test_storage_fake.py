@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aurora_instance.storage import FENCE_QUORUM, MemoryNode, MemoryStorage, QuorumUnavailable
+from aurora_instance.storage import (
+    FENCE_QUORUM,
+    MemoryNode,
+    MemoryStorage,
+    QuorumUnavailable,
+    StorageIdentity,
+)
 
 SEG = "000000010000000000000003"
 
@@ -53,3 +59,23 @@ def test_fetch_prefers_a_complete_segment_then_the_longest_partial(tmp_path: Pat
     s.nodes[5].files[SEG] = b"abcd"
     assert s.fetch(SEG, dest) and dest.read_bytes() == b"abcd"
     assert not s.fetch("00000002.history", dest)
+
+
+def test_identity_of_a_new_cluster_and_of_a_fenced_one() -> None:
+    s = MemoryStorage()
+    assert s.identity() == StorageIdentity(answered=6, system_identifier=None, highest_term=0)
+    s.fence(2)
+    s.nodes[1].system_identifier = s.nodes[2].system_identifier = "7312"
+    s.nodes[0].reachable = s.nodes[1].reachable = False  # unreachable nodes are not counted
+    assert s.identity() == StorageIdentity(answered=4, system_identifier="7312", highest_term=2)
+
+
+def test_identity_reports_the_identifier_most_nodes_hold(caplog: pytest.LogCaptureFixture) -> None:
+    s = MemoryStorage([MemoryNode(term=3, system_identifier="111") for _ in range(6)])
+    s.nodes[0].system_identifier = s.nodes[1].system_identifier = "222"
+    s.nodes[2].term = 9
+    assert s.identity() == StorageIdentity(answered=6, system_identifier="111", highest_term=9)
+    assert "disagree on the system identifier (111 on 4 nodes, 222 on 2 nodes)" in caplog.text
+    s.nodes[2].system_identifier = s.nodes[3].system_identifier = None  # 2 against 2: the higher term wins
+    s.nodes[0].term = 5
+    assert s.identity().system_identifier == "222"

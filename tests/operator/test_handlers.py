@@ -77,9 +77,11 @@ async def test_reconcile_handler_writes_status_and_events() -> None:
     kube.put(dict(body()))  # a pass re-reads the AuroraCluster as stored
     patch = kopf.Patch()
     await reconcile_cluster(body=body(), patch=patch, memo=memo(kube))
-    assert patch["status"]["phase"] == "Provisioning"
-    assert patch["status"]["writer"] == "demo-instance-0" and patch["status"]["term"] == 1
-    assert any(c["type"] == "StorageQuorum" for c in patch["status"]["conditions"])
+    assert "status" not in patch  # written by the pass itself, under the cluster's lock
+    status = kube.objects["AuroraCluster", "db", "demo"]["status"]
+    assert status["phase"] == "Provisioning"
+    assert status["writer"] == "demo-instance-0" and status["term"] == 1
+    assert any(c["type"] == "StorageQuorum" for c in status["conditions"])
     posted = drain(events)
     assert ("Normal", "SecretCreated") in posted and ("Normal", "Provisioning") in posted
 

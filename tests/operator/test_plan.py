@@ -94,7 +94,8 @@ def test_writer_recorded_in_status_keeps_its_role_and_instance() -> None:
     applies = {(a.manifest["kind"], a.manifest["metadata"]["name"]): a.manifest for a in p.actions
                if isinstance(a, plan.Apply)}  # fmt: skip
     sts = applies["StatefulSet", "demo-instance-2"]
-    assert sts["spec"]["template"]["metadata"]["labels"][contract.LABEL_ROLE] == "writer"
+    env = {e["name"]: e.get("value") for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[contract.EnvRole.ROLE] == "writer" and env[contract.EnvInstance.TERM] == "3"
 
 
 def test_pods_get_role_labels_and_term() -> None:

@@ -124,7 +124,7 @@ def test_instance_set_carries_role_identity_and_contract() -> None:
     assert sts["metadata"]["name"] == "demo-instance-1"
     assert spec["replicas"] == 1
     assert spec["updateStrategy"] == {"type": "OnDelete"}
-    assert pod["metadata"]["labels"][contract.LABEL_ROLE] == "reader"
+    assert contract.LABEL_ROLE not in pod["metadata"]["labels"]  # set on the pod by the operator
     assert pod["metadata"]["labels"][contract.LABEL_INSTANCE] == "demo-instance-1"
     assert env[EnvRole.ROLE] == "reader"
     assert env[EnvInstance.TERM] == "4"

@@ -127,10 +127,11 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         "updateStrategy": {"type": "OnDelete"},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
         "selector": {"matchLabels": meta.selector(c, COMPONENT_INSTANCE, **ident)},
+        # No role label in the template: the operator labels running pods from its current decision, so a
+        # pod the StatefulSet re-creates from a template written before a failover is never selected by the
+        # cluster endpoint as a second writer.
         "template": {
-            "metadata": {
-                "labels": meta.labels(c, COMPONENT_INSTANCE, **ident, **{contract.LABEL_ROLE: role})
-            },
+            "metadata": {"labels": meta.labels(c, COMPONENT_INSTANCE, **ident)},
             "spec": {
                 "serviceAccountName": names.service_account(c),
                 "automountServiceAccountToken": True,

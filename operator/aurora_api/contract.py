@@ -1,21 +1,19 @@
-"""Pod-level wiring shared by the operator and the in-pod processes: ports, HTTP paths, environment names.
+"""Pod-level wiring shared by the operator and the in-pod processes: ports, labels, paths, environment
+names, HTTP paths and request bodies, storage conventions. Ordered by subject.
 
 Why it exists: the operator renders pods and probes that call the instance manager and the storage nodes;
 if either side spelled a path or a variable differently the cluster would silently never become ready.
-Everything both sides must agree on lives here and nowhere else. It must not import either side.
+Everything both sides must agree on lives here (the JSON documents they exchange are typed models in
+``aurora_api.reports``) and nowhere else. It must not import either side.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+# --- API identity ------------------------------------------------------------------------------------
 API_GROUP: Final = "quorumdb.io"
 API_VERSION: Final = "v1alpha1"
-
-# --- Ports -------------------------------------------------------------------------------------------
-POSTGRES_PORT: Final = 5432
-INSTANCE_HTTP_PORT: Final = 8008
-STORAGE_HTTP_PORT: Final = 7000
 
 # --- Quorum geometry (Aurora: 6 copies, 2 per zone over 3 zones; W=4, R=3, W+R>N, 2W>N) ---------------
 STORAGE_NODES: Final = 6
@@ -23,91 +21,23 @@ WRITE_QUORUM: Final = 4
 READ_QUORUM: Final = 3
 ZONES: Final = 3
 
+# --- Ports -------------------------------------------------------------------------------------------
+POSTGRES_PORT: Final = 5432
+INSTANCE_HTTP_PORT: Final = 8008
+STORAGE_HTTP_PORT: Final = 7000
 
-class InstancePaths:
-    """HTTP paths served by the in-pod PostgreSQL instance manager (port ``INSTANCE_HTTP_PORT``)."""
-
-    LIVENESS: Final = "/healthz"
-    READINESS: Final = "/readyz"
-    STATUS: Final = "/v1/status"
-    PROMOTE: Final = "/v1/promote"
-    DEMOTE: Final = "/v1/demote"
-    METRICS: Final = "/metrics"
-
-
-class StoragePaths:
-    """HTTP paths served by a storage node (port ``STORAGE_HTTP_PORT``)."""
-
-    LIVENESS: Final = "/healthz"
-    READINESS: Final = "/readyz"
-    STATUS: Final = "/v1/status"
-    TERM: Final = "/v1/term"
-    SEGMENTS: Final = "/v1/segments"
-    WAL: Final = "/v1/wal"
-    METRICS: Final = "/metrics"
-
-
-class Env:
-    """Environment variable names the operator sets on pods and the in-pod processes read."""
-
-    CLUSTER_NAME: Final = "QUORUMDB_CLUSTER_NAME"
-    NAMESPACE: Final = "QUORUMDB_NAMESPACE"
-    POD_NAME: Final = "QUORUMDB_POD_NAME"
-    DATA_DIR: Final = "QUORUMDB_DATA_DIR"
-    # Comma-separated host:port list of the six storage nodes' HTTP endpoints, in ordinal order.
-    STORAGE_NODES: Final = "QUORUMDB_STORAGE_NODES"
-    # Directory where Secrets (superuser, replication, app user) are mounted, one file per key.
-    SECRETS_DIR: Final = "QUORUMDB_SECRETS_DIR"
-    S3_ENDPOINT: Final = "QUORUMDB_S3_ENDPOINT"
-    S3_BUCKET: Final = "QUORUMDB_S3_BUCKET"
-    S3_PREFIX: Final = "QUORUMDB_S3_PREFIX"
-    S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
-    S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
-
-
-# --- Additions for issue 5 (provisioning): role protocol, pod layout, labels -------------------------
-# The operator renders pods with these; the in-pod processes read them. See docs/operator.md, "Pod contract".
-
-
-class EnvRole:
-    """Environment names added for provisioning (kept apart from ``Env`` so existing names never move)."""
-
-    # Role the pod was created with: "writer" or "reader" (``ROLE_WRITER``/``ROLE_READER``). Only the role at
-    # start-up; the live role is the ``LABEL_ROLE`` line of ``$QUORUMDB_PODINFO_DIR/labels`` and the operator
-    # changes it only through the instance HTTP API (``InstancePaths.PROMOTE``/``DEMOTE``).
-    ROLE: Final = "QUORUMDB_ROLE"
-    # Stable instance name (= the per-instance Service name and StatefulSet name), e.g. "demo-instance-1".
-    INSTANCE_NAME: Final = "QUORUMDB_INSTANCE_NAME"
-    # host:port of the cluster (writer) endpoint Service, for readers and storage nodes following the writer.
-    WRITER_ENDPOINT: Final = "QUORUMDB_WRITER_ENDPOINT"
-    # Zone value of the pod's StatefulSet (storage pods: exact; instance pods: empty, read the node label).
-    ZONE: Final = "QUORUMDB_ZONE"
-    # Directory of a downward-API volume with files "labels" and "annotations" (kept current by the kubelet).
-    PODINFO_DIR: Final = "QUORUMDB_PODINFO_DIR"
-    # Directory of the mounted cluster ConfigMap: file ``CONFIG_POSTGRESQL_CONF`` (PostgreSQL parameters).
-    CONFIG_DIR: Final = "QUORUMDB_CONFIG_DIR"
-    # Directory with tls.crt / tls.key / ca.crt when TLS is enabled; unset otherwise.
-    TLS_DIR: Final = "QUORUMDB_TLS_DIR"
-    # Promotion tier of this instance (0 = promoted first), decimal string.
-    PROMOTION_TIER: Final = "QUORUMDB_PROMOTION_TIER"
-    S3_REGION: Final = "AWS_REGION"
-    # Storage pods: the replication account's password for libpq (quorumdb-walrecv, pg_receivewal,
-    # psycopg), so conninfos pushed by the writer (``PUT StoragePaths.TERM``) need no secret in them.
-    LIBPQ_PASSWORD: Final = "PGPASSWORD"
-
-
+# --- Roles, labels and annotations -------------------------------------------------------------------
 ROLE_WRITER: Final = "writer"
 ROLE_READER: Final = "reader"
-
 LABEL_CLUSTER: Final = "quorumdb.io/cluster"
 LABEL_COMPONENT: Final = "quorumdb.io/component"  # COMPONENT_STORAGE | COMPONENT_INSTANCE
-LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, on instance pods only
+LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, set on instance pods by the operator only
 LABEL_INSTANCE: Final = "quorumdb.io/instance"  # instance name, on instance pods
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
 
-# Fixed in-pod paths (the matching ``Env``/``EnvRole`` variables are always set to these).
+# --- Fixed in-pod paths (the matching ``Env``/``EnvInstance`` variables are always set to these) ---------
 PATH_DATA_DIR: Final = "/var/lib/quorumdb/data"
 PATH_SECRETS_DIR: Final = "/etc/quorumdb/secrets"
 PATH_CONFIG_DIR: Final = "/etc/quorumdb/config"
@@ -130,17 +60,52 @@ class SecretsLayout:
     DATABASE: Final = "dbname"
 
 
-# --- Additions for issue 4 (instance manager): local overrides, term, HTTP documents ----------------
-# See docs/instance-manager.md. The operator never needs the overrides in pods (defaults are the constants
-# above); local test beds run several instances on one host and set them.
+# --- Environment -------------------------------------------------------------------------------------
+
+
+class Env:
+    """Environment names set on every pod of a cluster (storage and instance)."""
+
+    CLUSTER_NAME: Final = "QUORUMDB_CLUSTER_NAME"
+    NAMESPACE: Final = "QUORUMDB_NAMESPACE"
+    POD_NAME: Final = "QUORUMDB_POD_NAME"
+    DATA_DIR: Final = "QUORUMDB_DATA_DIR"
+    # Comma-separated host:port list of the six storage nodes' HTTP endpoints, in ordinal order.
+    STORAGE_NODES: Final = "QUORUMDB_STORAGE_NODES"
+    # Directory where Secrets (superuser, replication, app user) are mounted, one file per key.
+    SECRETS_DIR: Final = "QUORUMDB_SECRETS_DIR"
+    # host:port of the cluster (writer) endpoint Service, for readers and storage nodes following the writer.
+    WRITER_ENDPOINT: Final = "QUORUMDB_WRITER_ENDPOINT"
+    # Directory of a downward-API volume with files "labels" and "annotations" (kept current by the kubelet).
+    PODINFO_DIR: Final = "QUORUMDB_PODINFO_DIR"
+    # Directory holding PostgreSQL's binaries (default: Debian's PostgreSQL 15 bin directory).
+    PG_BIN_DIR: Final = "QUORUMDB_PG_BIN_DIR"
+    S3_ENDPOINT: Final = "QUORUMDB_S3_ENDPOINT"
+    S3_BUCKET: Final = "QUORUMDB_S3_BUCKET"
+    S3_PREFIX: Final = "QUORUMDB_S3_PREFIX"
+    S3_REGION: Final = "AWS_REGION"
+    S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
+    S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
 
 
 class EnvInstance:
-    """Environment names read by the in-pod instance manager (``quorumdb-instance``)."""
+    """Environment names of instance pods, read by the instance manager (``quorumdb-instance``)."""
 
+    # Role the pod was created with: ``ROLE_WRITER`` or ``ROLE_READER``. Only the role at first start-up: the
+    # operator changes a running instance's role through ``InstancePaths.PROMOTE``/``DEMOTE``.
+    ROLE: Final = "QUORUMDB_ROLE"
     # Writer term the pod starts with when the podinfo annotation ``ANNOTATION_TERM`` is absent (decimal).
     TERM: Final = "QUORUMDB_TERM"
-    # Overrides of ``POSTGRES_PORT`` / ``INSTANCE_HTTP_PORT`` and of the listen address ("*" in pods).
+    # Stable instance name (= the per-instance Service name and StatefulSet name), e.g. "demo-instance-1".
+    INSTANCE_NAME: Final = "QUORUMDB_INSTANCE_NAME"
+    # Directory of the mounted cluster ConfigMap: file ``CONFIG_POSTGRESQL_CONF`` (PostgreSQL parameters).
+    CONFIG_DIR: Final = "QUORUMDB_CONFIG_DIR"
+    # Directory with tls.crt / tls.key / ca.crt when TLS is enabled; unset otherwise.
+    TLS_DIR: Final = "QUORUMDB_TLS_DIR"
+    # Promotion tier of this instance (0 = promoted first), decimal string.
+    PROMOTION_TIER: Final = "QUORUMDB_PROMOTION_TIER"
+    # Overrides of ``POSTGRES_PORT`` / ``INSTANCE_HTTP_PORT`` and of the listen address ("*" in pods); local
+    # test beds run several instances on one host. The operator never sets them.
     POSTGRES_PORT: Final = "QUORUMDB_POSTGRES_PORT"
     HTTP_PORT: Final = "QUORUMDB_INSTANCE_HTTP_PORT"
     LISTEN_ADDRESS: Final = "QUORUMDB_LISTEN_ADDRESS"
@@ -151,29 +116,43 @@ class EnvInstance:
     ADVERTISE_HOST: Final = "QUORUMDB_ADVERTISE_HOST"
 
 
-class InstanceStatusFields:
-    """Keys of the JSON document served at ``InstancePaths.STATUS``.
+class EnvStorage:
+    """Environment names of storage pods, read by the storage node (``quorumdb-storage-node``)."""
 
-    Values: role ("writer" | "reader" | "unknown"), timeline (int | null), term (int), received_lsn /
-    replayed_lsn / flushed_lsn ("X/Y" | null), lag_bytes (int | null), lag_seconds (float | null),
-    healthy (bool), ready (bool), postgres_version (str | null), pending_restart (list of parameter names),
-    last_decision (str), action (str | null: the long action running, e.g. "promote to term 3").
-    """
+    # Zone value of the pod's StatefulSet.
+    ZONE: Final = "QUORUMDB_ZONE"
+    # The replication account's password for libpq (quorumdb-walrecv, pg_receivewal, psycopg), so conninfos
+    # pushed by the writer (``PUT StoragePaths.TERM``) need no secret in them.
+    LIBPQ_PASSWORD: Final = "PGPASSWORD"
+    # Ordinal 0..5 of this node (in pods derived from the pod name suffix when unset).
+    ORDINAL: Final = "QUORUMDB_STORAGE_ORDINAL"
+    # Override of ``STORAGE_HTTP_PORT`` and the listen address (local test beds run six nodes on one host).
+    HTTP_PORT: Final = "QUORUMDB_STORAGE_HTTP_PORT"
+    LISTEN_ADDRESS: Final = "QUORUMDB_STORAGE_LISTEN_ADDRESS"
+    # libpq conninfo of the writer (without application_name); overrides ``Env.WRITER_ENDPOINT``.
+    WRITER_CONNINFO: Final = "QUORUMDB_STORAGE_WRITER_CONNINFO"
+    # Which WAL receiver the node runs: "walrecv" (quorumdb-walrecv, the default) or "pg_receivewal".
+    RECEIVER: Final = "QUORUMDB_STORAGE_RECEIVER"
+    # Path of the quorumdb-walrecv binary (default: found on PATH).
+    WALRECV_BIN: Final = "QUORUMDB_WALRECV_BIN"
+    # quorumdb-walrecv --linger-us: group-flush wait while the stream is busy, microseconds (default 0).
+    LINGER_US: Final = "QUORUMDB_STORAGE_LINGER_US"
+    # Completed segments kept locally after they are archived (the repair window), decimal; default 64.
+    KEEP_SEGMENTS: Final = "QUORUMDB_STORAGE_KEEP_SEGMENTS"
 
-    ROLE: Final = "role"
-    TIMELINE: Final = "timeline"
-    TERM: Final = "term"
-    RECEIVED_LSN: Final = "received_lsn"
-    REPLAYED_LSN: Final = "replayed_lsn"
-    FLUSHED_LSN: Final = "flushed_lsn"
-    LAG_BYTES: Final = "lag_bytes"
-    LAG_SECONDS: Final = "lag_seconds"
-    HEALTHY: Final = "healthy"
-    READY: Final = "ready"
-    POSTGRES_VERSION: Final = "postgres_version"
-    PENDING_RESTART: Final = "pending_restart"
-    LAST_DECISION: Final = "last_decision"
-    ACTION: Final = "action"
+
+# --- HTTP APIs (documents: ``aurora_api.reports``) ---------------------------------------------------
+
+
+class InstancePaths:
+    """HTTP paths served by the in-pod PostgreSQL instance manager (port ``INSTANCE_HTTP_PORT``)."""
+
+    LIVENESS: Final = "/healthz"
+    READINESS: Final = "/readyz"
+    STATUS: Final = "/v1/status"  # reports.InstanceReport
+    PROMOTE: Final = "/v1/promote"
+    DEMOTE: Final = "/v1/demote"
+    METRICS: Final = "/metrics"
 
 
 class PromoteFields:
@@ -186,8 +165,19 @@ class PromoteFields:
     WRITER: Final = "writer"
 
 
-# --- Additions for issue 3 (storage engine): slots, writer term, storage-node settings -----------------
-# See docs/storage-engine.md.
+class StoragePaths:
+    """HTTP paths served by a storage node (port ``STORAGE_HTTP_PORT``)."""
+
+    LIVENESS: Final = "/healthz"
+    READINESS: Final = "/readyz"
+    STATUS: Final = "/v1/status"  # reports.StorageReport (a subset)
+    TERM: Final = "/v1/term"
+    SEGMENTS: Final = "/v1/segments"
+    WAL: Final = "/v1/wal"
+    METRICS: Final = "/metrics"
+
+
+# --- Storage conventions on the writer (see docs/storage-engine.md) ----------------------------------
 
 # Storage node ``i`` uses replication slot and application_name ``f"{STORAGE_SLOT_PREFIX}{i}"``.
 STORAGE_SLOT_PREFIX: Final = "storage_"
@@ -195,25 +185,3 @@ STORAGE_SLOT_PREFIX: Final = "storage_"
 WRITER_TERM_GUC: Final = "quorumdb.term"
 # Custom GUC naming the cluster on the writer; a storage node of another cluster refuses to stream.
 WRITER_CLUSTER_GUC: Final = "quorumdb.cluster_name"
-
-
-class EnvStorage:
-    """Environment names read by the storage node (``quorumdb-storage-node``)."""
-
-    # Ordinal 0..5 of this node (in pods derived from the pod name suffix when unset).
-    ORDINAL: Final = "QUORUMDB_STORAGE_ORDINAL"
-    # Override of ``STORAGE_HTTP_PORT`` and the listen address (local test beds run six nodes on one host).
-    HTTP_PORT: Final = "QUORUMDB_STORAGE_HTTP_PORT"
-    LISTEN_ADDRESS: Final = "QUORUMDB_STORAGE_LISTEN_ADDRESS"
-    # libpq conninfo of the writer (without application_name); overrides ``EnvRole.WRITER_ENDPOINT``.
-    WRITER_CONNINFO: Final = "QUORUMDB_STORAGE_WRITER_CONNINFO"
-    # Directory holding pg_receivewal (default: Debian's PostgreSQL 15 bin directory).
-    PG_BIN_DIR: Final = "QUORUMDB_PG_BIN_DIR"
-    # Which WAL receiver the node runs: "walrecv" (quorumdb-walrecv, the default) or "pg_receivewal".
-    RECEIVER: Final = "QUORUMDB_STORAGE_RECEIVER"
-    # Path of the quorumdb-walrecv binary (default: found on PATH).
-    WALRECV_BIN: Final = "QUORUMDB_WALRECV_BIN"
-    # quorumdb-walrecv --linger-us: group-flush wait while the stream is busy, microseconds (default 0).
-    LINGER_US: Final = "QUORUMDB_STORAGE_LINGER_US"
-    # Completed segments kept locally after they are archived (the repair window), decimal; default 64.
-    KEEP_SEGMENTS: Final = "QUORUMDB_STORAGE_KEEP_SEGMENTS"

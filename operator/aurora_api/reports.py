@@ -10,16 +10,28 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["writer", "reader", "unknown"]
+"""What PostgreSQL is now: out of recovery (writer), in recovery (reader), or not answering."""
 
 
-class InstanceReport(BaseModel):
-    """``GET InstancePaths.STATUS`` of the instance manager (keys: ``contract.InstanceStatusFields``)."""
+class Intent(BaseModel):
+    """What the control plane last asked the instance to be."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    role: Literal["writer", "reader", "unknown"] = "unknown"
-    """What PostgreSQL is now: out of recovery (writer), in recovery (reader), or not answering."""
+    role: str
+    term: int
+    writer: str | None = None
+
+
+class InstanceReport(BaseModel):
+    """``GET InstancePaths.STATUS`` of the instance manager: the manager builds it, the operator parses it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: Role = "unknown"
     timeline: int | None = None
     term: int = 0
     """The term the instance manager follows (its intent)."""
@@ -31,8 +43,16 @@ class InstanceReport(BaseModel):
     healthy: bool = False
     ready: bool = False
     postgres_version: str | None = None
+    pending_restart: list[str] = Field(default_factory=list)
+    """Parameters changed in the configuration that take effect only after a restart."""
     last_decision: str = ""
+    """The decision loop's last sentence."""
     action: str | None = None
+    """The long action running, e.g. "promote"."""
+    intent: Intent | None = None
+    last_failure: str | None = None
+    last_result: str | None = None
+    config_error: str | None = None
     postmaster_running: bool = False
     system_identifier: str | None = None
     data_present: bool = True

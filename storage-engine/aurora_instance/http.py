@@ -34,7 +34,7 @@ async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
 
 def build(manager: Manager) -> web.Application:
     def status_response(code: int) -> web.Response:
-        return web.json_response(manager.status(), status=code)
+        return web.json_response(manager.status().model_dump(mode="json"), status=code)
 
     async def liveness(_: web.Request) -> web.Response:
         return web.Response(status=200 if manager.healthy() else 503, text=manager.last_decision)
@@ -75,15 +75,18 @@ def build(manager: Manager) -> web.Application:
 
     async def metrics(_: web.Request) -> web.Response:
         st = manager.status()
-        F2 = contract.InstanceStatusFields
         lines = [
-            f"quorumdb_instance_term {st[F2.TERM]}",
-            f"quorumdb_instance_ready {int(bool(st[F2.READY]))}",
-            f"quorumdb_instance_is_writer {int(st[F2.ROLE] == contract.ROLE_WRITER)}",
+            f"quorumdb_instance_term {st.term}",
+            f"quorumdb_instance_ready {int(st.ready)}",
+            f"quorumdb_instance_is_writer {int(st.role == contract.ROLE_WRITER)}",
         ]
-        for key in (F2.LAG_BYTES, F2.LAG_SECONDS, F2.TIMELINE):
-            if st[key] is not None:
-                lines.append(f"quorumdb_instance_{key} {st[key]}")
+        for key, value in (
+            ("lag_bytes", st.lag_bytes),
+            ("lag_seconds", st.lag_seconds),
+            ("timeline", st.timeline),
+        ):
+            if value is not None:
+                lines.append(f"quorumdb_instance_{key} {value}")
         return web.Response(text="\n".join(lines) + "\n")
 
     app = web.Application()

@@ -10,13 +10,12 @@ must not contain decision rules.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aurora_api import contract
+from aurora_api import contract, reports
 from aurora_storage import lsn
 
 from aurora_instance import actions, decide, files, promotion, sql
@@ -191,34 +190,34 @@ class Manager:
                 w.cancel()
 
     # --- report ----------------------------------------------------------------------------------------
-    def status(self) -> dict[str, object]:
-        F = contract.InstanceStatusFields
+    def status(self) -> reports.InstanceReport:
         w, pg = self.world, self.world.pg if self.world else None
-        role = "unknown" if pg is None else (contract.ROLE_READER if pg.in_recovery else contract.ROLE_WRITER)
-        return {
-            F.ROLE: role,
-            F.TIMELINE: pg.timeline if pg else None,
-            F.TERM: self.intent.term,
-            F.RECEIVED_LSN: fmt(pg.received_lsn) if pg else None,
-            F.REPLAYED_LSN: fmt(pg.replayed_lsn) if pg else None,
-            F.FLUSHED_LSN: fmt(pg.flushed_lsn) if pg else None,
-            F.LAG_BYTES: pg.lag_bytes if pg else None,
-            F.LAG_SECONDS: pg.lag_seconds if pg else None,
-            F.HEALTHY: self.healthy(),
-            F.READY: self.ready(),
-            F.POSTGRES_VERSION: pg.version if pg else None,
-            F.PENDING_RESTART: list(pg.pending_restart) if pg else [],
-            F.LAST_DECISION: self.last_decision,
-            F.ACTION: self.executor.running,
-            "intent": dataclasses.asdict(self.intent),
-            "last_failure": self.executor.last_failure,
-            "last_result": self.executor.last_result,
-            "config_error": self.config_error,
-            "postmaster_running": w.postmaster_running if w else False,
-            "system_identifier": self.system_identifier(),
-            "data_present": (self.ctx.settings.pgdata / "PG_VERSION").exists(),
-            "seed_needed": decide.seed_needed(w) if w else False,
-        }
+        role: reports.Role = "unknown" if pg is None else ("reader" if pg.in_recovery else "writer")
+        intent = self.intent
+        return reports.InstanceReport(
+            role=role,
+            timeline=pg.timeline if pg else None,
+            term=intent.term,
+            received_lsn=fmt(pg.received_lsn) if pg else None,
+            replayed_lsn=fmt(pg.replayed_lsn) if pg else None,
+            flushed_lsn=fmt(pg.flushed_lsn) if pg else None,
+            lag_bytes=pg.lag_bytes if pg else None,
+            lag_seconds=pg.lag_seconds if pg else None,
+            healthy=self.healthy(),
+            ready=self.ready(),
+            postgres_version=pg.version if pg else None,
+            pending_restart=list(pg.pending_restart) if pg else [],
+            last_decision=self.last_decision,
+            action=self.executor.running,
+            intent=reports.Intent(role=intent.role, term=intent.term, writer=intent.writer),
+            last_failure=self.executor.last_failure,
+            last_result=self.executor.last_result,
+            config_error=self.config_error,
+            postmaster_running=w.postmaster_running if w else False,
+            system_identifier=self.system_identifier(),
+            data_present=(self.ctx.settings.pgdata / "PG_VERSION").exists(),
+            seed_needed=decide.seed_needed(w) if w else False,
+        )
 
     def system_identifier(self) -> str | None:
         """The data directory's PostgreSQL system identifier, if it is (still) the one last observed."""

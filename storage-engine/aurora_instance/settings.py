@@ -93,16 +93,17 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
     """Build and validate ``Settings``; ConfigError names the offending variable."""
-    role = env.get(contract.EnvRole.ROLE, "")
+    role = env.get(contract.EnvInstance.ROLE, "")
     if role not in (contract.ROLE_WRITER, contract.ROLE_READER):
         raise ConfigError(
-            f"{contract.EnvRole.ROLE}={role!r}: expected {contract.ROLE_WRITER!r} or {contract.ROLE_READER!r}"
+            f"{contract.EnvInstance.ROLE}={role!r}: "
+            f"expected {contract.ROLE_WRITER!r} or {contract.ROLE_READER!r}"
         )
-    writer = env.get(contract.EnvRole.WRITER_ENDPOINT) or None
+    writer = env.get(contract.Env.WRITER_ENDPOINT) or None
     if role == contract.ROLE_READER and not writer:
-        raise ConfigError(f"a reader needs {contract.EnvRole.WRITER_ENDPOINT} (host:port of the writer)")
+        raise ConfigError(f"a reader needs {contract.Env.WRITER_ENDPOINT} (host:port of the writer)")
     if writer and (":" not in writer or not writer.rsplit(":", 1)[1].isdigit()):
-        raise ConfigError(f"{contract.EnvRole.WRITER_ENDPOINT}={writer!r} is not host:port")
+        raise ConfigError(f"{contract.Env.WRITER_ENDPOINT}={writer!r} is not host:port")
     cluster = env.get(contract.Env.CLUSTER_NAME, "")
     if not cluster:
         raise ConfigError(f"{contract.Env.CLUSTER_NAME} is not set")
@@ -114,7 +115,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
             f"{contract.EnvInstance.READER_MAX_LAG_SECONDS}={lag_raw!r} is not a number"
         ) from err
     instance = (
-        env.get(contract.EnvRole.INSTANCE_NAME) or env.get(contract.Env.POD_NAME) or socket.gethostname()
+        env.get(contract.EnvInstance.INSTANCE_NAME) or env.get(contract.Env.POD_NAME) or socket.gethostname()
     )
     return Settings(
         cluster_name=cluster,
@@ -122,8 +123,8 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         advertise_host=env.get(contract.EnvInstance.ADVERTISE_HOST) or instance,
         data_root=Path(env.get(contract.Env.DATA_DIR) or contract.PATH_DATA_DIR),
         secrets_dir=Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR),
-        config_dir=_path(env, contract.EnvRole.CONFIG_DIR),
-        podinfo_dir=_path(env, contract.EnvRole.PODINFO_DIR),
+        config_dir=_path(env, contract.EnvInstance.CONFIG_DIR),
+        podinfo_dir=_path(env, contract.Env.PODINFO_DIR),
         initial_role=role,
         initial_term=_int(env, contract.EnvInstance.TERM, 1),
         writer_endpoint=writer,
@@ -131,6 +132,6 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         postgres_port=_int(env, contract.EnvInstance.POSTGRES_PORT, contract.POSTGRES_PORT),
         http_port=_int(env, contract.EnvInstance.HTTP_PORT, contract.INSTANCE_HTTP_PORT),
         reader_max_lag_seconds=lag,
-        pg_bin=_path(env, contract.EnvStorage.PG_BIN_DIR) or PG_BIN_DEFAULT,
+        pg_bin=_path(env, contract.Env.PG_BIN_DIR) or PG_BIN_DEFAULT,
         python=sys.executable,
     )

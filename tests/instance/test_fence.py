@@ -14,7 +14,7 @@ from aurora_instance.storage import MemoryStorage
 
 
 def ctx(storage: MemoryStorage, tmp_path: Path) -> Context:
-    env = {contract.EnvRole.ROLE: "writer", contract.Env.CLUSTER_NAME: "c1",
+    env = {contract.EnvInstance.ROLE: "writer", contract.Env.CLUSTER_NAME: "c1",
            contract.Env.DATA_DIR: str(tmp_path),
            contract.EnvInstance.ADVERTISE_HOST: "i3", contract.EnvInstance.POSTGRES_PORT: "6000"}  # fmt: skip
     s = settings.from_env(env)

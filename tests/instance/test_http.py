@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aurora_api import contract
+from aurora_api.reports import InstanceReport, Role
 from aurora_instance import http
 from aurora_instance.manager import Manager
 from aurora_instance.snapshot import Intent
@@ -29,10 +30,11 @@ class FakeManager:
         self.changes.append(intent)
         self.intent = intent
 
-    def status(self) -> dict[str, object]:
-        F = contract.InstanceStatusFields
-        return {F.TERM: self.intent.term, F.READY: self.is_ready, F.ROLE: self.intent.role, F.LAG_BYTES: 0,
-                F.LAG_SECONDS: 0.0, F.TIMELINE: 1}  # fmt: skip
+    def status(self) -> InstanceReport:
+        role: Role = "writer" if self.intent.role == "writer" else "reader"
+        return InstanceReport(
+            term=self.intent.term, ready=self.is_ready, role=role, lag_bytes=0, lag_seconds=0.0, timeline=1
+        )
 
     def ready(self) -> bool:
         return self.is_ready

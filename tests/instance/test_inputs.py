@@ -10,8 +10,8 @@ from aurora_instance import accounts, files, settings, waldump
 from aurora_instance.settings import ConfigError
 
 ENV = {
-    contract.EnvRole.ROLE: "reader",
-    contract.EnvRole.WRITER_ENDPOINT: "w:5432",
+    contract.EnvInstance.ROLE: "reader",
+    contract.Env.WRITER_ENDPOINT: "w:5432",
     contract.Env.CLUSTER_NAME: "c1",
 }
 
@@ -20,11 +20,11 @@ def test_settings_validate_role_writer_and_numbers() -> None:
     s = settings.from_env(ENV)
     assert (s.initial_role, s.writer_endpoint, s.postgres_port) == ("reader", "w:5432", 5432)
     with pytest.raises(ConfigError, match="QUORUMDB_ROLE='boss'"):
-        settings.from_env({**ENV, contract.EnvRole.ROLE: "boss"})
+        settings.from_env({**ENV, contract.EnvInstance.ROLE: "boss"})
     with pytest.raises(ConfigError, match="a reader needs QUORUMDB_WRITER_ENDPOINT"):
-        settings.from_env({k: v for k, v in ENV.items() if k != contract.EnvRole.WRITER_ENDPOINT})
+        settings.from_env({k: v for k, v in ENV.items() if k != contract.Env.WRITER_ENDPOINT})
     with pytest.raises(ConfigError, match="not host:port"):
-        settings.from_env({**ENV, contract.EnvRole.WRITER_ENDPOINT: "w"})
+        settings.from_env({**ENV, contract.Env.WRITER_ENDPOINT: "w"})
     with pytest.raises(ConfigError, match="QUORUMDB_POSTGRES_PORT='x'"):
         settings.from_env({**ENV, contract.EnvInstance.POSTGRES_PORT: "x"})
 

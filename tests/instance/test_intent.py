@@ -10,8 +10,8 @@ from aurora_instance.snapshot import Intent
 
 
 def _settings(tmp_path: Path, role: str = "writer", term: str = "1", **extra: str) -> settings.Settings:
-    env = {contract.EnvRole.ROLE: role, contract.EnvInstance.TERM: term, contract.Env.CLUSTER_NAME: "c1",
-           contract.Env.DATA_DIR: str(tmp_path), contract.EnvRole.WRITER_ENDPOINT: "w:5432",
+    env = {contract.EnvInstance.ROLE: role, contract.EnvInstance.TERM: term, contract.Env.CLUSTER_NAME: "c1",
+           contract.Env.DATA_DIR: str(tmp_path), contract.Env.WRITER_ENDPOINT: "w:5432",
            **extra}  # fmt: skip
     tmp_path.mkdir(exist_ok=True)
     return settings.from_env(env)
@@ -38,7 +38,7 @@ def test_podinfo_annotation_and_label_win_over_the_environment(tmp_path: Path) -
     podinfo.mkdir(parents=True)
     (podinfo / "annotations").write_text(f'{contract.ANNOTATION_TERM}="7"\n')
     (podinfo / "labels").write_text(f'{contract.LABEL_ROLE}="reader"\n')
-    s = _settings(tmp_path / "d", **{contract.EnvRole.PODINFO_DIR: str(podinfo)})
+    s = _settings(tmp_path / "d", **{contract.Env.PODINFO_DIR: str(podinfo)})
     assert main.initial_intent(s) == Intent("reader", 7, "w:5432")
 
 

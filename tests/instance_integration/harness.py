@@ -109,9 +109,9 @@ class Instance:
     def start(self, role: str, term: int, writer: str | None = None, **extra: str) -> None:
         env = {
             **self.base_env,
-            contract.EnvRole.ROLE: role,
+            contract.EnvInstance.ROLE: role,
             contract.EnvInstance.TERM: str(term),
-            contract.EnvRole.INSTANCE_NAME: self.name,
+            contract.EnvInstance.INSTANCE_NAME: self.name,
             contract.Env.DATA_DIR: str(self.data_root),
             contract.EnvInstance.POSTGRES_PORT: str(self.pg_port),
             contract.EnvInstance.HTTP_PORT: str(self.http_port),
@@ -120,7 +120,7 @@ class Instance:
             **extra,
         }
         if writer:
-            env[contract.EnvRole.WRITER_ENDPOINT] = writer
+            env[contract.Env.WRITER_ENDPOINT] = writer
         self.data_root.parent.mkdir(parents=True, exist_ok=True)
         chown_tree(self.data_root.parent)
         log = self.log_path.open("ab")
@@ -251,7 +251,7 @@ class Bed:
         self.config_dir = root / "config"  # the cluster ConfigMap: user PostgreSQL parameters
         self.config_dir.mkdir()
         chown_tree(self.config_dir)
-        self.base_env[contract.EnvRole.CONFIG_DIR] = str(self.config_dir)
+        self.base_env[contract.EnvInstance.CONFIG_DIR] = str(self.config_dir)
         self.instances: list[Instance] = []
         self.writer: Instance | None = None
         self.term = 1

@@ -77,7 +77,7 @@ def test_impossible_configuration_exits_2(bed_root: Path) -> None:
     config.mkdir()
     (config / contract.CONFIG_POSTGRESQL_CONF).write_text("work_mem = '8MB'\nsynchronous_commit = off\n")
     harness.chown_tree(config)
-    done = inst.run_once(contract.ROLE_WRITER, 1, {contract.EnvRole.CONFIG_DIR: str(config)})
+    done = inst.run_once(contract.ROLE_WRITER, 1, {contract.EnvInstance.CONFIG_DIR: str(config)})
     assert done.returncode == 2
     assert "postgresql.conf:2: synchronous_commit is managed by QuorumDB and cannot be set" in done.stdout
     assert not (inst.data_root / "pgdata").exists()

@@ -22,16 +22,15 @@ from tests.instance_integration import workload
 from tests.instance_integration.harness import APP, Bed, Instance
 
 pytestmark = pytest.mark.integration
-S = contract.InstanceStatusFields
 SECONDS = float(os.environ.get("QUORUMDB_LAG_SECONDS", "6"))
 
 
 def test_writer_and_readers_bootstrap_and_commit_through_the_quorum(shared_bed: Bed) -> None:
     assert shared_bed.writer is not None
     st = shared_bed.writer.status()
-    assert st[contract.InstanceStatusFields.ROLE] == contract.ROLE_WRITER
-    assert st[contract.InstanceStatusFields.TERM] == 1
-    assert st[contract.InstanceStatusFields.POSTGRES_VERSION].startswith("15")
+    assert st["role"] == contract.ROLE_WRITER
+    assert st["term"] == 1
+    assert st["postgres_version"].startswith("15")
     with shared_bed.writer.connect(user=APP) as conn:
         conn.execute("CREATE TABLE t (id int)")
         conn.execute("INSERT INTO t VALUES (1)")
@@ -45,7 +44,7 @@ def test_writer_and_readers_bootstrap_and_commit_through_the_quorum(shared_bed: 
             lambda r=r: r.connect().execute("SELECT count(*) FROM t").fetchone() == (1,), 10, "row on reader"
         )
         rs = r.status()
-        assert rs[contract.InstanceStatusFields.ROLE] == contract.ROLE_READER
+        assert rs["role"] == contract.ROLE_READER
         r.wait(r.ready, 10, "reader readiness")
 
 
@@ -109,7 +108,7 @@ def test_reload_parameters_apply_live_and_restart_ones_are_reported(shared_bed: 
     for inst in shared_bed.instances:
         inst.wait(
             lambda i=inst: (
-                "shared_buffers" in i.status()[S.PENDING_RESTART]
+                "shared_buffers" in i.status()["pending_restart"]
                 and i.connect().execute("SHOW work_mem").fetchone() == ("7MB",)
             ),
             30,

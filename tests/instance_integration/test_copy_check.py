@@ -26,9 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 def _context(root: Path, storage: MemoryStorage) -> Context:
-    env = {contract.EnvRole.ROLE: "reader", contract.Env.CLUSTER_NAME: harness.CLUSTER,
-           contract.EnvRole.WRITER_ENDPOINT: "w:5432", contract.Env.DATA_DIR: str(root),
-           contract.EnvStorage.PG_BIN_DIR: str(PG_BIN)}  # fmt: skip
+    env = {contract.EnvInstance.ROLE: "reader", contract.Env.CLUSTER_NAME: harness.CLUSTER,
+           contract.Env.WRITER_ENDPOINT: "w:5432", contract.Env.DATA_DIR: str(root),
+           contract.Env.PG_BIN_DIR: str(PG_BIN)}  # fmt: skip
     s = settings.from_env(env)
     creds = Credentials(Account("su", "p" * 8), Account("rep", "p" * 8), Account("app", "p" * 8), "appdb")
     pg = Postgres(s.pg_bin, s.pgdata, s.socket_dir, s.postgres_port, root / "pgpass", "su")

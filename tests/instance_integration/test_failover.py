@@ -19,18 +19,17 @@ from tests.instance_integration.harness import Bed, Instance
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RUNS = int(os.environ.get("QUORUMDB_FAILOVER_RUNS", "20"))
 LOAD_SECONDS = float(os.environ.get("QUORUMDB_FAILOVER_LOAD_SECONDS", "2"))
-S = contract.InstanceStatusFields
 
 
 def _position(inst: Instance) -> tuple[int, int]:
     st = inst.status()
-    pos = max(lsn.parse_lsn(st[k]) for k in (S.RECEIVED_LSN, S.REPLAYED_LSN) if st.get(k))
-    return int(st[S.TIMELINE] or 0), pos
+    pos = max(lsn.parse_lsn(st[k]) for k in ("received_lsn", "replayed_lsn") if st.get(k))
+    return int(st["timeline"] or 0), pos
 
 
 def _follows(inst: Instance, writer: Instance, marker: int) -> bool:
     st = inst.status()
-    if not st[S.READY] or st[S.ROLE] != contract.ROLE_READER:
+    if not st["ready"] or st["role"] != contract.ROLE_READER:
         return False
     with inst.connect() as conn:
         return conn.execute("SELECT 1 FROM audit WHERE id = %s", (marker,)).fetchone() is not None
@@ -68,12 +67,12 @@ def one_failover(bed: Bed) -> tuple[float, int, int]:
     marker = workload.next_id()
     with new.connect() as conn:
         conn.execute("INSERT INTO audit (id) VALUES (%s)", (marker,))
-    timeline = int(new.status()[S.TIMELINE])
+    timeline = int(new.status()["timeline"])
     for r in bed.readers():
         r.wait(
             lambda r=r: _follows(r, new, marker), 90, f"reader following {new.name} on timeline {timeline}"
         )
-    assert old.status()[S.ROLE] == contract.ROLE_READER
+    assert old.status()["role"] == contract.ROLE_READER
     return t_first - t_kill, len(audit.acked), timeline
 
 

@@ -22,7 +22,6 @@ from tests.fixtures.postgres import PG_BIN, _as_pg
 from tests.instance_integration import harness, workload
 
 pytestmark = pytest.mark.integration
-S = contract.InstanceStatusFields
 
 
 def _system_id(inst: harness.Instance) -> int:
@@ -67,7 +66,7 @@ def test_failed_rewind_falls_back_to_a_fresh_copy(pair: harness.Bed) -> None:
 
     log = old.log_tail(20000)
     assert "pg_rewind could not rejoin" in log and "after pg_rewind failed" in log, log[-3000:]
-    assert old.status()[S.ROLE] == contract.ROLE_READER
+    assert old.status()["role"] == contract.ROLE_READER
     assert _system_id(old) == system
     lost = workload.missing(old, audit.acked)
     assert not lost, f"{len(lost)} of {len(audit.acked)} acknowledged commits missing on the rejoined reader"

@@ -18,12 +18,11 @@ from tests.instance_integration.harness import Bed, Instance
 
 pytestmark = pytest.mark.integration
 RUNS = int(os.environ.get("QUORUMDB_SWITCHOVER_RUNS", "3"))
-S = contract.InstanceStatusFields
 
 
 def _follows(r: Instance, marker: int) -> bool:
     st = r.status()
-    if not st[S.READY] or st[S.ROLE] != contract.ROLE_READER:
+    if not st["ready"] or st["role"] != contract.ROLE_READER:
         return False
     with r.connect() as conn:
         return conn.execute("SELECT 1 FROM audit WHERE id = %s", (marker,)).fetchone() is not None

@@ -21,7 +21,6 @@ from aurora_api import contract
 from tests.instance_integration import harness, workload
 
 pytestmark = pytest.mark.integration
-S = contract.InstanceStatusFields
 
 
 def _system_id(inst: harness.Instance) -> str:
@@ -52,8 +51,8 @@ def test_writer_without_data_is_reseeded_not_bootstrapped(pair: harness.Bed) -> 
     old.wait(lambda: old.status()["seed_needed"] is True, 15, "seed_needed")
     st = old.status()
     assert st["data_present"] is False and st["system_identifier"] is None
-    assert f"storage nodes hold system {system} at term {pair.term}" in st[S.LAST_DECISION], st
-    assert "never initdb an existing cluster" in st[S.LAST_DECISION]
+    assert f"storage nodes hold system {system} at term {pair.term}" in st["last_decision"], st
+    assert "never initdb an existing cluster" in st["last_decision"]
 
     # Control plane: promote the reader; the wiped instance keeps waiting meanwhile, creating nothing.
     pair.term += 1
@@ -63,7 +62,7 @@ def test_writer_without_data_is_reseeded_not_bootstrapped(pair: harness.Bed) -> 
     lost = workload.missing(new, audit.acked)
     assert not lost, f"{len(lost)} of {len(audit.acked)} acknowledged commits lost on the new writer"
     seen_new_term = f"at term {pair.term}: never initdb"
-    old.wait(lambda: seen_new_term in old.status()[S.LAST_DECISION], 15, "the new term seen")
+    old.wait(lambda: seen_new_term in old.status()["last_decision"], 15, "the new term seen")
     assert old.status()["seed_needed"] is True
     assert not (old.data_root / "pgdata" / "PG_VERSION").exists()
     assert not (old.data_root / "pgdata.new").exists()
@@ -75,7 +74,7 @@ def test_writer_without_data_is_reseeded_not_bootstrapped(pair: harness.Bed) -> 
         conn.execute("INSERT INTO audit (id) VALUES (%s)", (marker,))
     old.wait(lambda: old.ready() and not workload.missing(old, {marker}), 120, "re-seeded reader following")
     st = old.status()
-    assert st[S.ROLE] == contract.ROLE_READER
+    assert st["role"] == contract.ROLE_READER
     assert (st["system_identifier"], st["data_present"], st["seed_needed"]) == (system, True, False)
     assert _system_id(old) == system
     lost = workload.missing(old, audit.acked)

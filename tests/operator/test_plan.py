@@ -95,7 +95,7 @@ def test_writer_recorded_in_status_keeps_its_role_and_instance() -> None:
                if isinstance(a, plan.Apply)}  # fmt: skip
     sts = applies["StatefulSet", "demo-instance-2"]
     env = {e["name"]: e.get("value") for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env[contract.EnvRole.ROLE] == "writer" and env[contract.EnvInstance.TERM] == "3"
+    assert env[contract.EnvInstance.ROLE] == "writer" and env[contract.EnvInstance.TERM] == "3"
 
 
 def test_pods_get_role_labels_and_term() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from aurora_api import contract
-from aurora_api.contract import Env, EnvInstance, EnvRole, EnvStorage
+from aurora_api.contract import Env, EnvInstance, EnvStorage
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.render import accounts, config, desired, disruption, instances, names, services, storage
 from aurora_operator.settings import Settings
@@ -94,14 +94,14 @@ def test_storage_nodes_env_lists_six_stable_addresses_in_ordinal_order() -> None
     env = env_of(container)
     nodes = env[Env.STORAGE_NODES].split(",")
     assert nodes == [f"demo-storage-{i // 2}-{i}.demo-storage.db.svc.cluster.local:7000" for i in range(6)]
-    assert env[EnvRole.ZONE] == "zone-b"
+    assert env[EnvStorage.ZONE] == "zone-b"
     assert env[Env.POD_NAME] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    assert env[EnvRole.WRITER_ENDPOINT] == "demo.db.svc:5432"
+    assert env[Env.WRITER_ENDPOINT] == "demo.db.svc:5432"
     assert container["command"] == ["quorumdb-storage-node"]
     assert container["readinessProbe"]["httpGet"] == {"path": contract.StoragePaths.READINESS, "port": "http"}
     assert names.storage_pods(c)[3] == "demo-storage-1-3"
     assert env[EnvStorage.WRITER_CONNINFO] == "host=demo.db.svc port=5432 user=replicator dbname=postgres"
-    assert env[EnvRole.LIBPQ_PASSWORD] == {"secretKeyRef": {"name": "demo-replication", "key": "password"}}
+    assert env[EnvStorage.LIBPQ_PASSWORD] == {"secretKeyRef": {"name": "demo-replication", "key": "password"}}
 
 
 def test_storage_options_flow_into_claims() -> None:
@@ -126,11 +126,11 @@ def test_instance_set_carries_role_identity_and_contract() -> None:
     assert spec["updateStrategy"] == {"type": "OnDelete"}
     assert contract.LABEL_ROLE not in pod["metadata"]["labels"]  # set on the pod by the operator
     assert pod["metadata"]["labels"][contract.LABEL_INSTANCE] == "demo-instance-1"
-    assert env[EnvRole.ROLE] == "reader"
+    assert env[EnvInstance.ROLE] == "reader"
     assert env[EnvInstance.TERM] == "4"
-    assert env[EnvRole.INSTANCE_NAME] == "demo-instance-1"
-    assert env[EnvRole.PROMOTION_TIER] == "0"
-    assert env[EnvRole.CONFIG_DIR] == contract.PATH_CONFIG_DIR
+    assert env[EnvInstance.INSTANCE_NAME] == "demo-instance-1"
+    assert env[EnvInstance.PROMOTION_TIER] == "0"
+    assert env[EnvInstance.CONFIG_DIR] == contract.PATH_CONFIG_DIR
     assert container["image"] == "quorumdb:test"
     assert container["readinessProbe"]["httpGet"]["path"] == contract.InstancePaths.READINESS
     assert {"name": "http", "containerPort": contract.INSTANCE_HTTP_PORT} in container["ports"]

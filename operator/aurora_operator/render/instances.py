@@ -9,7 +9,7 @@ stable name, and ``OnDelete`` leaves the restart order (readers first, writer la
 from __future__ import annotations
 
 from aurora_api import contract
-from aurora_api.contract import COMPONENT_INSTANCE, EnvInstance, EnvRole, InstancePaths, SecretsLayout
+from aurora_api.contract import COMPONENT_INSTANCE, EnvInstance, InstancePaths, SecretsLayout
 from aurora_api.v1alpha1.cluster import AuroraCluster, InstancesSpec
 
 from ..settings import Settings
@@ -65,12 +65,12 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         "command": ["quorumdb-instance"],
         "env": [
             *podspec.common_env(c, settings),
-            podspec.env(EnvRole.ROLE, role),
+            podspec.env(EnvInstance.ROLE, role),
             podspec.env(EnvInstance.TERM, str(term)),
-            podspec.env(EnvRole.INSTANCE_NAME, name),
-            podspec.env(EnvRole.CONFIG_DIR, contract.PATH_CONFIG_DIR),
-            podspec.env(EnvRole.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
-            *([podspec.env(EnvRole.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
+            podspec.env(EnvInstance.INSTANCE_NAME, name),
+            podspec.env(EnvInstance.CONFIG_DIR, contract.PATH_CONFIG_DIR),
+            podspec.env(EnvInstance.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
+            *([podspec.env(EnvInstance.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
         ],
         "ports": [
             {"name": "postgres", "containerPort": contract.POSTGRES_PORT},

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aurora_api import contract
-from aurora_api.contract import Env, EnvRole, SecretsLayout
+from aurora_api.contract import Env, SecretsLayout
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
@@ -37,9 +37,9 @@ def common_env(c: AuroraCluster, settings: Settings) -> list[Manifest]:
         field_env(Env.POD_NAME, "metadata.name"),
         env(Env.DATA_DIR, contract.PATH_DATA_DIR),
         env(Env.SECRETS_DIR, contract.PATH_SECRETS_DIR),
-        env(EnvRole.PODINFO_DIR, contract.PATH_PODINFO_DIR),
+        env(Env.PODINFO_DIR, contract.PATH_PODINFO_DIR),
         env(Env.STORAGE_NODES, ",".join(names.storage_nodes(c, settings.cluster_domain))),
-        env(EnvRole.WRITER_ENDPOINT, names.endpoint(c, names.writer_service(c))),
+        env(Env.WRITER_ENDPOINT, names.endpoint(c, names.writer_service(c))),
         *s3_env(c),
     ]
 
@@ -62,7 +62,7 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         env(Env.S3_ENDPOINT, store.endpoint),
         env(Env.S3_BUCKET, store.bucket),
         env(Env.S3_PREFIX, store.prefix or f"{c.metadata.namespace}/{c.metadata.name}"),
-        env(EnvRole.S3_REGION, store.region),
+        env(Env.S3_REGION, store.region),
         secret_env(Env.S3_ACCESS_KEY_ID, creds.access_key_id_key),
         secret_env(Env.S3_SECRET_ACCESS_KEY, creds.secret_access_key_key),
     ]

@@ -10,7 +10,7 @@ leaves restart order to the operator.
 from __future__ import annotations
 
 from aurora_api import contract
-from aurora_api.contract import COMPONENT_STORAGE, EnvRole, EnvStorage, SecretsLayout, StoragePaths
+from aurora_api.contract import COMPONENT_STORAGE, EnvStorage, SecretsLayout, StoragePaths
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
@@ -48,7 +48,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         "image": podspec.image(c, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["quorumdb-storage-node"],
-        "env": [*podspec.common_env(c, settings), podspec.env(EnvRole.ZONE, zone), *writer_env(c)],
+        "env": [*podspec.common_env(c, settings), podspec.env(EnvStorage.ZONE, zone), *writer_env(c)],
         "ports": [{"name": "http", "containerPort": contract.STORAGE_HTTP_PORT}],
         "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3),
         "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6),
@@ -118,7 +118,7 @@ def writer_env(c: AuroraCluster) -> list[Manifest]:
     }
     return [
         podspec.env(EnvStorage.WRITER_CONNINFO, conninfo),
-        {"name": EnvRole.LIBPQ_PASSWORD, "valueFrom": password},
+        {"name": EnvStorage.LIBPQ_PASSWORD, "valueFrom": password},
     ]
 
 

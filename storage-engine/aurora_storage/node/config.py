@@ -92,7 +92,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     )
     p.add_argument("--writer", default=env.get(contract.EnvStorage.WRITER_CONNINFO))
     p.add_argument("--cluster-name", default=env.get(contract.Env.CLUSTER_NAME))
-    p.add_argument("--pg-bin-dir", default=env.get(contract.EnvStorage.PG_BIN_DIR, str(DEFAULT_PG_BIN)))
+    p.add_argument("--pg-bin-dir", default=env.get(contract.Env.PG_BIN_DIR, str(DEFAULT_PG_BIN)))
     p.add_argument("--keep-segments", type=int, default=int(env.get(contract.EnvStorage.KEEP_SEGMENTS, "64")))
     p.add_argument("--archive-takeover", type=float, default=30.0)
     p.add_argument("--receiver", choices=RECEIVERS, default=env.get(contract.EnvStorage.RECEIVER, "walrecv"))
@@ -104,8 +104,8 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     if a.ordinal is None:
         p.error(f"--ordinal or {contract.EnvStorage.ORDINAL} is required")
     writer = a.writer
-    if writer is None and env.get(contract.EnvRole.WRITER_ENDPOINT):
-        host, _, port = env[contract.EnvRole.WRITER_ENDPOINT].rpartition(":")
+    if writer is None and env.get(contract.Env.WRITER_ENDPOINT):
+        host, _, port = env[contract.Env.WRITER_ENDPOINT].rpartition(":")
         writer = f"host={host} port={port}"
     s3 = None
     if env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET):
@@ -115,7 +115,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             prefix=env.get(contract.Env.S3_PREFIX, "").strip("/"),
             access_key=env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
             secret_key=env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
-            region=env.get(contract.EnvRole.S3_REGION, "us-east-1"),
+            region=env.get(contract.Env.S3_REGION, "us-east-1"),
         )
     peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
     return NodeConfig(

@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench chaos clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,11 +46,17 @@ unit: venv
 	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests
 
 integration: venv host walrecv bins
-	$(VENV)/bin/pytest -q -m integration tests
+	$(VENV)/bin/pytest -q -m integration tests e2e/test_audit_client.py
 
 ## The whole end-to-end suite on the kind test bed.
 e2e: venv cluster image
 	$(VENV)/bin/pytest -q -m e2e e2e
+
+## Writer-pod force-deletions in a row under the audited workload (a script, not a test): prints the failover
+## outage distribution (p50/p90/p99/max) and acknowledged/missing totals. CHAOS_ARGS overrides (--help).
+CHAOS_ARGS ?= --runs 10
+chaos: venv cluster image
+	$(PY) e2e/chaos.py $(CHAOS_ARGS)
 
 ## The README's main command: test bed, image, operator via Helm, the example AuroraCluster, a workload.
 demo: venv

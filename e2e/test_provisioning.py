@@ -90,8 +90,12 @@ def test_readers_scale_two_four_one(namespace: Kubectl) -> None:
     for readers in (4, 1):
         namespace.run("patch", "aurora", "demo", "--type", "merge", "-p",
                       json.dumps({"spec": {"instances": {"readers": readers}}}))  # fmt: skip
-        wait_for(f"{readers} readers ready", lambda r=readers: status(namespace).get("readersReady") == r
-                 and status(namespace).get("phase") == "Ready", timeout=300)  # fmt: skip
+
+        def scaled(r: int = readers) -> bool:
+            st = status(namespace)
+            return st.get("readersReady") == r and st.get("phase") == "Ready"
+
+        wait_for(f"{readers} readers ready", scaled, timeout=300)
         sets = namespace.run("get", "sts", "-l", "quorumdb.io/component=instance", "-o", "name").split()
         assert len(sets) == readers + 1
     assert status(namespace)["writer"] == "demo-instance-0"

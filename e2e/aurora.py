@@ -1,0 +1,197 @@
+"""What the failover tests and ``e2e/chaos.py`` observe of an AuroraCluster on the test bed, and the one
+disruption they cause: status reads and waits, the writer's pod, Events by reason, the writer pod's forced
+deletion, and a sampler that records which pods carry the writer label while a scenario runs.
+
+It reads and kills through ``kubectl`` only, like a user; it must not assert anything itself (the scenarios
+do) except that a wait ends in time.
+"""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import yaml
+from kube import Kubectl, KubectlError, wait_for
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEMO: dict[str, Any] = yaml.safe_load((ROOT / "docs/examples/aurora-demo.yaml").read_text())
+WRITER_LABEL = "quorumdb.io/role=writer"
+OPERATOR_NAMESPACE = "quorumdb-system"
+OPERATOR_SELECTOR = "app.kubernetes.io/name=quorumdb-operator"
+
+
+def demo(readers: int = 2) -> dict[str, Any]:
+    """The documented demo cluster (``demo``), with ``readers`` readers."""
+    manifest = copy.deepcopy(DEMO)
+    instances = manifest["spec"]["instances"]
+    instances["readers"] = readers
+    instances["promotionTiers"] = instances["promotionTiers"][: readers + 1]
+    return manifest
+
+
+def status(ns: Kubectl, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = ns.get_json("aurora", name).get("status", {})
+    return found
+
+
+def brief(st: dict[str, Any]) -> str:
+    """The status fields a failover test looks at, for failure messages."""
+    keys = ("phase", "writer", "targetWriter", "term", "timeline", "failover", "lastFailover", "instances")
+    conditions = [(c.get("type"), c.get("status"), c.get("reason")) for c in st.get("conditions", [])]
+    return f"{ {k: st.get(k) for k in keys} } conditions {conditions}"
+
+
+def _wait(ns: Kubectl, name: str, what: str, predicate: Callable[[], bool], timeout: float) -> dict[str, Any]:
+    """``wait_for`` that names the cluster's last status when it times out; returns the status."""
+    try:
+        wait_for(f"{name}: {what}", predicate, timeout, interval=0.5)
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}; last status: {brief(status(ns, name))}") from err
+    return status(ns, name)
+
+
+def wait_ready(ns: Kubectl, name: str, timeout: float = 300) -> dict[str, Any]:
+    return _wait(ns, name, "phase Ready", lambda: status(ns, name).get("phase") == "Ready", timeout)
+
+
+def instance_pod(instance: str) -> str:
+    """An instance's pod: its StatefulSet has one replica, ordinal 0."""
+    return f"{instance}-0"
+
+
+def instance_status(st: dict[str, Any], instance: str) -> dict[str, Any]:
+    """``status.instances[]`` entry of ``instance`` (what its instance manager reported); {} if absent."""
+    found: dict[str, Any] = next((i for i in st.get("instances", []) if i.get("name") == instance), {})
+    return found
+
+
+def pod_uid(ns: Kubectl, pod: str) -> str:
+    uid: str = ns.get_json("pod", pod)["metadata"]["uid"]
+    return uid
+
+
+def force_delete_pod(ns: Kubectl, pod: str) -> float:
+    """``kubectl delete --force --grace-period=0``; returns the host time just before the delete."""
+    t = time.time()
+    ns.run("delete", "pod", pod, "--force", "--grace-period=0")
+    return t
+
+
+def kill_operator(kubectl: Kubectl) -> None:
+    ops = kubectl.in_namespace(OPERATOR_NAMESPACE)
+    ops.run("delete", "pod", "-l", OPERATOR_SELECTOR, "--force", "--grace-period=0")
+
+
+def wait_writer_changed(ns: Kubectl, name: str, old: str, timeout: float = 60) -> dict[str, Any]:
+    """Until ``status.writer`` is another instance and the phase is Ready again; that status."""
+
+    def changed() -> bool:
+        st = status(ns, name)
+        return st.get("writer") not in (None, old) and st.get("phase") == "Ready"
+
+    return _wait(ns, name, f"a writer other than {old}, phase Ready", changed, timeout)
+
+
+def wait_rejoined_as_reader(ns: Kubectl, name: str, instance: str, timeout: float = 180) -> dict[str, Any]:
+    """Until ``instance`` reports itself a ready reader following the current term, and its pod carries the
+    reader label; that status."""
+
+    def rejoined() -> bool:
+        st = status(ns, name)
+        mine = instance_status(st, instance)
+        label = ns.get_json("pod", instance_pod(instance))["metadata"]["labels"].get("quorumdb.io/role")
+        return (
+            mine.get("role") == "reader"
+            and mine.get("ready") is True
+            and mine.get("term") == st.get("term")
+            and label == "reader"
+        )
+
+    return _wait(ns, name, f"{instance} back as a ready reader at the current term", rejoined, timeout)
+
+
+def wait_for_annotation_removed(ns: Kubectl, name: str, key: str, timeout: float = 60) -> None:
+    def removed() -> bool:
+        return key not in ns.get_json("aurora", name)["metadata"].get("annotations", {})
+
+    _wait(ns, name, f"annotation {key} removed", removed, timeout)
+
+
+def event_count(ns: Kubectl, name: str, reason: str) -> int:
+    """How many times Events of ``reason`` were reported on AuroraCluster ``name`` (repeats included)."""
+    items = ns.get_json("events", "--field-selector", f"involvedObject.name={name},reason={reason}")["items"]
+    return sum(
+        int((e.get("series") or {}).get("count") or e.get("count") or 1)
+        for e in items
+        if e.get("involvedObject", {}).get("kind") == "AuroraCluster"
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float
+    writer_pods: tuple[str, ...]
+    """Pods labelled ``quorumdb.io/role=writer`` as ``name/uid`` (terminating ones included)."""
+    status_writer: str | None
+
+
+class WriterLabels:
+    """Samples every ``interval`` seconds, in a thread, which pods carry the writer label and what
+    ``status.writer`` says. A sampler: an overlap shorter than the interval can go unseen."""
+
+    def __init__(self, ns: Kubectl, name: str, interval: float = 0.5) -> None:
+        self.ns = ns
+        self.name = name
+        self.interval = interval
+        self.samples: list[Sample] = []
+        self.failed_samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"writer-labels-{name}", daemon=True)
+
+    def _sample(self) -> Sample:
+        pods = self.ns.get_json("pods", "-l", f"quorumdb.io/cluster={self.name},{WRITER_LABEL}")["items"]
+        writers = tuple(sorted(f"{p['metadata']['name']}/{p['metadata']['uid']}" for p in pods))
+        return Sample(time.time(), writers, status(self.ns, self.name).get("writer"))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.samples.append(self._sample())
+            except (KubectlError, KeyError, ValueError):
+                self.failed_samples += 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def __enter__(self) -> WriterLabels:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def overlaps(self) -> list[Sample]:
+        """Samples with more than one writer-labelled pod."""
+        return [s for s in self.samples if len(s.writer_pods) > 1]
+
+    def writer_sequence(self) -> list[str]:
+        """Distinct consecutive values of ``status.writer`` over the samples (unset ones skipped)."""
+        seq: list[str] = []
+        for s in self.samples:
+            if s.status_writer and (not seq or seq[-1] != s.status_writer):
+                seq.append(s.status_writer)
+        return seq
+
+    def summary(self) -> str:
+        most = max((len(s.writer_pods) for s in self.samples), default=0)
+        return (f"{len(self.samples)} samples ({self.failed_samples} failed) every {self.interval}s, "
+                f"at most {most} writer-labelled pod(s), status.writer {self.writer_sequence()}")  # fmt: skip

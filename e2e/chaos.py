@@ -1,0 +1,154 @@
+"""`make chaos`: repeated writer-pod force-deletions on one cluster under the audited workload, on the kind
+test bed. A script, not a test: it prints each run and then the distribution of the failover outage (kill ->
+first acknowledged commit: p50, p90, p99, max) and the total acknowledged and missing commits.
+
+Each run starts a fresh workload pod (one audit log per run keeps it far from the kubelet's log rotation),
+lets it write for ``--load-seconds``, force-deletes the current writer's pod, waits for another writer and
+phase Ready, keeps writing for ``--after-seconds``, audits every acknowledged commit, and waits for the old
+writer to rejoin as a ready reader before the next run. A thread samples the writer label throughout.
+Exit status 1 when a commit was lost, two pods were labelled writer at once, or a run did not complete.
+
+Needs `make cluster image` (the Makefile target runs them); installs the operator with Helm like the e2e
+suite does, in a namespace of its own that it deletes afterwards unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aurora
+from kube import Kubectl, KubectlError, default_kubeconfig
+from workload import IMAGE, Workload
+
+NAME = "demo"
+
+
+@dataclass(frozen=True)
+class Run:
+    number: int
+    old: str
+    new: str
+    term: int
+    outage: float
+    acked: int
+    missing: int
+
+    def describe(self) -> str:
+        return (f"{self.old} -> {self.new} (term {self.term}): outage {self.outage:.2f}s, "
+                f"acknowledged {self.acked}, missing {self.missing}")  # fmt: skip
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def install_operator(kubectl: Kubectl) -> None:
+    """The operator with Helm, as ``e2e/conftest.py``'s ``operator_release`` fixture installs it."""
+    repo, _, tag = IMAGE.rpartition(":")
+    chart = os.path.join(aurora.ROOT, "charts", "quorumdb")
+    subprocess.run(
+        ["helm", "upgrade", "--install", "quorumdb", chart, "--kubeconfig", kubectl.kubeconfig,
+         "--namespace", aurora.OPERATOR_NAMESPACE, "--create-namespace", "--set", f"image.repository={repo}",
+         "--set", f"image.tag={tag}", "--wait", "--timeout", "180s"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
+    before = aurora.wait_ready(ns, NAME, timeout=300)
+    old = before["writer"]
+    load = Workload.start(ns, NAME, name=f"workload-{number}", pgbench=not args.no_pgbench)
+    try:
+        time.sleep(args.load_seconds)
+        t_kill = aurora.force_delete_pod(ns, aurora.instance_pod(old))
+        after = aurora.wait_writer_changed(ns, NAME, old, timeout=60)
+        time.sleep(args.after_seconds)
+        result = load.audit()
+        outage = load.outage_after(t_kill)
+    finally:
+        load.delete()
+    if result.missing:
+        print(f"  run {number}: lost ids {sorted(result.missing)[:20]}", flush=True)
+    aurora.wait_rejoined_as_reader(ns, NAME, old, timeout=180)
+    new, term = after["writer"], int(after["term"])
+    return Run(number, old, new, term, outage, len(result.acked), len(result.missing))
+
+
+def summary(runs: Sequence[Run]) -> str:
+    outages = [r.outage for r in runs]
+    if not outages:
+        return "no completed run"
+    return (
+        f"failover outage (kill -> first acknowledged commit) over {len(runs)} runs: "
+        f"p50 {percentile(outages, 50):.2f}s, p90 {percentile(outages, 90):.2f}s, "
+        f"p99 {percentile(outages, 99):.2f}s, max {max(outages):.2f}s\n"
+        f"acknowledged commits audited: {sum(r.acked for r in runs)}, missing: {sum(r.missing for r in runs)}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Writer-pod force-deletions in a row, audited.")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--load-seconds", type=float, default=10.0, help="workload before each kill")
+    parser.add_argument("--after-seconds", type=float, default=10.0, help="workload after each failover")
+    parser.add_argument("--namespace", default=f"chaos-{uuid.uuid4().hex[:8]}")
+    parser.add_argument("--keep", action="store_true", help="keep the namespace (and cluster) afterwards")
+    parser.add_argument("--no-pgbench", action="store_true", help="audit writer only, no pgbench load")
+    parser.add_argument("--skip-install", action="store_true", help="the operator is already installed")
+    args = parser.parse_args(argv)
+
+    kubectl = Kubectl(default_kubeconfig())
+    try:
+        kubectl.run("get", "--raw", "/readyz", timeout=20)
+    except (KubectlError, OSError) as err:
+        print(f"no reachable test-bed cluster ({err}); run `make cluster image`", file=sys.stderr)
+        return 2
+    if not args.skip_install:
+        install_operator(kubectl)
+    kubectl.run("create", "namespace", args.namespace)
+    ns = kubectl.in_namespace(args.namespace)
+    runs: list[Run] = []
+    failure: str | None = None
+    started = time.monotonic()
+    try:
+        ns.apply([aurora.demo()])
+        aurora.wait_ready(ns, NAME, timeout=300)
+        print(f"namespace {args.namespace}: {NAME} Ready after {time.monotonic() - started:.0f}s", flush=True)
+        with aurora.WriterLabels(ns, NAME) as labels:
+            for number in range(1, args.runs + 1):
+                try:
+                    run = one_run(ns, number, args)
+                except (TimeoutError, KubectlError, AssertionError, ValueError) as err:
+                    failure = f"run {number} did not complete: {err}"
+                    print(failure, flush=True)
+                    break
+                runs.append(run)
+                print(f"run {number}/{args.runs}: {run.describe()}", flush=True)
+        print(f"writer labels: {labels.summary()}")
+        overlaps = labels.overlaps()
+        if overlaps:
+            failure = f"two writer-labelled pods at once: {overlaps[:5]}"
+    finally:
+        print(summary(runs), flush=True)
+        if args.keep:
+            print(f"kept namespace {args.namespace}")
+        else:
+            kubectl.run("delete", "namespace", args.namespace, "--wait=false", check=False)
+    if failure:
+        print(f"FAILED: {failure}")
+    lost = sum(r.missing for r in runs)
+    return 1 if failure or lost or len(runs) < args.runs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

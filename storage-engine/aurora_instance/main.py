@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from aurora_instance import accounts, backends, files
+from aurora_instance import accounts, backends, files, volumelock
 from aurora_instance import settings as settings_mod
 from aurora_instance.context import Context
 from aurora_instance.postgres import Postgres
@@ -70,6 +70,7 @@ def prepare() -> Context:
         raise ConfigError("refusing to run as root: PostgreSQL must run as an unprivileged user")
     s = settings_mod.from_env()
     creds = accounts.load(s.secrets_dir)
+    volumelock.hold(s.data_root)  # before anything on the volume is read or written; held for life
     files.check_data_dir(s)
     params = files.user_parameters(s)
     storage = backends.storage_from_env(os.environ)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import pathlib
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,14 @@ def instance_status(st: dict[str, Any], instance: str) -> dict[str, Any]:
     """``status.instances[]`` entry of ``instance`` (what its instance manager reported); {} if absent."""
     found: dict[str, Any] = next((i for i in st.get("instances", []) if i.get("name") == instance), {})
     return found
+
+
+def kill_container(pod: dict[str, Any]) -> None:
+    """SIGKILL a pod's container from its kind node: its first process dies and with it every process in its
+    PID namespace (as in a power cut); the kubelet restarts the container in the same pod (same volumes)."""
+    cid = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    script = f"kill -9 $(crictl inspect --output go-template --template '{{{{.info.pid}}}}' {cid})"
+    subprocess.run(["docker", "exec", pod["spec"]["nodeName"], "sh", "-c", script], check=True, timeout=30)
 
 
 def pod_uid(ns: Kubectl, pod: str) -> str:

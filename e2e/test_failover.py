@@ -175,3 +175,51 @@ def test_failover_operator_killed_mid_failover_completes_once(namespace: Kubectl
     last = rejoined["lastFailover"]
     assert (last["kind"], last["from"], last["to"]) == ("failover", old, after["writer"]), last
     assert aurora.event_count(namespace, NAME, "FailoverCompleted") == 1
+
+
+def test_failover_emptydir_writer_pod_deleted_is_reseeded_never_bootstrapped(namespace: Kubectl) -> None:
+    # Given a cluster whose instances keep PGDATA on an emptyDir (opt-in), with a table of known rows,
+    manifest = aurora.demo()
+    manifest["spec"]["instances"]["dataVolume"] = "EmptyDir"
+    namespace.apply([manifest])
+    before = aurora.wait_ready(namespace, NAME)
+    old = before["writer"]
+    with Workload.start(namespace, NAME, pgbench=False) as load:
+        time.sleep(LOAD_SECONDS)
+        # when the writer's pod is force-deleted (its data goes with it: the regression scenario),
+        t_kill = aurora.force_delete_pod(namespace, aurora.instance_pod(old))
+        after = aurora.wait_writer_changed(namespace, NAME, old, timeout=60)
+        print(f"emptyDir writer deleted: outage {load.outage_after(t_kill):.2f}s")
+        # then its replacement starts with no data, is never bootstrapped as a new system, and is re-seeded
+        # as a reader of the new writer;
+        rejoined = aurora.wait_rejoined_as_reader(namespace, NAME, old, timeout=240)
+        result = load.audit()
+        report(result, load)
+    assert_nothing_lost(result)
+    assert rejoined["systemIdentifier"] == before["systemIdentifier"]
+    cond = {c["type"]: c for c in rejoined["conditions"]}
+    assert cond["SystemConsistent"]["status"] == "True", cond["SystemConsistent"]
+    assert rejoined["writer"] == after["writer"]
+
+
+def test_failover_power_cut_every_container_killed_comes_back_with_its_data(namespace: Kubectl) -> None:
+    # Given a Ready cluster under the audited workload,
+    namespace.apply([aurora.demo()])
+    before = aurora.wait_ready(namespace, NAME)
+    with Workload.start(namespace, NAME, pgbench=False) as load:
+        time.sleep(LOAD_SECONDS)
+        # when every container of the cluster is SIGKILLed at once (a power cut),
+        everything = namespace.get_json("pods", "-l", f"quorumdb.io/cluster={NAME}")["items"]
+        assert len(everything) == 9
+        t_cut = time.time()
+        for pod in everything:
+            aurora.kill_container(pod)
+        # then it comes back Ready, takes writes again, and no acknowledged commit is lost.
+        load.wait_until(lambda log: log.recovered_after(t_cut), "a commit after the power cut", 300)
+        print(f"power cut: first acknowledged commit {load.outage_after(t_cut):.2f}s after the kill")
+        after = aurora.wait_ready(namespace, NAME, timeout=300)
+        time.sleep(LOAD_SECONDS)
+        result = load.audit()
+        report(result, load)
+    assert_nothing_lost(result)
+    assert after["systemIdentifier"] == before["systemIdentifier"]

@@ -166,8 +166,8 @@ def _catch_up_and_promote(ctx: Context, intent: Intent, t0: float) -> str:
     fence(ctx, term)  # now name this instance: the nodes wake up and stream from the new timeline
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
     done = time.monotonic()
-    with ctx.connect(timeout=10) as conn:
-        conn.execute("CHECKPOINT")  # lets pg_rewind of former writers see the new timeline at once
+    # No CHECKPOINT here: it would wait for the end-of-recovery checkpoint (seconds of spread writes) and keep
+    # the writer unready meanwhile; a former writer's rejoin asks this writer for one before pg_rewind.
     return (
         f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
         f"{lsn.format_lsn(tail.end if target is None else target)} (timeline {tail.timeline}); "

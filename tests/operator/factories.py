@@ -38,7 +38,10 @@ def pod(name: str, labels: dict[str, str], ready: bool = True, node: str = "node
         "kind": "Pod",
         "metadata": {"name": name, "namespace": "db", "labels": labels},
         "spec": {"nodeName": node},
-        "status": {"conditions": [{"type": "Ready", "status": state}]},
+        "status": {
+            "conditions": [{"type": "Ready", "status": state}],
+            "containerStatuses": [{"name": "main", "state": {"running": {}}}],
+        },
     }
 
 

@@ -102,6 +102,14 @@ def test_writer_pod_deleted_promotes_the_best_reader_by_tier_then_lsn() -> None:
     assert d.start is not None and d.start.to == "demo-instance-1"
 
 
+def test_writer_pod_re_created_or_restarting_fails_over_at_once() -> None:
+    c = established()
+    observed = world(c, {0: None, 1: reader(), 2: reader()})
+    observed.pods[0]["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    d = failover.decide(c, observed, NOW)
+    assert d.start is not None and "not running" in d.start.reason
+
+
 def test_silent_writer_fails_over_only_after_the_grace_period() -> None:
     c = established()
     reports = {0: None, 1: reader(), 2: reader()}

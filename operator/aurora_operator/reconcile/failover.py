@@ -31,7 +31,7 @@ from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..render import names
-from .observed import Manifest, Observed, pod_gone
+from .observed import Manifest, Observed, container_running, pod_gone
 
 GRACE_SECONDS = 2.0
 """A writer whose status endpoint stays silent this long has failed (the probe runs every second)."""
@@ -98,8 +98,11 @@ def failure(c: AuroraCluster, observed: Observed, instance: str) -> str | None:
     """Why ``instance`` cannot serve as the writer, or None when nothing says so."""
     if _pod(c, observed, instance) is None:
         return f"pod of {instance} is gone"
-    if pod_gone(_pod(c, observed, instance)):
+    pod = _pod(c, observed, instance)
+    if pod_gone(pod):
         return f"pod of {instance} is being deleted"
+    if pod is not None and not container_running(pod):
+        return f"pod of {instance} is not running (re-created, or its container restarting)"
     report = observed.instances.get(instance)
     silent = observed.silent_seconds.get(instance, 0.0)
     if report is None and silent >= GRACE_SECONDS:

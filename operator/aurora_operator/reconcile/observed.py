@@ -53,6 +53,13 @@ def pod_ready(pod: Manifest) -> bool:
     return any(cond.get("type") == "Ready" and cond.get("status") == "True" for cond in conditions)
 
 
+def container_running(pod: Manifest) -> bool:
+    """Every container of the pod has started and is running (a re-created pod is Pending at first; a
+    crashed container waits to restart)."""
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    return bool(statuses) and all("running" in (s.get("state") or {}) for s in statuses)
+
+
 def pod_gone(pod: Manifest | None) -> bool:
     """No pod, or a pod being deleted (its containers are or will be killed)."""
     return pod is None or bool(pod.get("metadata", {}).get("deletionTimestamp"))

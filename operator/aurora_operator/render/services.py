@@ -31,8 +31,15 @@ def _service(
 
 
 def writer(c: AuroraCluster) -> Manifest:
+    """The cluster endpoint: the pod the operator labels writer, ready or not.
+
+    Why not only ready pods: the label is the switch (the operator sets it on one pod at a time, when it
+    decides a failover), and publishing the address at once lets the endpoint reach the nodes while the
+    target promotes, instead of after a readiness probe and another endpoint round trip. Until it has
+    promoted, clients get a read-only or connection error from it, never a second writer.
+    """
     select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_ROLE: contract.ROLE_WRITER})
-    return _service(c, names.writer_service(c), select, [POSTGRES])
+    return _service(c, names.writer_service(c), select, [POSTGRES], unready=True)
 
 
 def readers(c: AuroraCluster) -> Manifest:

@@ -125,7 +125,10 @@ def promote(ctx: Context, intent: Intent) -> str:
     t0 = time.monotonic()
     term = intent.term
     _hold(ctx)
-    fence(ctx, term, follow_me=False)  # from here on the old writer cannot gather a write quorum
+    # From here on the old writer cannot gather a write quorum. The nodes are told to follow this instance
+    # at once: they stream only from a writer declaring ``term`` out of recovery, so they wait (re-checking
+    # every 250 ms) and start the moment it has promoted, without a second round of fencing on the way.
+    fence(ctx, term)
     if not ctx.pg.running():
         write_config(ctx, Intent(contract.ROLE_READER, term, None))
         ctx.pg.start()
@@ -156,14 +159,16 @@ def _catch_up_and_promote(ctx: Context, intent: Intent, t0: float) -> str:
         _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
     t_caught_up = time.monotonic()
     with ctx.connect() as conn:
+        # The slots exist before the nodes (already told to follow) can connect: a node finding no slot
+        # would re-seed itself. Physical slots can be created in recovery and survive the promotion.
+        sql.create_storage_slots(conn)
         row = conn.execute("SELECT pg_promote(true, 60)").fetchone()
         if not row or not row[0]:
             raise PromotionError(f"pg_promote did not complete within 60s at term {term}")
-        sql.create_storage_slots(conn)
         obs = sql.observe(conn)
     write_config(ctx, intent)
     ctx.pg.reload()
-    fence(ctx, term)  # now name this instance: the nodes wake up and stream from the new timeline
+    fence(ctx, term)  # confirms no newer term appeared meanwhile (Deposed otherwise); the nodes already stream
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
     done = time.monotonic()
     # No CHECKPOINT here: it would wait for the end-of-recovery checkpoint (seconds of spread writes) and keep

@@ -168,7 +168,7 @@ def _catch_up_and_promote(ctx: Context, intent: Intent, t0: float) -> str:
         obs = sql.observe(conn)
     write_config(ctx, intent)
     ctx.pg.reload()
-    fence(ctx, term)  # confirms no newer term appeared meanwhile (Deposed otherwise); the nodes already stream
+    fence(ctx, term)  # no newer term appeared meanwhile (else Deposed); the nodes already stream
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
     done = time.monotonic()
     # No CHECKPOINT here: it would wait for the end-of-recovery checkpoint (seconds of spread writes) and keep

@@ -6,7 +6,8 @@ visible that only three nodes held. So:
 
 ``promote``: fence (nodes refuse the old term) -> stop streaming from the old writer -> read the WAL tail of
 all reachable nodes (>= READ_QUORUM; W+R>N so it holds every acknowledged commit) -> replay through its last
-complete record via ``restore_command`` -> ``pg_promote`` -> slots -> declare the term (nodes follow).
+complete record via ``restore_command`` -> slots -> ``pg_promote`` (the fenced nodes, told to follow this
+instance, start streaming as soon as it is out of recovery) -> confirm the term.
 
 ``recover_writer``: a crashed writer keeps its term only if the nodes still grant it; it restarts with clients
 shut out, lets the storage nodes stream its local tail, and opens only once WRITE_QUORUM nodes hold all of its

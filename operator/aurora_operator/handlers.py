@@ -82,8 +82,8 @@ async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) ->
     async with _lock(memo, cluster.metadata.uid):
         meta = cluster.metadata
         fresh = await kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
-        if fresh is None:
-            return loop.Outcome(None, [], [])
+        if fresh is None or fresh.get("metadata", {}).get("deletionTimestamp"):
+            return loop.Outcome(None, [], [])  # gone, or being deleted: only the delete handler acts
         cluster = api.AuroraCluster.model_validate(fresh)
         outcome = await loop.reconcile(
             kube, memo.settings, cluster, resync=resync, storage=memo.storage, instances=memo.instances,
@@ -118,7 +118,9 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     _post(body, outcome)
 
 
-@kopf.daemon(GROUP, VERSION, api.PLURAL, cancellation_timeout=10.0)
+# cancellation_polling: kopf keeps the finalizer until the daemon has exited and only looks again on the next
+# event; in a namespace being deleted there may be none, and the AuroraCluster stayed Deleting for ever.
+@kopf.daemon(GROUP, VERSION, api.PLURAL, cancellation_timeout=10.0, cancellation_polling=1.0)
 async def watch_writer(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
     """Every second, a cheap look at the writer (its pod and its status endpoint); when it looks dead, or a
     writer change is in progress, a full pass right away instead of at the next timer tick. The pass itself
@@ -131,7 +133,7 @@ async def watch_writer(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonSto
             cluster = api.AuroraCluster.model_validate(dict(body))
         except pydantic.ValidationError:
             continue  # the timer's pass reports the invalid spec
-        if not await loop.needs_attention(memo.kube, memo.instances, cluster):
+        if not await loop.needs_attention(memo.kube, memo.instances, cluster) or stopped:
             continue
         _post(body, await _pass(memo, cluster, resync=False))
 

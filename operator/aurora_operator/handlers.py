@@ -82,9 +82,12 @@ async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) ->
     async with _lock(memo, cluster.metadata.uid):
         meta = cluster.metadata
         fresh = await kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
-        if fresh is None or fresh.get("metadata", {}).get("deletionTimestamp"):
-            return loop.Outcome(None, [], [])  # gone, or being deleted: only the delete handler acts
+        if fresh is None:
+            return loop.Outcome(None, [], [])
         cluster = api.AuroraCluster.model_validate(fresh)
+        if cluster.metadata.deletion_timestamp and not cluster.spec.deletion_protection:
+            return loop.Outcome(None, [], [])  # being deleted: only the delete handler acts (a protected
+            # cluster held in Deleting by the finalizer keeps being served, failovers included)
         outcome = await loop.reconcile(
             kube, memo.settings, cluster, resync=resync, storage=memo.storage, instances=memo.instances,
             silence=silence.setdefault(cluster.metadata.uid, observe.Silence()),

@@ -21,7 +21,17 @@ ENGINE = ROOT / "storage-engine"
 IO = {"kopf", "lightkube", "httpx", "aiohttp", "psycopg", "boto3", "asyncio", "subprocess", "socket"}
 FILESYSTEM = {"os", "pathlib", "shutil", "time"}
 PURE_RECONCILE = ("plan", "report", "checks", "conditions", "observed", "failover")
-PURE_STORAGE = ("quorum", "lsn", "fencing", "repair_plan", "retention", "archive_layout", "walfile")
+PURE_STORAGE = (
+    "quorum",
+    "lsn",
+    "fencing",
+    "repair_plan",
+    "repair_attempts",
+    "history",
+    "retention",
+    "archive_layout",
+    "walfile",
+)
 INSTANCE_EFFECTS = {f"aurora_instance.{m}" for m in ("manager", "actions", "promotion", "postgres", "files")}
 
 LAYERS = [

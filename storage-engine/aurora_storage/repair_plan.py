@@ -3,7 +3,8 @@
 Why it exists: a node that lost its volume or missed segments restarts its receiver at the slot's
 position (the current segment); everything before that inside the repair window must come from peers
 (checksum-verified) or, for segments no peer still holds, from the archive. Planning is pure so that
-every gap shape is unit-tested. It must not fetch anything.
+every gap shape is unit-tested. Files of an older timeline past where the newest known history says it
+ended (``history.off_history``) are never wanted, from peers or the archive. It must not fetch anything.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from aurora_storage import history as historymod
 from aurora_storage import lsn as lsnmod
 
 ARCHIVE = -1
@@ -38,6 +40,7 @@ def plan(
     archived: Iterable[str],
     keep: int,
     rotate: int = 0,
+    history: historymod.History | None = None,
 ) -> list[Fetch] | None:
     """Files to fetch, oldest first; None while the node holds no segment yet (its window is unknown).
 
@@ -45,8 +48,9 @@ def plan(
     files (fetched concurrently) start at different peers, and successive rounds shift the order.
 
     Wanted: completed segments in ``[newest - keep, newest]`` (newest = highest local segment number)
-    that are not held locally (a local ``.partial`` of the same segment is the receiver's job), and
-    history files not held locally.
+    that are not held locally (a local ``.partial`` of the same segment is the receiver's job) and are
+    not superseded by ``history`` (the newest timeline history the node holds), and history files not
+    held locally.
     """
     local_names = {lsnmod.parse_wal_name(n) for n in local}
     segs = [n for n in local_names if n.kind is not lsnmod.WalKind.HISTORY]
@@ -57,7 +61,7 @@ def plan(
 
     def wanted(name: str) -> bool:
         wn = lsnmod.parse_wal_name(name)
-        if wn.kind is lsnmod.WalKind.PARTIAL or wn.segment in held:
+        if wn.kind is lsnmod.WalKind.PARTIAL or wn.segment in held or historymod.off_history(wn, history):
             return False
         return wn.kind is lsnmod.WalKind.HISTORY or newest - keep <= wn.segno <= newest
 

@@ -1,6 +1,6 @@
 """Thin blocking S3 driver for the archive (boto3): put with an MD5 the server verifies, head, get, list.
 
-Why it exists: the archiver, repair and the client need four S3 calls with integrity checks and nothing
+Why it exists: the archiver, repair and the client need a few S3 calls with integrity checks and nothing
 else; keeping boto3 behind this class keeps the rest typed and testable against a real S3 server. It must
 not decide what to upload or when (``node.archiver`` does); callers run it in threads.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,29 @@ class Archive:
         if want is None or want != got:
             raise checksum.ChecksumError(f"s3://{self.bucket}/{key}: sha256 {got} != metadata {want}")
         return data
+
+    def stream(self, key: str, chunk: int = checksum.CHUNK) -> tuple[str, int, Generator[bytes, None, None]]:
+        """``(sha256 from the object's metadata, size, body chunks)`` for a caller that hashes as it reads.
+
+        The caller must verify the bytes against the returned digest (``store.Incoming`` does); a missing
+        digest raises :class:`checksum.ChecksumError` before any byte is read. Closing the iterator (or
+        dropping it) closes the connection.
+        """
+        r = self._s3.get_object(Bucket=self.bucket, Key=key)
+        body = r["Body"]
+        want = r.get("Metadata", {}).get("sha256")
+        if not want:
+            body.close()
+            raise checksum.ChecksumError(f"s3://{self.bucket}/{key}: no sha256 in the object's metadata")
+
+        def chunks() -> Generator[bytes, None, None]:
+            try:
+                while block := body.read(chunk):
+                    yield block
+            finally:
+                body.close()
+
+        return want, int(r["ContentLength"]), chunks()
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         out: list[ObjectInfo] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aurora_storage import repair_plan
+from aurora_storage import history, repair_plan
 from aurora_storage.lsn import segment_name
 
 P = repair_plan.PeerFile
@@ -64,3 +64,15 @@ def test_consecutive_files_start_at_different_peers() -> None:
     assert todo is not None
     assert [f.sources[0] for f in todo] == [1, 3, 4, 1]
     assert all(sorted(f.sources) == [1, 3, 4] for f in todo)
+
+
+def test_old_timeline_past_its_fork_is_never_fetched() -> None:
+    # Timeline 2 forked from timeline 1 inside segment 5: timeline 1's segments 5 and 6 (a complete fork
+    # segment with a superseded tail, and one wholly after) are not history any more, wherever offered.
+    hist = history.parse(2, "1\t0/5000100\tfailover\n")
+    peers = {1: [P(seg(n), "x") for n in (3, 4, 5, 6)] + [P(seg(5, 2), "y"), P("00000002.history", "h")]}
+    todo = repair_plan.plan([seg(7, 2) + ".partial", "00000002.history"], peers, [seg(6)], 64, history=hist)
+    assert todo is not None
+    assert [f.name for f in todo] == [seg(3), seg(4), seg(5, 2)]
+    unaware = repair_plan.plan([seg(7, 2) + ".partial"], peers, [seg(6)], 64)
+    assert unaware is not None and seg(5) in [f.name for f in unaware]

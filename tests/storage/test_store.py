@@ -154,3 +154,55 @@ def test_superseded_held_files_lose_their_records(tmp_path: Path) -> None:
     s.release_held(below_segno=4)
     assert s.sealed(old) is not None and s.sealed(newer) is None
     assert not (s.manifest / f"{newer}.json").exists()
+
+
+def test_received_bytes_are_hashed_as_written_and_installed_only_when_they_match(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    good = checksum.sha256_bytes(b"abcdef")
+    with s.receive(SEG, "peer:1") as bad:
+        bad.write(b"abc")
+        bad.write(bytearray(b"dXf"))
+        with pytest.raises(checksum.ChecksumError):
+            bad.commit(good)
+    assert not (s.wal / SEG).exists() and s.sealed(SEG) is None and list(s.tmp.iterdir()) == []
+    with s.receive(SEG, "peer:2") as incoming:
+        incoming.write(b"abc")
+        incoming.write(memoryview(b"def"))
+        assert incoming.commit(good, also_expected=good) == good
+    s.sync_dirs()
+    rec = s.sealed(SEG)
+    assert rec is not None and (rec.source, rec.size) == ("peer:2", 6)
+    assert s.read_verified(SEG) == (b"abcdef", good) and list(s.tmp.iterdir()) == []
+
+
+def test_a_copy_arriving_second_is_discarded(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    good = checksum.sha256_bytes(b"same")
+    first, second = s.receive(SEG, "archive"), s.receive(SEG, "peer:3")  # a hedged repair: both in flight
+    for incoming in (first, second):
+        incoming.write(b"same")
+    assert first.commit(good) == good
+    assert second.commit(good) is None
+    rec = s.sealed(SEG)
+    assert rec is not None and rec.source == "archive" and list(s.tmp.iterdir()) == []
+
+
+def test_an_interrupted_transfer_leaves_nothing_behind(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    with pytest.raises(ConnectionError), s.receive(SEG, "peer:1") as incoming:
+        incoming.write(b"half")
+        raise ConnectionError("peer went away")
+    assert list(s.tmp.iterdir()) == [] and s.names() == []
+    (s.tmp / f"{SEG}.7").write_bytes(b"left by a crash")
+    assert list(store.WalStore(tmp_path).tmp.iterdir()) == []
+    with pytest.raises(lsnmod.LsnError):
+        s.receive("../state.json", "peer:1")
+
+
+def test_set_aside_moves_files_to_quarantine_as_superseded(tmp_path: Path) -> None:
+    s = store.WalStore(tmp_path)
+    (s.wal / SEG).write_bytes(b"old timeline")
+    s.seal_completed()
+    s.set_aside([SEG], "timeline 1 ended before it")
+    assert s.names() == [] and s.sealed(SEG) is None
+    assert [p.name for p in s.quarantine.iterdir()] == [f"{SEG}.superseded"]

@@ -6,11 +6,14 @@ with, and nodes report the archived LSN. Then one node is SIGKILLed and its volu
 keep committing, and one archived segment is corrupted on every other node (so no peer can serve it).
 The wiped node restarts, reports ``repairing`` (not healthy) until it holds every segment again — from
 peers, and from S3 for the one no peer could serve — and its repair throughput is reported against the
-disk's sequential copy throughput measured in the same run.
+disk's sequential copy throughput measured in the same run: MB repaired over the time from the moment
+the node knew its window (its receiver's first file) to healthy, and, for the whole story, the time from
+the node process's start to healthy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -120,6 +123,7 @@ def test_archive_once_then_repair_wiped_node_from_peers_and_s3(
             path.write_bytes(bytes(raw))
     with tempfile.TemporaryDirectory(dir=sc.root) as tmp:
         disk_mb_s = _disk_copy_mb_s(Path(tmp))
+    started = time.time()
     sc.start(victim)
     first = sc.status(victim)
     assert not first["healthy"] and first["state"] == "repairing"
@@ -135,14 +139,23 @@ def test_archive_once_then_repair_wiped_node_from_peers_and_s3(
     seconds = rep["finished_at"] - rep["started_at"]
     repair_mb_s = rep["fetched_bytes"] / seconds / 1e6
     print(
-        f"repair: {rep['fetched_files']} files, {rep['fetched_bytes'] / 1e6:.1f} MB in {seconds:.2f}s "
+        f"\nrepair: {rep['fetched_files']} files, {rep['fetched_bytes'] / 1e6:.1f} MB in {seconds:.2f}s "
         f"= {repair_mb_s:.0f} MB/s ({rep['from_archive']} from S3); "
         f"disk sequential copy {disk_mb_s:.0f} MB/s; "
-        f"ratio {repair_mb_s / disk_mb_s:.2f}"
+        f"ratio {repair_mb_s / disk_mb_s:.2f}; "
+        f"node process start to healthy {rep['finished_at'] - started:.2f}s"
     )
-    # Every peer asked for the corrupted segment detected it and refused to serve it.
-    detected = {i: _metric(sc, i, "quorumdb_storage_corrupt_detected_total") for i in range(6) if i != victim}
-    assert all(v >= 1 for v in detected.values()), detected
+
+    # No peer ever serves its corrupted copy: asked (by the victim, by a peer repairing its own copy in
+    # turn, or here) it answers 500 and quarantines it, or serves the copy it repaired since.
+    for i in range(6):
+        if i == victim:
+            continue
+        r = sc.http.get(f"{sc.urls[i]}/v1/wal/{only_in_s3}")
+        assert r.status_code in (200, 404, 500), (i, r.status_code)
+        if r.status_code == 200:
+            assert hashlib.sha256(r.content).hexdigest() == held[only_in_s3], i
+        assert _metric(sc, i, "quorumdb_storage_corrupt_detected_total") >= 1, i
 
 
 def _metric(sc: StorageCluster, i: int, name: str) -> float:

@@ -1,6 +1,7 @@
 """Background loops of a node that are neither receiving, archiving nor repairing.
 
-Why it exists: sealing (checksumming segments as pg_receivewal completes them), retention (deleting
+Why it exists: sealing (checksumming segments as pg_receivewal completes them, then setting aside
+old-timeline files a newly held history supersedes: ``node.superseded``), retention (deleting
 archived segments outside the repair window), scrubbing (re-verifying stored files) and adopting a term
 from peers after a wipe are each a few lines around a pure decision. They must not block the event loop:
 file work runs in threads. Sealing waits for the receiver's reports (``rt.wal_changed``; both receivers
@@ -18,7 +19,7 @@ from aurora_api import contract
 
 from aurora_storage import lsn as lsnmod
 from aurora_storage import quorum, retention
-from aurora_storage.node import runtime
+from aurora_storage.node import runtime, superseded
 from aurora_storage.node import store as storemod
 
 log = logging.getLogger(__name__)
@@ -27,20 +28,34 @@ log = logging.getLogger(__name__)
 SEAL_FALLBACK_S = 15.0
 """A full scan at least this often, whatever the notifications say (e.g. history files pg_receivewal
 wrote without reporting them)."""
+FORK_RECHECK_S = 1.0
+"""While a fork segment waits for the new timeline's copy to reach the fork point, re-check after this
+long, then twice as long each time (up to the fallback)."""
 
 
 async def seal(rt: runtime.Runtime, fallback: float = SEAL_FALLBACK_S) -> None:
     """Checksum completed files as they appear: on ``rt.wal_changed``, or every ``fallback`` seconds;
-    wake the archiver (``rt.sealed_changed``) when something was sealed."""
+    wake the archiver (``rt.sealed_changed``) when something was sealed. Then set aside what the newest
+    timeline history supersedes."""
     seen = -1
+    recheck = FORK_RECHECK_S
     while True:
         seen = rt.wal_changed.generation  # read before the scan: a notification during it is kept
+        waiting = False
         try:
             if await asyncio.to_thread(rt.store.seal_completed):
                 rt.sealed_changed.notify()
+            _, verdict = await asyncio.to_thread(superseded.set_aside, rt.store)
+            waiting = bool(verdict.waiting)
         except OSError as err:
             log.error("sealing failed: %s", err)
-        await rt.wal_changed.wait(seen, fallback)
+        if not waiting:
+            recheck = FORK_RECHECK_S
+            await rt.wal_changed.wait(seen, fallback)
+            continue
+        # A fork segment waits for the new timeline's copy: look again soon, then less and less often.
+        await rt.wal_changed.wait(seen, recheck)
+        recheck = min(recheck * 2, fallback)
 
 
 def _retain_round(store: storemod.WalStore, keep: int) -> list[str]:
@@ -100,8 +115,11 @@ async def adopt_term(rt: runtime.Runtime, interval: float = 1.0) -> None:
     """While the node has no term (fresh or wiped), adopt the newest one if enough peers answer."""
     timeout = aiohttp.ClientTimeout(total=2)
     async with aiohttp.ClientSession(timeout=timeout) as session:
+        first = True
         while True:
-            await asyncio.sleep(interval)
+            if not first:  # a wiped node asks at once: repair cannot start before its receiver does
+                await asyncio.sleep(interval)
+            first = False
             if rt.state.term != 0:
                 continue
             answers = []

@@ -38,11 +38,6 @@ async def serve(cfg: config.NodeConfig) -> None:
     )
     if rt.state.writer is None and cfg.writer_conninfo:
         rt.state = rt.state.with_term(rt.state.term, cfg.writer_conninfo, None)
-    archive = None
-    if cfg.s3 is not None:
-        archive = s3.Archive(
-            cfg.s3.endpoint, cfg.s3.bucket, cfg.s3.access_key, cfg.s3.secret_key, cfg.s3.region
-        )
     rx = receiver.Receiver(rt)
     runner = web.AppRunner(api.make_app(rt, rx), access_log=None)
     await runner.setup()
@@ -57,8 +52,15 @@ async def serve(cfg: config.NodeConfig) -> None:
         asyncio.create_task(housekeeping.retain(rt), name="retention"),
         asyncio.create_task(housekeeping.scrub(rt), name="scrub"),
         asyncio.create_task(housekeeping.adopt_term(rt), name="adopt-term"),
-        asyncio.create_task(repair.run(rt, archive), name="repair"),
     ]
+    # The S3 client takes a few hundred milliseconds to build (botocore's service models): not before the
+    # API answers and the receiver may start, which a wiped node's repair waits for anyway.
+    archive = None
+    if cfg.s3 is not None:
+        archive = await asyncio.to_thread(
+            s3.Archive, cfg.s3.endpoint, cfg.s3.bucket, cfg.s3.access_key, cfg.s3.secret_key, cfg.s3.region
+        )
+    tasks.append(asyncio.create_task(repair.run(rt, archive), name="repair"))
     if archive is not None:
         tasks.append(asyncio.create_task(archiver.run(rt, archive), name="archiver"))
     stop = asyncio.Event()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 from aurora_storage import checksum, fsutil, walfile
@@ -72,8 +74,12 @@ class WalStore:
         self.tmp = data_dir / "tmp"
         for d in (self.wal, self.manifest, self.quarantine, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
+        for leftover in os.scandir(self.tmp):  # transfers a crash interrupted (only installs write here)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover.path)
         self._lock = threading.RLock()  # serialises record changes (manifest file + cache)
         self._records: dict[str, Sealed] | None = None  # every manifest record, loaded on first use
+        self._incoming = itertools.count()  # unique temporary names: two sources may race for one file
 
     # --- inventory ---------------------------------------------------------------------------------
     def names(self) -> list[lsnmod.WalName]:
@@ -297,6 +303,15 @@ class WalStore:
         return []
 
     # --- writes by repair and retention ----------------------------------------------------------------
+    def receive(self, name: str, source: str) -> Incoming:
+        """Start receiving completed file ``name`` from ``source`` ("peer:<ordinal>", "archive").
+
+        The bytes go to ``tmp/`` and are hashed as they are written; :meth:`Incoming.commit` installs them
+        only if the digest matches. Use as a context manager: leaving it without a commit discards them.
+        """
+        lsnmod.parse_wal_name(name)  # never a path outside wal/
+        return Incoming(self, name, source, self.tmp / f"{name}.{next(self._incoming)}")
+
     def install(
         self,
         name: str,
@@ -307,33 +322,40 @@ class WalStore:
         also_expected: str | None = None,
         sync_dirs: bool = True,
     ) -> str:
-        """Durably add a completed file fetched from a peer or the archive, after verifying it.
+        """Durably add a completed file held in memory, after verifying it (see :meth:`receive`).
 
-        The bytes are hashed once, here, and must match ``sha256`` (and ``also_expected`` when given,
-        e.g. the peer's inventory next to its header). The file is fsynced before it is renamed into
-        ``wal/``. With ``sync_dirs=False`` the caller must call :meth:`sync_dirs` before relying on it
-        (a batch of installs then costs one directory fsync; a crash before it only loses whole files,
-        which repair fetches again). Returns the digest.
+        Returns the digest. With ``sync_dirs=False`` the caller must call :meth:`sync_dirs` before relying
+        on it (a batch of installs then costs one directory fsync; a crash before it only loses whole
+        files, which repair fetches again).
         """
-        digest = checksum.sha256_bytes(data)
-        if digest != sha256 or (also_expected is not None and digest != also_expected):
-            want = sha256 if also_expected in (None, sha256) else f"{sha256} / {also_expected}"
-            raise checksum.ChecksumError(f"{name} from {source}: sha256 {digest} != expected {want}")
-        tmp = self.tmp / name
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._write_sealed(Sealed(name, digest, len(data), source, time.time()), sync_dir=sync_dirs)
-        os.replace(tmp, self.wal / name)
+        with self.receive(name, source) as incoming:
+            incoming.write(data)
+            digest = incoming.commit(sha256, also_expected, replace=True)
+        assert digest is not None  # replace=True installs even over an earlier copy
         if sync_dirs:
-            fsutil.fsync_dir(self.wal)
+            self.sync_dirs()
         return digest
 
     def sync_dirs(self) -> None:
-        """Make earlier ``install(..., sync_dirs=False)`` renames durable."""
+        """Make earlier commits (and ``install(..., sync_dirs=False)``) durable: their renames and records."""
         fsutil.fsync_dir(self.manifest)
         fsutil.fsync_dir(self.wal)
+
+    def set_aside(self, names: list[str], why: str) -> None:
+        """Move WAL files that are not part of the cluster's history to ``quarantine/<name>.superseded``."""
+        for name in names:
+            log.warning("moving %s aside: %s", name, why)
+            with self._lock:
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(self.wal / name, self.quarantine / f"{name}.superseded")
+                self._drop_record(name)
+        if names:
+            fsutil.fsync_dir(self.wal)
+
+    def read_small(self, name: str, limit: int = 1024 * 1024) -> str:
+        """Text of a small WAL file (a timeline history), at most ``limit`` bytes."""
+        with (self.wal / name).open("rb") as fh:
+            return fh.read(limit).decode(errors="replace")
 
     def delete(self, name: str) -> None:
         with self._lock:
@@ -370,3 +392,78 @@ class WalStore:
 
     def bytes_stored(self) -> int:
         return sum(e.stat().st_size for e in os.scandir(self.wal) if e.is_file())
+
+
+class Incoming:
+    """A completed WAL file arriving from a peer or the archive, written to ``tmp/`` as it arrives.
+
+    Every byte is hashed as it is written, once; :meth:`commit` compares that digest with the source's
+    (and the inventory's), makes the data durable (``fdatasync``), records it in the manifest and renames
+    it into ``wal/``. Nothing reaches ``wal/`` unverified. Two transfers of the same file may race (a
+    hedged repair): the second commit finds the file installed and discards its copy.
+    """
+
+    def __init__(self, store: WalStore, name: str, source: str, path: Path) -> None:
+        self.name = name
+        self.source = source
+        self.size = 0
+        self._store = store
+        self._path = path
+        self._hash = hashlib.sha256()
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, data: checksum.Buffer) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.name}: write after commit or abort")
+        view = memoryview(data).cast("B")
+        self._hash.update(view)  # hashlib and os.write release the GIL: transfers proceed in parallel
+        self.size += len(view)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def commit(self, sha256: str, also_expected: str | None = None, *, replace: bool = False) -> str | None:
+        """Install the file if its digest equals ``sha256`` (and ``also_expected``); return the digest.
+
+        Raises :class:`checksum.ChecksumError` (nothing installed) on a mismatch. Returns None when another
+        transfer installed the file first (unless ``replace``: then this copy replaces it).
+        """
+        if self._fd is None:
+            raise ValueError(f"{self.name}: commit after commit or abort")
+        digest = self._hash.hexdigest()
+        if digest != sha256 or (also_expected is not None and digest != also_expected):
+            want = sha256 if also_expected in (None, sha256) else f"{sha256} / {also_expected}"
+            raise checksum.ChecksumError(
+                f"{self.name} from {self.source}: sha256 {digest} != expected {want}"
+            )
+        fd, self._fd = self._fd, None
+        try:
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            self._path.unlink(missing_ok=True)
+            raise
+        store = self._store
+        with store._lock:
+            if not replace and store.sealed(self.name) is not None and (store.wal / self.name).exists():
+                self._path.unlink(missing_ok=True)
+                return None
+            rec = Sealed(self.name, digest, self.size, self.source, time.time())
+            store._write_sealed(rec, sync_dir=False)  # the caller's sync_dirs() makes both renames durable
+            os.replace(self._path, store.wal / self.name)
+        return digest
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Incoming:
+        return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.abort()

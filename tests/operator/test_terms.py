@@ -1,4 +1,4 @@
-"""Seeding storage nodes that missed the writer's fencing: copy, never invent; only term-0 nodes."""
+"""Seeding storage nodes that missed the writer's fencing: copy, never invent, never lower a term."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def test_term_zero_nodes_get_the_fenced_state() -> None:
     assert terms.seeds(states, 1) == {"s1": FENCED}
 
 
+def test_nodes_left_at_an_older_term_by_a_failover_follow_the_new_writer() -> None:
+    new = {**FENCED, "term": 3, "writer": "host=demo-instance-1 port=5432 user=replicator dbname=postgres"}
+    states: dict[str, State | None] = {"s0": new, "s1": new, "s2": FENCED, "s3": {**FENCED, "term": 4}}
+    assert terms.seeds(states, 3) == {"s2": new}  # s3 holds a newer term: never lowered
+
+
 def test_nothing_before_the_writer_fenced_anyone() -> None:
     assert terms.seeds({"s0": BLANK, "s1": BLANK}, 1) == {}
     assert terms.seeds({"s0": {"term": 1, "writer": None}, "s1": BLANK}, 1) == {}
@@ -44,5 +50,7 @@ async def test_seed_puts_to_the_blank_nodes_only() -> None:
     nodes = FakeStorageNodes({"http://10.0.0.1:7000": dict(FENCED), "http://10.0.0.2:7000": dict(BLANK)})
     done = await terms.seed(nodes, factories.cluster(status={"term": 1}), observed)
     assert nodes.puts == [("http://10.0.0.2:7000", FENCED)]
-    assert done == ["seeded storage node demo-storage-0-1 with term 1 (it missed the writer's fencing)"]
+    assert done == [
+        "gave storage node demo-storage-0-1 term 1 and its writer (it missed the writer's fencing)"
+    ]
     assert await terms.seed(nodes, factories.cluster(status={"term": 1}), observed) == []

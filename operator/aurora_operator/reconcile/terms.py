@@ -1,9 +1,12 @@
 """Seeding storage nodes that missed the writer's fencing: a pure decision plus a small driver.
 
-Why only nodes at term 0, and only by copying: fencing (raising a node's term) is the writer's act during
-promotion, with its own ordering guarantees. The operator never invents a term or a writer: it copies the
-state (term, writer conninfo, system identifier) that the current writer already gave other nodes, and only
-to nodes that never had a term. Everything else is left to the instance manager and the storage engine.
+Why: fencing (raising a node's term) is the writer's act during promotion, with its own ordering guarantees,
+and it reaches only the nodes that are up at that moment. A node that was down (a lost zone, a restarted
+pod, a new empty volume) comes back at term 0, or at the term of the writer before the failover, and would
+wait for that writer for ever: the cluster stayed at 4/6. The operator never invents a term or a writer: it
+copies the state (term, writer conninfo, system identifier) that the current writer (``status.term``)
+already gave other nodes, and only to nodes at a *lower* term; it never lowers a term, and a node of
+another system refuses the copy (its system identifier is pinned).
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ def storage_urls(observed: Observed) -> dict[str, str]:
 
 
 def seeds(states: dict[str, State | None], term: int) -> dict[str, State]:
-    """Node -> body to PUT: term-0 nodes get the state of a node the writer already fenced at ``term``."""
+    """Node -> body to PUT: nodes below ``term`` get the state of a node the writer already fenced at it."""
     donors = [s for s in states.values() if s and int(s.get("term") or 0) == term and s.get("writer")]
     if term <= 0 or not donors:
         return {}
     body = {key: donors[0][key] for key in COPIED if donors[0].get(key) is not None}
     return {
-        name: body for name, state in states.items() if state is not None and int(state.get("term") or 0) == 0
+        name: body
+        for name, state in states.items()
+        if state is not None and int(state.get("term") or 0) < term
     }
 
 
@@ -50,6 +55,7 @@ async def seed(nodes: StorageNodes, c: AuroraCluster, observed: Observed) -> lis
     for name, body in seeds(states, max(c.status.term, 1)).items():
         if await nodes.put_term(urls[name], body):
             done.append(
-                f"seeded storage node {name} with term {body['term']} (it missed the writer's fencing)"
+                f"gave storage node {name} term {body['term']} and its writer "
+                "(it missed the writer's fencing)"
             )
     return done

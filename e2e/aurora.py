@@ -98,6 +98,30 @@ def kill_operator(kubectl: Kubectl) -> None:
     ops.run("delete", "pod", "-l", OPERATOR_SELECTOR, "--force", "--grace-period=0")
 
 
+def move_operator_off(kubectl: Kubectl, node: str) -> None:
+    """Make sure the operator does not run on ``node`` (cordon it, re-create the operator's pod elsewhere,
+    uncordon). The control plane must outlive the failure it repairs: a zone that takes the only operator
+    replica with it leaves nobody to fail over until Kubernetes evicts the pod (minutes)."""
+    ops = kubectl.in_namespace(OPERATOR_NAMESPACE)
+    pods = ops.get_json("pods", "-l", OPERATOR_SELECTOR)["items"]
+    if all(p["spec"].get("nodeName") != node for p in pods):
+        return
+    kubectl.run("cordon", node)
+    try:
+        ops.run("delete", "pod", "-l", OPERATOR_SELECTOR, "--wait=true")
+        ops.run("rollout", "status", "deployment", "-l", OPERATOR_SELECTOR, "--timeout=120s", check=False)
+        wait_for(
+            "the operator running off " + node,
+            lambda: any(
+                p["spec"].get("nodeName") not in (None, node) and p["status"].get("phase") == "Running"
+                for p in ops.get_json("pods", "-l", OPERATOR_SELECTOR)["items"]
+            ),
+            120,
+        )
+    finally:
+        kubectl.run("uncordon", node)
+
+
 def wait_writer_changed(ns: Kubectl, name: str, old: str, timeout: float = 60) -> dict[str, Any]:
     """Until ``status.writer`` is another instance and the phase is Ready again; that status."""
 
@@ -106,6 +130,43 @@ def wait_writer_changed(ns: Kubectl, name: str, old: str, timeout: float = 60) -
         return st.get("writer") not in (None, old) and st.get("phase") == "Ready"
 
     return _wait(ns, name, f"a writer other than {old}, phase Ready", changed, timeout)
+
+
+def wait_writer_moved(ns: Kubectl, name: str, old: str, timeout: float = 60) -> dict[str, Any]:
+    """Until ``status.writer`` is another instance that reports itself a ready writer at the current term and
+    the change is completed, whatever the phase (with a zone down the cluster is Degraded, never Ready: it
+    lacks two storage nodes and a reader); that status."""
+
+    def moved() -> bool:
+        st = status(ns, name)
+        writer = st.get("writer")
+        if writer in (None, old) or st.get("failover"):
+            return False
+        mine = instance_status(st, writer)
+        ready = mine.get("ready") is True and mine.get("term") == st.get("term")
+        return ready and mine.get("role") == "writer"
+
+    return _wait(ns, name, f"a ready writer other than {old} at the current term", moved, timeout)
+
+
+def wait_failover_recorded(ns: Kubectl, name: str, old: str, timeout: float = 30) -> dict[str, Any]:
+    """Until the operator has recorded a change of writer away from ``old`` (``status.failover`` set, not yet
+    completed); that status. Polls as fast as kubectl answers: the record lives only until the change
+    completes."""
+    seen: dict[str, Any] = {}
+
+    def recorded() -> bool:
+        st = status(ns, name)
+        if (st.get("failover") or {}).get("from") == old:
+            seen.update(st)
+            return True
+        return False
+
+    try:
+        wait_for(f"{name}: a recorded writer change away from {old}", recorded, timeout, interval=0.1)
+    except TimeoutError as err:
+        raise TimeoutError(f"{err}; last status: {brief(status(ns, name))}") from err
+    return seen
 
 
 def wait_rejoined_as_reader(ns: Kubectl, name: str, instance: str, timeout: float = 180) -> dict[str, Any]:

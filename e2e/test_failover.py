@@ -153,10 +153,20 @@ def test_failover_operator_killed_mid_failover_completes_once(namespace: Kubectl
     old = before["writer"]
     with aurora.WriterLabels(namespace, NAME) as labels, Workload.start(namespace, NAME) as load:
         time.sleep(LOAD_SECONDS)
-        # when the writer's pod is force-deleted and, half a second later, the operator's pod too,
+        # when the writer's pod is force-deleted and, as soon as the operator has recorded the failover
+        # (before it completes), the operator's pod too,
         t_kill = aurora.force_delete_pod(namespace, aurora.instance_pod(old))
-        time.sleep(0.5)
+        recorded = aurora.wait_failover_recorded(namespace, NAME, old, timeout=30)
+        t_recorded = time.time()
         aurora.kill_operator(kubectl)
+        at_kill = aurora.status(namespace, NAME)
+        print(f"failover recorded {t_recorded - t_kill:.2f}s after the kill: {recorded['failover']}; "
+              f"right after the operator's deletion: failover {at_kill.get('failover')}, "
+              f"writer {at_kill.get('writer')}")  # fmt: skip
+        assert at_kill.get("writer") == old and at_kill.get("failover"), (
+            f"the failover completed before the operator was killed: not the mid-failover scenario: "
+            f"{aurora.brief(at_kill)}"
+        )
         # then the restarted operator completes the failover,
         after = aurora.wait_writer_changed(namespace, NAME, old, timeout=180)
         print(f"kill -> status.writer {after['writer']}, Ready: {time.time() - t_kill:.2f}s")

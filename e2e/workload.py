@@ -128,8 +128,11 @@ def scripts_configmap(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
-def pod_manifest(name: str, cluster: str, pgbench: bool, max_seconds: float) -> dict[str, Any]:
-    """The workload pod: ``audit`` and optionally ``pgbench``, both from the project image as uid 999."""
+def pod_manifest(
+    name: str, cluster: str, pgbench: bool, max_seconds: float, avoid_node: str | None = None
+) -> dict[str, Any]:
+    """The workload pod: ``audit`` and optionally ``pgbench``, both from the project image as uid 999; never
+    on ``avoid_node`` when given (a node the scenario is about to stop: the client must outlive it)."""
     secret = f"{cluster}-app"
     env = [
         {"name": "PGHOST", "value": cluster},
@@ -163,6 +166,13 @@ def pod_manifest(name: str, cluster: str, pgbench: bool, max_seconds: float) -> 
                  "--max-seconds", str(max_seconds), "--stop-file", STOP_FILE],
         **common,
     }  # fmt: skip
+    affinity = {}
+    if avoid_node:
+        not_there = {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [avoid_node]}
+        required = {"nodeSelectorTerms": [{"matchExpressions": [not_there]}]}
+        affinity = {
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
+        }
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -180,6 +190,7 @@ def pod_manifest(name: str, cluster: str, pgbench: bool, max_seconds: float) -> 
                 "runAsGroup": 999,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            **affinity,
             "containers": [audit, load] if pgbench else [audit],
             "volumes": [
                 {"name": "scripts", "configMap": {"name": f"{name}-scripts"}},
@@ -208,8 +219,10 @@ class Workload:
         name: str = "workload",
         max_seconds: float = 3600,
         timeout: float = 120,
+        avoid_node: str | None = None,
     ) -> Workload:
-        ns.apply([scripts_configmap(f"{name}-scripts"), pod_manifest(name, cluster, pgbench, max_seconds)])
+        pod = pod_manifest(name, cluster, pgbench, max_seconds, avoid_node)
+        ns.apply([scripts_configmap(f"{name}-scripts"), pod])
         workload = cls(ns, cluster, name)
         workload.wait_until(lambda log: bool(log.acks), "the first acknowledged commit", timeout)
         return workload

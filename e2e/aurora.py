@@ -9,6 +9,7 @@ do) except that a wait ends in time.
 from __future__ import annotations
 
 import copy
+import os
 import pathlib
 import subprocess
 import threading
@@ -71,6 +72,35 @@ def instance_status(st: dict[str, Any], instance: str) -> dict[str, Any]:
     """``status.instances[]`` entry of ``instance`` (what its instance manager reported); {} if absent."""
     found: dict[str, Any] = next((i for i in st.get("instances", []) if i.get("name") == instance), {})
     return found
+
+
+IMAGE = os.environ.get("QUORUMDB_IMAGE", "quorumdb.local/quorumdb:dev")
+
+
+def install_operator(kubectl: Kubectl) -> None:
+    """The operator with Helm, as a user installs it (`make image` must have loaded the image).
+
+    The image's ID goes into a pod annotation: a rebuilt image under the same tag then rolls the operator
+    (an unchanged release would keep the old process running against a cluster reused between runs)."""
+    repo, _, tag = IMAGE.rpartition(":")
+    image_id = (
+        subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Id}}", IMAGE],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        .stdout.strip()
+        .replace("sha256:", "")[:40]
+    )
+    subprocess.run(
+        ["helm", "upgrade", "--install", "quorumdb", str(ROOT / "charts" / "quorumdb"),
+         "--kubeconfig", kubectl.kubeconfig, "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
+         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
+         "--set-string", f"operator.podAnnotations.quorumdb\\.io/image-id={image_id or 'unknown'}",
+         "--wait", "--timeout", "180s"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
 
 
 def kill_container(pod: dict[str, Any]) -> None:

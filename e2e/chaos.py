@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 
 import aurora
 from kube import Kubectl, KubectlError, default_kubeconfig
-from workload import IMAGE, Workload
+from workload import Workload
 
 NAME = "demo"
 
@@ -50,18 +48,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def install_operator(kubectl: Kubectl) -> None:
-    """The operator with Helm, as ``e2e/conftest.py``'s ``operator_release`` fixture installs it."""
-    repo, _, tag = IMAGE.rpartition(":")
-    chart = os.path.join(aurora.ROOT, "charts", "quorumdb")
-    subprocess.run(
-        ["helm", "upgrade", "--install", "quorumdb", chart, "--kubeconfig", kubectl.kubeconfig,
-         "--namespace", aurora.OPERATOR_NAMESPACE, "--create-namespace", "--set", f"image.repository={repo}",
-         "--set", f"image.tag={tag}", "--wait", "--timeout", "180s"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
 
 
 def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
@@ -114,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no reachable test-bed cluster ({err}); run `make cluster image`", file=sys.stderr)
         return 2
     if not args.skip_install:
-        install_operator(kubectl)
+        aurora.install_operator(kubectl)
     kubectl.run("create", "namespace", args.namespace)
     ns = kubectl.in_namespace(args.namespace)
     runs: list[Run] = []

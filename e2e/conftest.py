@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 
+import aurora
 import pytest
 from kube import Kubectl, KubectlError, default_kubeconfig
 
@@ -44,20 +44,12 @@ def namespace(kubectl: Kubectl) -> Iterator[Kubectl]:
 
 
 OPERATOR_NAMESPACE = "quorumdb-system"
-IMAGE = os.environ.get("QUORUMDB_IMAGE", "quorumdb.local/quorumdb:dev")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
 def operator_release(kubectl: Kubectl) -> str:
     """The operator installed with Helm, as a user would (`make image` must have loaded the image)."""
-    repo, _, tag = IMAGE.rpartition(":")
-    subprocess.run(
-        ["helm", "upgrade", "--install", "quorumdb", os.path.join(REPO, "charts", "quorumdb"),
-         "--kubeconfig", kubectl.kubeconfig, "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
-         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--wait", "--timeout", "180s"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    aurora.install_operator(kubectl)
     return "quorumdb"
 
 

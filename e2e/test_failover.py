@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 NAME = "demo"
 LOAD_SECONDS = 10.0
 """Workload before the disruption and again after it."""
-MAX_FAILOVER_OUTAGE = 10.0
-"""Kill -> first acknowledged commit, upper bound (target p50 5 s across runs)."""
+MAX_FAILOVER_OUTAGE = 60.0
+"""A failover that has not given writes back within a minute did not happen. Not the target: the outage
+distribution against the targets (p50 5 s, p99 10 s) comes from ``make chaos``, a measurement, not a test."""
 
 
 def report(result: Audit, load: Workload) -> None:

@@ -203,7 +203,7 @@ def _drive(
     report: InstanceReport | None = observed.instances.get(target)
     endpoint = names.endpoint(c, names.writer_service(c))
     if report is not None and report.role == contract.ROLE_WRITER and report.term == term and report.ready:
-        seconds = round((now - change.started_at).total_seconds(), 1)
+        seconds = round((now - change.started_at).total_seconds(), 2)
         done = change.model_copy(update={"completed_at": now, "seconds": seconds})
         return Decision(
             f"{change.kind} to {target} completed at term {term}, timeline {report.timeline}, "

@@ -70,9 +70,10 @@ async def reconcile(
     ``storage`` and ``instances`` are the HTTP clients of the pods; without them nothing is known about the
     processes (unit tests of rendering), so no failover is decided and storage health is unknown.
     """
-    stamp = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
+    precise = now or datetime.datetime.now(datetime.UTC)
+    stamp = precise.replace(microsecond=0)  # conditions; writer changes are timed to the millisecond
     observed = await observe.observe(kube, c, instances, storage, silence)
-    decision = failover.decide(c, observed, stamp)
+    decision = failover.decide(c, observed, precise.replace(microsecond=precise.microsecond // 1000 * 1000))
     events: list[Event] = []
     if decision.start is not None:
         change = decision.start

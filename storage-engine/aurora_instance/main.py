@@ -70,8 +70,9 @@ def prepare() -> Context:
         raise ConfigError("refusing to run as root: PostgreSQL must run as an unprivileged user")
     s = settings_mod.from_env()
     creds = accounts.load(s.secrets_dir)
-    volumelock.hold(s.data_root)  # before anything on the volume is read or written; held for life
-    files.check_data_dir(s)
+    files.check_data_dir(s)  # read-only: a foreign volume is refused before anything is written to it
+    volumelock.hold(s.data_root)  # before anything on the volume is written; held for life
+    files.check_data_dir(s)  # again: the manager this one waited for may have changed it
     params = files.user_parameters(s)
     storage = backends.storage_from_env(os.environ)
     s.data_root.mkdir(mode=0o700, parents=True, exist_ok=True)

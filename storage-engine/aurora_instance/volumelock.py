@@ -6,7 +6,8 @@ namespaces, so PostgreSQL's own ``postmaster.pid`` check cannot see the old post
 in the new namespace, and ``lockfile`` would rightly call the lock stale): two postmasters on one PGDATA.
 An ``flock`` on a file of the volume is shared by every namespace on the node: the new manager waits until
 the old one's processes are gone (the kernel drops the lock when the old container dies, whatever killed it).
-It must not touch PGDATA.
+It must not touch PGDATA; the caller checks that the volume is ours before taking the lock (the lock file
+is the first thing written to it).
 """
 
 from __future__ import annotations

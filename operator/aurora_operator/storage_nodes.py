@@ -3,8 +3,8 @@
 Why the operator talks to storage nodes at all: a node that was not up when the writer fenced the quorum at
 bootstrap stays at term 0 forever (a node only adopts a term from peers when all of them have one), so the
 cluster never gets its six nodes. The control plane seeds such nodes with the state the writer gave their
-peers (see ``reconcile.terms``). Contract: ``get_term`` returns the node's ``{"term", "writer",
-"system_identifier"}`` or None when unreachable; ``put_term`` returns whether the node accepted.
+peers (see ``reconcile.terms``). Contract: ``status`` returns the node's own report (term, writer,
+system identifier, streaming state) or None when unreachable; ``put_term`` returns whether the node accepted.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ State = dict[str, Any]
 class StorageNodes(Protocol):
     async def status(self, url: str) -> StorageReport | None:
         """The node's own report (term, streaming state, repair), or None if it cannot be reached."""
-
-    async def get_term(self, url: str) -> State | None:
-        """The node's term state, or None if it cannot be reached."""
 
     async def put_term(self, url: str, body: State) -> bool:
         """Ask the node to adopt ``body`` (term, writer, system_identifier); True when it did."""
@@ -45,16 +42,6 @@ class HttpStorageNodes:
         except (httpx.HTTPError, ValueError, pydantic.ValidationError):
             return None
 
-    async def get_term(self, url: str) -> State | None:
-        try:
-            response = await self._client.get(url + contract.StoragePaths.TERM)
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
-        state: State = response.json()
-        return state
-
     async def put_term(self, url: str, body: State) -> bool:
         try:
             response = await self._client.put(url + contract.StoragePaths.TERM, json=body)
@@ -73,10 +60,6 @@ class FakeStorageNodes:
     async def status(self, url: str) -> StorageReport | None:
         state = self.states.get(url)
         return None if state is None else StorageReport.model_validate(state)
-
-    async def get_term(self, url: str) -> State | None:
-        state = self.states.get(url)
-        return dict(state) if state is not None else None
 
     async def put_term(self, url: str, body: State) -> bool:
         if url not in self.states or int(body["term"]) < int(self.states[url].get("term", 0)):

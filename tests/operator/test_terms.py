@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aurora_api import contract
+from aurora_api.reports import StorageReport
 from aurora_operator.reconcile import terms
 from aurora_operator.reconcile.observed import Observed
 from aurora_operator.storage_nodes import FakeStorageNodes, State
@@ -46,11 +47,17 @@ def storage_pod(name: str, ip: str | None) -> factories.Manifest:
 
 async def test_seed_puts_to_the_blank_nodes_only() -> None:
     pods = (storage_pod("demo-storage-0-0", "10.0.0.1"), storage_pod("demo-storage-0-1", "10.0.0.2"))
-    observed = Observed(pods=(*pods, storage_pod("demo-storage-1-2", None)))
+    reports = {"demo-storage-0-0": StorageReport.model_validate(FENCED),
+               "demo-storage-0-1": StorageReport.model_validate(BLANK), "demo-storage-1-2": None}  # fmt: skip
+    observed = Observed(pods=(*pods, storage_pod("demo-storage-1-2", None)), storage=reports)
     nodes = FakeStorageNodes({"http://10.0.0.1:7000": dict(FENCED), "http://10.0.0.2:7000": dict(BLANK)})
     done = await terms.seed(nodes, factories.cluster(status={"term": 1}), observed)
     assert nodes.puts == [("http://10.0.0.2:7000", FENCED)]
     assert done == [
         "gave storage node demo-storage-0-1 term 1 and its writer (it missed the writer's fencing)"
     ]
+    # The next pass reads the seeded node's report: nothing left to seed.
+    again = {name: await nodes.status(f"http://{ip}:7000") for name, ip in
+             (("demo-storage-0-0", "10.0.0.1"), ("demo-storage-0-1", "10.0.0.2"))}  # fmt: skip
+    observed = Observed(pods=observed.pods, storage=again)
     assert await terms.seed(nodes, factories.cluster(status={"term": 1}), observed) == []

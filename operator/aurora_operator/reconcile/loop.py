@@ -71,9 +71,9 @@ async def reconcile(
     processes (unit tests of rendering), so no failover is decided and storage health is unknown.
     """
     precise = now or datetime.datetime.now(datetime.UTC)
-    stamp = precise.replace(microsecond=0)  # conditions; writer changes are timed to the millisecond
+    stamp = precise.replace(microsecond=0)  # conditions; writer changes are timed precisely
     observed = await observe.observe(kube, c, instances, storage, silence)
-    decision = failover.decide(c, observed, precise.replace(microsecond=precise.microsecond // 1000 * 1000))
+    decision = failover.decide(c, observed, precise)
     events: list[Event] = []
     if decision.start is not None:
         change = decision.start

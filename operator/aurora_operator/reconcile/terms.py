@@ -11,8 +11,6 @@ another system refuses the copy (its system identifier is pinned).
 
 from __future__ import annotations
 
-import asyncio
-
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
@@ -47,10 +45,13 @@ def seeds(states: dict[str, State | None], term: int) -> dict[str, State]:
 
 
 async def seed(nodes: StorageNodes, c: AuroraCluster, observed: Observed) -> list[str]:
-    """Seed what ``seeds`` decides; returns one sentence per node seeded."""
+    """Seed what ``seeds`` decides from the nodes' reports ``observe`` already read; one sentence per node."""
     urls = storage_urls(observed)
-    answers = await asyncio.gather(*(nodes.get_term(url) for url in urls.values()))
-    states = dict(zip(urls, answers, strict=True))
+    states: dict[str, State | None] = {
+        name: None if rep is None else {key: getattr(rep, key) for key in COPIED}
+        for name, rep in observed.storage.items()
+        if name in urls
+    }
     done = []
     for name, body in seeds(states, max(c.status.term, 1)).items():
         if await nodes.put_term(urls[name], body):

@@ -15,6 +15,7 @@ suite does, in a namespace of its own that it deletes afterwards unless ``--keep
 from __future__ import annotations
 
 import argparse
+import datetime
 import math
 import sys
 import time
@@ -36,12 +37,22 @@ class Run:
     new: str
     term: int
     outage: float
+    decided: float
+    """Kill -> the operator recorded its decision (``lastFailover.startedAt``)."""
+    completed: float
+    """Kill -> the operator saw the new writer report itself writer (``lastFailover.completedAt``)."""
     acked: int
     missing: int
 
     def describe(self) -> str:
-        return (f"{self.old} -> {self.new} (term {self.term}): outage {self.outage:.2f}s, "
+        return (f"{self.old} -> {self.new} (term {self.term}): outage {self.outage:.2f}s "
+                f"(decided after {self.decided:.2f}s, completion seen after {self.completed:.2f}s), "
                 f"acknowledged {self.acked}, missing {self.missing}")  # fmt: skip
+
+
+def since(t_kill: float, stamp: str) -> float:
+    """Seconds from the host time ``t_kill`` to an RFC 3339 time written by the operator (same clock)."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - t_kill
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -66,8 +77,9 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
     if result.missing:
         print(f"  run {number}: lost ids {sorted(result.missing)[:20]}", flush=True)
     aurora.wait_rejoined_as_reader(ns, NAME, old, timeout=180)
-    new, term = after["writer"], int(after["term"])
-    return Run(number, old, new, term, outage, len(result.acked), len(result.missing))
+    new, term, change = after["writer"], int(after["term"]), after["lastFailover"]
+    decided, completed = since(t_kill, change["startedAt"]), since(t_kill, change["completedAt"])
+    return Run(number, old, new, term, outage, decided, completed, len(result.acked), len(result.missing))
 
 
 def summary(runs: Sequence[Run]) -> str:
@@ -78,6 +90,8 @@ def summary(runs: Sequence[Run]) -> str:
         f"failover outage (kill -> first acknowledged commit) over {len(runs)} runs: "
         f"p50 {percentile(outages, 50):.2f}s, p90 {percentile(outages, 90):.2f}s, "
         f"p99 {percentile(outages, 99):.2f}s, max {max(outages):.2f}s\n"
+        f"kill -> decision recorded: p50 {percentile([r.decided for r in runs], 50):.2f}s, "
+        f"max {max(r.decided for r in runs):.2f}s\n"
         f"acknowledged commits audited: {sum(r.acked for r in runs)}, missing: {sum(r.missing for r in runs)}"
     )
 

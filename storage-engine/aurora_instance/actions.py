@@ -119,9 +119,8 @@ def local_wal_only(ctx: Context) -> Iterator[None]:
     """While held, restore_command answers "absent" at once, so PostgreSQL replays the WAL already in pg_wal
     (copied by pg_basebackup or pg_rewind) and then streams, instead of asking the storage quorum for every
     segment first (archive is tried before pg_wal in standby mode)."""
-    cache = ctx.settings.wal_cache
-    cache.mkdir(mode=0o700, exist_ok=True)
-    hold = cache / ".hold"
+    ctx.settings.wal_cache.mkdir(mode=0o700, exist_ok=True)
+    hold = ctx.settings.wal_hold
     hold.touch()
     try:
         yield

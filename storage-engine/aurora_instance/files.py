@@ -98,12 +98,13 @@ def user_parameters(settings: Settings) -> dict[str, str]:
 
 
 def restore_command(settings: Settings) -> str:
-    """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum."""
-    c = settings.wal_cache
+    """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum; a
+    fetch from the quorum gives up when a promotion creates the hold file (``walfetch``)."""
+    c, hold = settings.wal_cache, settings.wal_hold
     return (
         f'if [ -f "{c}/%f" ]; then cp "{c}/%f" "%p"; '
-        f'elif [ -f "{c}/%f.absent" ] || [ -f "{c}/.hold" ]; then exit 1; '
-        f'else exec {settings.python} -m aurora_instance.walfetch "%f" "%p"; fi'
+        f'elif [ -f "{c}/%f.absent" ] || [ -f "{hold}" ]; then exit 1; '
+        f'else exec {settings.python} -m aurora_instance.walfetch "%f" "%p" "{hold}"; fi'
     )
 
 

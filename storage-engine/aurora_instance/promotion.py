@@ -34,12 +34,28 @@ from aurora_instance.storage import WalTail
 log = logging.getLogger(__name__)
 CATCH_UP_TIMEOUT = 120.0
 QUORUM_WAIT_TIMEOUT = 60.0
-HOLD = ".hold"
 MAX_PREFETCH_SEGMENTS = 8  # beyond this restore_command fetches the rest itself
 
 
 class PromotionError(ActionError):
     pass
+
+
+class Laps:
+    """Named durations of a promotion's steps, for its result message: where a slow failover spends time."""
+
+    def __init__(self) -> None:
+        self.start = self._last = time.monotonic()
+        self.items: list[tuple[str, float]] = []
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.items.append((step, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        steps = ", ".join(f"{step} {seconds:.2f}s" for step, seconds in self.items)
+        return f"{steps}; total {self._last - self.start:.2f}s"
 
 
 def _hold(ctx: Context) -> Path:
@@ -48,7 +64,7 @@ def _hold(ctx: Context) -> Path:
     cache = ctx.settings.wal_cache
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(mode=0o700)
-    (cache / HOLD).touch()
+    ctx.settings.wal_hold.touch()
     return cache
 
 
@@ -63,23 +79,35 @@ def _history(ctx: Context, tail: WalTail) -> None:
 
 def _prefetch(ctx: Context, tail: WalTail, replayed: int) -> Path:
     """Copy the quorum's WAL from the replay position to its tail into the cache; return the tail segment.
-    Lifts the hold: what is not cached (more than MAX_PREFETCH_SEGMENTS) restore_command fetches itself."""
+
+    The hold stays when the cache covers the whole range: PostgreSQL retries restore_command for the segment
+    after the tail every ``wal_retrieve_retry_interval`` until promoted, and each of those would otherwise
+    start an interpreter and ask six nodes for a file that cannot exist (it delayed pg_promote by a second).
+    Only when more than MAX_PREFETCH_SEGMENTS are missing is the hold lifted, for restore_command to fetch
+    the older ones itself."""
     cache = ctx.settings.wal_cache
     last = lsn.segment_of(max(tail.end - 1, 0))
-    first = max(lsn.segment_of(replayed), last - MAX_PREFETCH_SEGMENTS + 1)
+    needed = lsn.segment_of(replayed)
+    first = max(needed, last - MAX_PREFETCH_SEGMENTS + 1)
     for segno in range(first, last + 1):
         name = lsn.segment_name(tail.timeline, segno)
         if not ctx.storage.fetch(name, cache / name):
             raise PromotionError(f"storage quorum lists WAL up to {lsn.format_lsn(tail.end)} but not {name}")
-    (cache / HOLD).unlink(missing_ok=True)
+    if first > needed:
+        ctx.settings.wal_hold.unlink(missing_ok=True)
     return cache / lsn.segment_name(tail.timeline, last)
 
 
-def quorum_target(ctx: Context, term: int, replayed: int, timeline: int | None) -> tuple[WalTail, int | None]:
+def quorum_target(
+    ctx: Context, term: int, replayed: int, timeline: int | None, laps: Laps | None = None
+) -> tuple[WalTail, int | None]:
     """The quorum's tail (nodes fenced at ``term``) and the start of its last complete record; None when this
     instance has already replayed everything the quorum holds (same timeline, replayed >= its end)."""
+    laps = laps or Laps()
     tail = ctx.storage.tail(min_term=term)
+    laps.lap("tail")
     _history(ctx, tail)
+    laps.lap("history")
     if timeline == tail.timeline and replayed >= tail.end:
         log.info(
             "already replayed %s, at or past the storage quorum's end %s (%d nodes answered)",
@@ -87,6 +115,7 @@ def quorum_target(ctx: Context, term: int, replayed: int, timeline: int | None) 
         )  # fmt: skip
         return tail, None
     tail_file = _prefetch(ctx, tail, replayed)
+    laps.lap("prefetch")
     segno = lsn.segment_of(max(tail.end - 1, 0))
     candidates = [(tail_file, segno, tail.end - lsn.segment_start(segno))]
     previous = tail_file.with_name(lsn.segment_name(tail.timeline, segno - 1))
@@ -95,6 +124,7 @@ def quorum_target(ctx: Context, term: int, replayed: int, timeline: int | None) 
     for path, n, end in candidates:
         wal = lsn.WalName(tail.timeline, n, lsn.WalKind.SEGMENT)
         last = waldump.last_record_start(ctx.settings.pg_bin / "pg_waldump", path, wal, end)
+        laps.lap("waldump")
         if last is not None:
             log.info(
                 "storage quorum tail: timeline %d, end %s on %s (%d nodes answered), last record at %s",
@@ -123,13 +153,14 @@ def _wait_replayed(ctx: Context, target: int, timeout: float) -> None:
 
 
 def promote(ctx: Context, intent: Intent) -> str:
-    t0 = time.monotonic()
+    laps = Laps()
     term = intent.term
     _hold(ctx)
     # From here on the old writer cannot gather a write quorum. The nodes are told to follow this instance
     # at once: they stream only from a writer declaring ``term`` out of recovery, so they wait (re-checking
     # every 250 ms) and start the moment it has promoted, without a second round of fencing on the way.
     fence(ctx, term)
+    laps.lap("fence")
     if not ctx.pg.running():
         write_config(ctx, Intent(contract.ROLE_READER, term, None))
         ctx.pg.start()
@@ -144,41 +175,41 @@ def promote(ctx: Context, intent: Intent) -> str:
     # Stop streaming from the deposed writer; from here on WAL comes only from the storage quorum.
     write_config(ctx, Intent(contract.ROLE_READER, term, None))
     ctx.pg.reload()
+    laps.lap("stop streaming")
     try:
-        return _catch_up_and_promote(ctx, intent, t0)
+        return _catch_up_and_promote(ctx, intent, laps)
     finally:
         shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
 
 
-def _catch_up_and_promote(ctx: Context, intent: Intent, t0: float) -> str:
+def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps) -> str:
     term = intent.term
     with ctx.connect() as conn:
         obs = sql.observe(conn)
-    tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, obs.timeline)
-    t_fenced = time.monotonic()
+    tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, obs.timeline, laps)
     if target is not None:
         _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
-    t_caught_up = time.monotonic()
+    laps.lap("catch-up")
     with ctx.connect() as conn:
         # The slots exist before the nodes (already told to follow) can connect: a node finding no slot
         # would re-seed itself. Physical slots can be created in recovery and survive the promotion.
         sql.create_storage_slots(conn)
+        laps.lap("slots")
         row = conn.execute("SELECT pg_promote(true, 60)").fetchone()
         if not row or not row[0]:
             raise PromotionError(f"pg_promote did not complete within 60s at term {term}")
         obs = sql.observe(conn)
+    laps.lap("pg_promote")
     write_config(ctx, intent)
     ctx.pg.reload()
     fence(ctx, term)  # no newer term appeared meanwhile (else Deposed); the nodes already stream
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
-    done = time.monotonic()
+    laps.lap("confirm")
     # No CHECKPOINT here: it would wait for the end-of-recovery checkpoint (seconds of spread writes) and keep
     # the writer unready meanwhile; a former writer's rejoin asks this writer for one before pg_rewind.
     return (
         f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
-        f"{lsn.format_lsn(tail.end if target is None else target)} (timeline {tail.timeline}); "
-        f"fence+tail {t_fenced - t0:.2f}s, "
-        f"catch-up {t_caught_up - t_fenced:.2f}s, total {done - t0:.2f}s"
+        f"{lsn.format_lsn(tail.end if target is None else target)} (timeline {tail.timeline}); {laps}"
     )
 
 

@@ -69,6 +69,12 @@ class Settings:
         return self.data_root / "walcache"
 
     @property
+    def wal_hold(self) -> Path:
+        """While this file exists restore_command answers "absent" for anything not in ``wal_cache``, and
+        a fetch from the quorum in flight gives up (``walfetch``)."""
+        return self.wal_cache / ".hold"
+
+    @property
     def state_file(self) -> Path:
         return self.data_root / "instance-state.json"
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ from aurora_storage import lsn as lsnmod
 log = logging.getLogger(__name__)
 
 SHA_HEADER = "X-Quorumdb-Sha256"
+QUORUM_GRACE = 0.1
+"""Seconds a read quorum waits for the other nodes once READ_QUORUM qualifying ones answered: more nodes
+may add WAL that was never acknowledged, never an acknowledged commit (W + R > N), so a promotion on a
+loaded cluster does not wait for the slowest node's answer."""
 
 
 class FetchError(RuntimeError):
@@ -135,9 +140,33 @@ class StorageClient:
             results = list(pool.map(lambda iu: self._report(*iu), enumerate(self.urls)))
         return [r for r in results if r is not None]
 
+    def _quorum_reports(self, min_term: int) -> list[NodeReport]:
+        """Reports as they arrive, until every node answered or QUORUM_GRACE after READ_QUORUM qualifying
+        ones did (healthy, at ``min_term`` or later). Stragglers finish in the background, unread."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.urls) or 1)
+        pending = {pool.submit(self._report, i, u) for i, u in enumerate(self.urls)}
+        got: list[NodeReport] = []
+        deadline: float | None = None
+        try:
+            while pending:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                if not done:
+                    break
+                got += [r for r in (f.result() for f in done) if r is not None]
+                qualified = sum(1 for r in got if r.view.healthy and r.view.term >= min_term)
+                if deadline is None and qualified >= contract.READ_QUORUM:
+                    deadline = time.monotonic() + QUORUM_GRACE
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return got
+
     def read_quorum(self, min_term: int = 0) -> ReadQuorum:
-        """All healthy nodes at ``min_term`` or later (at least ``READ_QUORUM``), and their highest flush."""
-        reports = {r.ordinal: r for r in self.reports()}
+        """The healthy nodes at ``min_term`` or later that answered in time (at least ``READ_QUORUM``; see
+        QUORUM_GRACE), and their highest flush."""
+        reports = {r.ordinal: r for r in self._quorum_reports(min_term)}
         views = quorum.pick_read_quorum([r.view for r in reports.values()], min_term=min_term)
         nodes = [reports[v.ordinal] for v in views]
         best = views[0]

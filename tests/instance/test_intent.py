@@ -47,4 +47,4 @@ def test_restore_command_serves_the_cache_then_the_quorum(tmp_path: Path) -> Non
     cache = tmp_path / "walcache"
     assert cmd.startswith(f'if [ -f "{cache}/%f" ]; then cp "{cache}/%f" "%p"; ')
     assert f'[ -f "{cache}/.hold" ]; then exit 1;' in cmd
-    assert cmd.endswith('-m aurora_instance.walfetch "%f" "%p"; fi')
+    assert cmd.endswith(f'-m aurora_instance.walfetch "%f" "%p" "{cache}/.hold"; fi')

@@ -68,10 +68,12 @@ async def observe(
     ns = c.metadata.namespace
     selector = {contract.LABEL_CLUSTER: c.metadata.name}
     secret_names = [names.secret(c, a) for a in names.ACCOUNTS] + checks.referenced_secrets(c)
-    lists = await asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
-    pods = await kube.list_objects("v1", "Pod", ns, selector)
-    secrets = await asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))
-    nodes = await kube.list_nodes()
+    # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
+    lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
+    secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))
+    lists, pods, secrets, nodes = await asyncio.gather(
+        lists_f, kube.list_objects("v1", "Pod", ns, selector), secrets_f, kube.list_nodes()
+    )
     objects = {(obj["kind"], obj["metadata"]["name"]): obj for (_, kind), found in zip(RENDERED_KINDS, lists,
                strict=True) for obj in ({**o, "kind": kind} for o in found)}  # fmt: skip
     urls: dict[str, str] = {}
@@ -89,19 +91,9 @@ async def observe(
                 unreachable.append(names.instance(c, ordinal))
         elif component == contract.COMPONENT_STORAGE and meta["name"] in storage_urls:
             storage_urls[meta["name"]] = pod_url(pod, contract.STORAGE_HTTP_PORT)
-    reports: dict[str, InstanceReport | None] = {}
-    if instances is not None:
-        answers = await asyncio.gather(*(instances.status(url) for url in urls.values()))
-        reports = dict(zip(urls, answers, strict=True)) | dict.fromkeys(unreachable)
-    found_storage: dict[str, StorageReport | None] = {}
-    if storage is not None:
-        client = storage
-
-        async def one(url: str | None) -> StorageReport | None:
-            return None if url is None else await client.status(url)
-
-        answered = await asyncio.gather(*(one(url) for url in storage_urls.values()))
-        found_storage = dict(zip(storage_urls, answered, strict=True))
+    reports, found_storage = await asyncio.gather(
+        _instance_reports(instances, urls, unreachable), _storage_reports(storage, storage_urls)
+    )
     return Observed(
         objects=objects,
         pods=tuple(pods),
@@ -112,6 +104,29 @@ async def observe(
         silent_seconds=(silence or Silence()).update(reports),
         storage=found_storage,
     )
+
+
+async def _instance_reports(
+    instances: Instances | None, urls: dict[str, str], unreachable: list[str]
+) -> dict[str, InstanceReport | None]:
+    if instances is None:
+        return {}
+    answers = await asyncio.gather(*(instances.status(url) for url in urls.values()))
+    return dict(zip(urls, answers, strict=True)) | dict.fromkeys(unreachable)
+
+
+async def _storage_reports(
+    storage: StorageNodes | None, urls: dict[str, str | None]
+) -> dict[str, StorageReport | None]:
+    if storage is None:
+        return {}
+    client = storage
+
+    async def one(url: str | None) -> StorageReport | None:
+        return None if url is None else await client.status(url)
+
+    answered = await asyncio.gather(*(one(url) for url in urls.values()))
+    return dict(zip(urls, answered, strict=True))
 
 
 def node_zones(nodes: list[Manifest], key: str) -> dict[str, str]:

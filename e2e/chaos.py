@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import aurora
 from kube import Kubectl, KubectlError, default_kubeconfig
-from workload import Workload
+from workload import AuditLog, Workload
 
 NAME = "demo"
 
@@ -50,6 +50,15 @@ class Run:
                 f"acknowledged {self.acked}, missing {self.missing}")  # fmt: skip
 
 
+def client_view(log: AuditLog, t_kill: float) -> str:
+    """What the audit client saw after the kill: each kind of error with its count and first/last time."""
+    kinds: dict[str, list[float]] = {}
+    for t, message in log.errors:
+        if t >= t_kill:
+            kinds.setdefault(message[:130], []).append(t - t_kill)
+    return "; ".join(f"{len(ts)}x {kind!r} {ts[0]:.2f}-{ts[-1]:.2f}s" for kind, ts in kinds.items())
+
+
 def since(t_kill: float, stamp: str) -> float:
     """Seconds from the host time ``t_kill`` to an RFC 3339 time written by the operator (same clock)."""
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - t_kill
@@ -72,6 +81,8 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
         time.sleep(args.after_seconds)
         result = load.audit()
         outage = load.outage_after(t_kill)
+        if args.verbose:
+            print(f"  run {number} client: {client_view(load.read(), t_kill)}", flush=True)
     finally:
         load.delete()
     if result.missing:
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=f"chaos-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--keep", action="store_true", help="keep the namespace (and cluster) afterwards")
     parser.add_argument("--no-pgbench", action="store_true", help="audit writer only, no pgbench load")
+    parser.add_argument("--verbose", action="store_true", help="print what the client saw in each run")
     parser.add_argument("--skip-install", action="store_true", help="the operator is already installed")
     args = parser.parse_args(argv)
 

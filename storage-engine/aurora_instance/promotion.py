@@ -200,11 +200,14 @@ def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps) -> str:
             raise PromotionError(f"pg_promote did not complete within 60s at term {term}")
         obs = sql.observe(conn)
     laps.lap("pg_promote")
+    # At once, before rewriting the configuration (only its role comment changes; synchronous_standby_names
+    # and the declared term are already in place): no newer term appeared meanwhile (else Deposed), and the
+    # nodes, woken by the term update, probe this writer now instead of at their next re-check.
+    fence(ctx, term)
+    laps.lap("confirm")
     write_config(ctx, intent)
     ctx.pg.reload()
-    fence(ctx, term)  # no newer term appeared meanwhile (else Deposed); the nodes already stream
     files.save_state(ctx.settings, files.State(contract.ROLE_WRITER, term, None))
-    laps.lap("confirm")
     # No CHECKPOINT here: it would wait for the end-of-recovery checkpoint (seconds of spread writes) and keep
     # the writer unready meanwhile; a former writer's rejoin asks this writer for one before pg_rewind.
     return (

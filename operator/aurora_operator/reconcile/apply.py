@@ -21,20 +21,36 @@ log = logging.getLogger(__name__)
 
 
 async def execute(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> tuple[list[Action], list[str]]:
-    """Run ``actions`` in order; returns (actions done, error messages)."""
-    done: list[Action] = []
-    errors: list[str] = []
-    for action in actions:
-        try:
-            changed = await _one(kube, namespace, action)
-        except Exception as err:
-            log.warning("while trying to %s: %s", describe(action), err)
-            errors.append(f"{describe(action)} failed: {err}")
-            continue
-        if changed:
-            log.info("%s", describe(action))
-            done.append(action)
+    """Run ``actions``; returns (actions done, error messages).
+
+    Role labels go first, concurrently: the writer Service follows the label, so a failover's clients wait
+    for it, not for the StatefulSet updates. Readers are labelled before the writer, so two pods never
+    carry the writer label at once (a switchover's old writer still runs). The rest runs in plan order.
+    """
+    labels = [a for a in actions if isinstance(a, SetRole)]
+    rest = [a for a in actions if not isinstance(a, SetRole)]
+    results = await asyncio.gather(
+        *(_attempt(kube, namespace, a) for a in labels if a.role != contract.ROLE_WRITER)
+    )
+    results += await asyncio.gather(
+        *(_attempt(kube, namespace, a) for a in labels if a.role == contract.ROLE_WRITER)
+    )
+    for action in rest:
+        results.append(await _attempt(kube, namespace, action))
+    done = [a for a, changed, _ in results if changed]
+    errors = [error for _, _, error in results if error is not None]
     return done, errors
+
+
+async def _attempt(kube: Kube, namespace: str, action: Action) -> tuple[Action, bool, str | None]:
+    try:
+        changed = await _one(kube, namespace, action)
+    except Exception as err:
+        log.warning("while trying to %s: %s", describe(action), err)
+        return action, False, f"{describe(action)} failed: {err}"
+    if changed:
+        log.info("%s", describe(action))
+    return action, changed, None
 
 
 async def _one(kube: Kube, namespace: str, action: Action) -> bool:

@@ -6,6 +6,7 @@ Events), while the sequence itself is exercised in unit tests against ``kube.Fak
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -33,6 +34,10 @@ REASONS = {
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",
 }
+
+
+async def _nothing() -> list[str]:
+    return []
 
 
 def new_password() -> str:
@@ -98,15 +103,19 @@ async def reconcile(
             c, writer=done_change.to, target_writer=None, failover=None, last_failover=done_change
         )
         events.append(Event("Normal", f"{done_change.kind.capitalize()}Completed", decision.sentence))
-    requests = await apply.request(instances, observed.instance_urls, decision.actions) if instances else []
+    decided = plan.plan(c, settings, observed, password, resync=resync, writer_name=decision.writer)
+    # Promote/demote requests and the plan (role labels first) concurrently: a promotion takes seconds and
+    # its clients need the writer label in place when it ends, not a pass of API calls later.
+    (requests, (done, errors)) = await asyncio.gather(
+        apply.request(instances, observed.instance_urls, decision.actions) if instances else _nothing(),
+        apply.execute(kube, c.metadata.namespace, decided.actions),
+    )
     if decision.clear_request and failover.SWITCHOVER_ANNOTATION in c.metadata.annotations:
         await kube.patch_cluster_annotations(
             c.metadata.namespace, c.metadata.name, {failover.SWITCHOVER_ANNOTATION: None}
         )
         if decision.blocked:
             events.append(Event("Warning", "SwitchoverRefused", decision.sentence))
-    decided = plan.plan(c, settings, observed, password, resync=resync, writer_name=decision.writer)
-    done, errors = await apply.execute(kube, c.metadata.namespace, decided.actions)
     done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)

@@ -218,6 +218,8 @@ async def put_term(request: web.Request) -> web.Response:
             rt.term_changed.set()
             await request.app[RX_KEY].fence()
             log.warning("%s", d.reason)
+        else:
+            rt.recheck.set()
     return web.json_response({**dataclasses.asdict(rt.state), "changed": changed})
 
 

@@ -106,18 +106,27 @@ class Receiver:
         self.rt.writer = watch
         return fencing.decide(st.term, st.system_identifier, self.rt.cfg.cluster_name, facts)
 
+    async def _wait_for_news(self, timeout: float) -> None:
+        """Until the term changes, the writer re-declares it, or ``timeout``."""
+        waits = [asyncio.create_task(e.wait()) for e in (self.rt.term_changed, self.rt.recheck)]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     async def run(self) -> None:
         backoff = 0.2
         while True:
             self.rt.term_changed.clear()
+            self.rt.recheck.clear()
             decision = await self._check()
             repeated = decision.reason == self.rt.decision
             self.rt.decision = decision.reason
             if not decision.stream:
                 if not repeated:  # re-checks run every RECHECK_MAX_S: log changes, not each one
                     log.info("not streaming: %s", decision.reason)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.rt.term_changed.wait(), timeout=backoff)
+                await self._wait_for_news(backoff)
                 backoff = min(backoff * 2, RECHECK_MAX_S)
                 continue
             if self.rt.state.system_identifier is None and self.rt.writer.system_identifier:

@@ -106,6 +106,9 @@ class Runtime:
     decision: str = "starting"
     last_receiver_error: str | None = None
     term_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    recheck: asyncio.Event = field(default_factory=asyncio.Event)
+    """The writer re-declared the same term (a promotion's confirmation): a receiver that is not streaming
+    probes it now instead of at its next re-check; a streaming one is left alone."""
     term_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wal_changed: Notifier = field(default_factory=Notifier)
     """A completed WAL file appeared in ``wal/`` (the receiver's reports): sealing wakes on it."""

@@ -115,12 +115,31 @@ class Receiver:
             for w in waits:
                 w.cancel()
 
+    async def _check_unless_news(self) -> fencing.Decision:
+        """``_check``, abandoned when the term changes meanwhile: a probe of a writer that just died waits
+        for its connect timeout (seconds), and the new writer must not wait behind it."""
+        probe = asyncio.create_task(self._check())
+        news = asyncio.create_task(self.rt.term_changed.wait())
+        try:
+            await asyncio.wait({probe, news}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            news.cancel()
+        if probe.done():
+            return probe.result()
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        return fencing.Decision(False, "the term changed while probing the writer")
+
     async def run(self) -> None:
         backoff = 0.2
         while True:
             self.rt.term_changed.clear()
             self.rt.recheck.clear()
-            decision = await self._check()
+            decision = await self._check_unless_news()
+            if self.rt.term_changed.is_set():
+                backoff = 0.2
+                continue
             repeated = decision.reason == self.rt.decision
             self.rt.decision = decision.reason
             if not decision.stream:

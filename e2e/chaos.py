@@ -1,6 +1,8 @@
 """`make chaos`: repeated writer-pod force-deletions on one cluster under the audited workload, on the kind
 test bed. A script, not a test: it prints each run and then the distribution of the failover outage (kill ->
-first acknowledged commit: p50, p90, p99, max) and the total acknowledged and missing commits.
+first acknowledged commit: p50, p90, p99, max) and the total acknowledged and missing commits. With
+``--switchover`` each run asks for a switchover (annotation ``any``) instead, and the distribution is of the
+write unavailability (last commit acknowledged before the request's disruption -> first one after).
 
 Each run starts a fresh workload pod (one audit log per run keeps it far from the kubelet's log rotation),
 lets it write for ``--load-seconds``, force-deletes the current writer's pod, waits for another writer and
@@ -28,6 +30,7 @@ from kube import Kubectl, KubectlError, default_kubeconfig
 from workload import AuditLog, Workload
 
 NAME = "demo"
+SWITCHOVER_ANNOTATION = "quorumdb.io/switchover"
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,17 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
     load = Workload.start(ns, NAME, name=f"workload-{number}", pgbench=not args.no_pgbench)
     try:
         time.sleep(args.load_seconds)
-        t_kill = aurora.force_delete_pod(ns, aurora.instance_pod(old))
+        if args.switchover:
+            t_kill = time.time()
+            ns.run("annotate", "aurora", NAME, f"{SWITCHOVER_ANNOTATION}=any")
+        else:
+            t_kill = aurora.force_delete_pod(ns, aurora.instance_pod(old))
         after = aurora.wait_writer_changed(ns, NAME, old, timeout=60)
         time.sleep(args.after_seconds)
         result = load.audit()
-        outage = load.outage_after(t_kill)
+        # A failover's outage runs from the kill; a switchover's unavailability from the last commit the
+        # old writer acknowledged to the first the new one did (the request itself disturbs nothing).
+        outage = load.unavailability_after(t_kill) if args.switchover else load.outage_after(t_kill)
         if args.verbose:
             print(f"  run {number} client: {client_view(load.read(), t_kill)}", flush=True)
     finally:
@@ -93,15 +102,20 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
     return Run(number, old, new, term, outage, decided, completed, len(result.acked), len(result.missing))
 
 
-def summary(runs: Sequence[Run]) -> str:
+def summary(runs: Sequence[Run], switchover: bool = False) -> str:
     outages = [r.outage for r in runs]
     if not outages:
         return "no completed run"
+    what = (
+        "switchover write unavailability (last acknowledged commit before -> first after)"
+        if switchover
+        else "failover outage (kill -> first acknowledged commit)"
+    )
     return (
-        f"failover outage (kill -> first acknowledged commit) over {len(runs)} runs: "
+        f"{what} over {len(runs)} runs: "
         f"p50 {percentile(outages, 50):.2f}s, p90 {percentile(outages, 90):.2f}s, "
         f"p99 {percentile(outages, 99):.2f}s, max {max(outages):.2f}s\n"
-        f"kill -> decision recorded: p50 {percentile([r.decided for r in runs], 50):.2f}s, "
+        f"disruption -> decision recorded: p50 {percentile([r.decided for r in runs], 50):.2f}s, "
         f"max {max(r.decided for r in runs):.2f}s\n"
         f"acknowledged commits audited: {sum(r.acked for r in runs)}, missing: {sum(r.missing for r in runs)}"
     )
@@ -115,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=f"chaos-{uuid.uuid4().hex[:8]}")
     parser.add_argument("--keep", action="store_true", help="keep the namespace (and cluster) afterwards")
     parser.add_argument("--no-pgbench", action="store_true", help="audit writer only, no pgbench load")
+    parser.add_argument("--switchover", action="store_true", help="switchovers on request instead of kills")
     parser.add_argument("--verbose", action="store_true", help="print what the client saw in each run")
     parser.add_argument("--skip-install", action="store_true", help="the operator is already installed")
     args = parser.parse_args(argv)
@@ -151,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         if overlaps:
             failure = f"two writer-labelled pods at once: {overlaps[:5]}"
     finally:
-        print(summary(runs), flush=True)
+        print(summary(runs, args.switchover), flush=True)
         if args.keep:
             print(f"kept namespace {args.namespace}")
         else:

@@ -13,6 +13,8 @@
  * files named like PostgreSQL's WAL, `<segment>.partial` while incomplete (zero-padded to 16 MiB, WAL
  * written in order from the segment start), renamed when complete; `<tli>.history` files; streaming
  * restarts at the start of the newest held segment. In addition it
+ *   - continues a new timeline at its fork point, not its segment start: the new .partial starts as a copy
+ *     of the ended timeline's bytes before the fork (`seed_next_timeline`);
  *   - prints `completed <file>` on stdout for every completed segment or history file, so the node seals
  *     and archives without polling the directory;
  *   - cleans up after a timeline fork: at the end of a timeline the superseded tail of the current
@@ -411,6 +413,41 @@ static void zero_tail(lsn_t end)
             die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
         info("zeroed the superseded tail of %s.partial after " LSN_FMT, seg_name, LSN_ARGS(end));
     }
+}
+
+/* The next timeline's segment holding `fork` begins with the ended timeline's bytes up to the fork point,
+ * which this node just received and flushed: copy them into the new timeline's .partial (and make them
+ * durable) instead of streaming them again from the segment start. After a failover that re-stream was up
+ * to 16 MiB per node before the new writer's first commit could be acknowledged. Returns where streaming
+ * continues: `fork`, or the segment start when the ended timeline's file is not there to copy from. */
+static lsn_t seed_next_timeline(uint32_t old_tli, uint32_t new_tli, lsn_t fork)
+{
+    size_t len = (size_t) (fork % SEG_SIZE);
+    if (len == 0)
+        return fork;
+    if (received != fork) /* the ended timeline was not received through the fork point: stream it all */
+        return seg_start(fork);
+    char old_name[32], old_path[1024];
+    wal_name(old_name, sizeof old_name, old_tli, fork / SEG_SIZE);
+    snprintf(old_path, sizeof old_path, "%s/%s.partial", opt_dir, old_name);
+    int in = open(old_path, O_RDONLY);
+    if (in < 0)
+        return seg_start(fork);
+    open_segment(new_tli, fork);
+    for (size_t off = 0; off < len;) {
+        size_t want = len - off < STAGE_SIZE ? len - off : STAGE_SIZE;
+        ssize_t n = pread(in, stage, want, (off_t) off);
+        if (n <= 0)
+            die("could not read \"%s\": %s", old_path, n < 0 ? strerror(errno) : "short file");
+        write_all(seg_fd, stage, (size_t) n, (off_t) off, seg_name);
+        off += (size_t) n;
+    }
+    close(in);
+    if (SYNC_FN(seg_fd) != 0)
+        die("could not fdatasync \"%s\": %s", seg_name, strerror(errno));
+    info("copied %zu bytes of %s.partial up to the fork point " LSN_FMT " into %s.partial", len, old_name,
+         LSN_ARGS(fork), seg_name);
+    return fork;
 }
 
 /* ---- timelines -------------------------------------------------------------------------------------- */
@@ -823,14 +860,15 @@ int main(int argc, char **argv)
         tli = next ? next : server_tli;
         start = seg_start(end);
     }
+    fetch_history(tli, false);
     for (;;) {
-        fetch_history(tli, false);
         uint32_t next_tli;
         lsn_t next_start;
         if (!stream_timeline(tli, start, &next_tli, &next_start))
             break;
+        fetch_history(next_tli, false); /* before any file of the new timeline, as pg_receivewal does */
+        start = seed_next_timeline(tli, next_tli, next_start);
         tli = next_tli;
-        start = seg_start(next_start);
     }
     fprintf(stderr, "%s: the server ended streaming at " LSN_FMT "\n", progname, LSN_ARGS(received));
     PQfinish(conn);

@@ -25,9 +25,20 @@ def parse(output: str) -> int | None:
     return lsn.parse_lsn(found[-1]) if found else None
 
 
-def _run(pg_waldump: Path, directory: Path, timeline: int, start: int) -> int | None:
+def _run(pg_waldump: Path, directory: Path, timeline: int, start: int, end: int) -> int | None:
+    """Start of the last record lying wholly before ``end`` (``-e``: a local pg_wal file may hold more)."""
     proc = subprocess.run(
-        [str(pg_waldump), "-p", str(directory), "-t", str(timeline), "-s", lsn.format_lsn(start)],
+        [
+            str(pg_waldump),
+            "-p",
+            str(directory),
+            "-t",
+            str(timeline),
+            "-s",
+            lsn.format_lsn(start),
+            "-e",
+            lsn.format_lsn(end),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -45,7 +56,9 @@ def last_record_start(pg_waldump: Path, segment_file: Path, wal: lsn.WalName, da
         (Path(tmp) / wal.segment).symlink_to(segment_file.resolve())
         window_start = max(0, data_end - WINDOW) // lsn.WAL_PAGE_SIZE * lsn.WAL_PAGE_SIZE
         for offset in dict.fromkeys((window_start, 0)):
-            found = _run(pg_waldump, Path(tmp), wal.timeline, wal.start_lsn() + offset)
+            found = _run(
+                pg_waldump, Path(tmp), wal.timeline, wal.start_lsn() + offset, wal.start_lsn() + data_end
+            )
             if found is not None:
                 return found
     return None

@@ -69,12 +69,17 @@ def _hold(ctx: Context) -> Path:
 
 
 def _history(ctx: Context, tail: WalTail) -> None:
-    """Cache the quorum's history files; mark absent ones so end-of-recovery probes need no round trip."""
+    """Cache the history file of the quorum's timeline (it names every ancestor: the only one promotion
+    reads, as the new timeline's parent) and mark the next timelines' absent, so end-of-recovery probes
+    need no round trip. One fetch: fetching every ancestor's, one after another, took 1.9 s at timeline 8
+    on a loaded node. Anything else uncached is "absent" while the hold lasts."""
     cache = ctx.settings.wal_cache
-    for tli in range(1, tail.timeline + 4):
-        name = lsn.history_name(tli)
-        if tli > tail.timeline or not ctx.storage.fetch(name, cache / name):
-            (cache / f"{name}.absent").touch()
+    if tail.timeline > 1:
+        name = lsn.history_name(tail.timeline)
+        if not ctx.storage.fetch(name, cache / name):  # PostgreSQL then reads its own pg_wal copy
+            log.warning("the storage quorum is on timeline %d but holds no %s", tail.timeline, name)
+    for tli in range(tail.timeline + 1, tail.timeline + 4):
+        (cache / f"{lsn.history_name(tli)}.absent").touch()
 
 
 def _prefetch(ctx: Context, tail: WalTail, replayed: int) -> Path:
@@ -105,6 +110,11 @@ def _local_copy(ctx: Context, tail: WalTail, timeline: int | None, received: int
     crash: the readers stream in step with the storage nodes. Fetching the 16 MiB partial instead cost
     1.2 s on a loaded node."""
     if timeline != tail.timeline or received is None or received < tail.end:
+        log.info(
+            "fetching the quorum's tail segment: this reader received %s on timeline %s, the quorum holds %s "
+            "on timeline %d", lsn.format_lsn(received) if received is not None else "nothing", timeline,
+            lsn.format_lsn(tail.end), tail.timeline,
+        )  # fmt: skip
         return None
     local = (
         ctx.settings.pgdata / "pg_wal" / lsn.segment_name(tail.timeline, lsn.segment_of(max(tail.end - 1, 0)))

@@ -80,13 +80,17 @@ class HttpStorage:
             raise QuorumUnavailable(f"storage nodes {q.ordinals} report no flushed WAL")
         return WalTail(q.timeline, q.flush_lsn, f"storage_{q.nodes[0].ordinal}", len(q.nodes))
 
+    def _quorum(self) -> client.ReadQuorum:
+        if self._last is not None and time.monotonic() - self._last[0] < REUSE_SECONDS:
+            return self._last[1]
+        try:
+            return self.client.read_quorum()
+        except quorum.QuorumError as err:
+            raise QuorumUnavailable(str(err)) from err
+
+    def fetch_range(self, timeline: int, start: int, end: int) -> bytes | None:
+        return self.client.fetch_range(timeline, start, end, self._quorum())
+
     def fetch(self, name: str, dest: Path) -> bool:
         """Within a few seconds of ``tail`` (a promotion, nodes fenced) reuse its quorum view."""
-        if self._last is not None and time.monotonic() - self._last[0] < REUSE_SECONDS:
-            q = self._last[1]
-        else:
-            try:
-                q = self.client.read_quorum()
-            except quorum.QuorumError as err:
-                raise QuorumUnavailable(str(err)) from err
-        return self.client.fetch(name, dest, q)
+        return self.client.fetch(name, dest, self._quorum())

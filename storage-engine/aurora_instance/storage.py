@@ -105,6 +105,11 @@ class StorageQuorum(Protocol):
         """
         ...
 
+    def fetch_range(self, timeline: int, start: int, end: int) -> bytes | None:
+        """WAL bytes ``[start, end)`` (inside one segment) on ``timeline`` from a node holding them; None when
+        none does. Used right after ``tail``: a promoting reader fetches only what its own receiver missed."""
+        ...
+
     def identity(self) -> StorageIdentity:
         """Ask every node for its term and pinned system identifier; never raises (an unreachable node is
         simply not counted in ``answered``).
@@ -169,6 +174,16 @@ class MemoryStorage:
         if best is None:
             raise QuorumUnavailable("no WAL on any reachable storage node")
         return WalTail(best[0], best[1], best[2], len(up))
+
+    def fetch_range(self, timeline: int, start: int, end: int) -> bytes | None:
+        segno = lsn.segment_of(start)
+        name = lsn.segment_name(timeline, segno)
+        offset = start - lsn.segment_start(segno)
+        for _, node in self._up():
+            for data in (node.files.get(name), node.files.get(name + ".partial")):
+                if data is not None and len(data.rstrip(b"\0")) >= end - lsn.segment_start(segno):
+                    return data[offset : end - lsn.segment_start(segno)]
+        return None
 
     def fetch(self, name: str, dest: Path) -> bool:
         up = self._up()

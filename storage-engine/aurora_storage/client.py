@@ -219,6 +219,23 @@ class StorageClient:
             raise FetchError(f"{name}: listed by the quorum but unreadable: " + "; ".join(errors))
         return None
 
+    def fetch_range(self, timeline: int, start: int, end: int, q: ReadQuorum) -> bytes | None:
+        """WAL bytes ``[start, end)`` of one segment on ``timeline`` from a quorum node whose flush reaches
+        ``end`` (checksum-verified), or None when none serves them. For a reader that already holds the
+        segment up to ``start`` (a promotion), instead of the whole partial."""
+        holders = [n for n in q.nodes if n.view.timeline == timeline and (n.view.flush_lsn or 0) >= end]
+        params = {"timeline": str(timeline), "start": lsnmod.format_lsn(start), "end": lsnmod.format_lsn(end)}
+        for node in sorted(holders, key=lambda n: n.view.flush_lsn or 0, reverse=True):
+            try:
+                r = self._http.get(node.url + contract.StoragePaths.WAL, params=params)
+            except httpx.HTTPError as err:
+                log.info("WAL range from node %s: %s", node.ordinal, err)
+                continue
+            if r.status_code == 200 and checksum.sha256_bytes(r.content) == r.headers.get(SHA_HEADER):
+                return r.content
+            log.info("WAL range from node %s: %d %s", node.ordinal, r.status_code, r.text[:200])
+        return None
+
     def fetch(self, name: str, dest: Path, q: ReadQuorum | None = None) -> bool:
         """Write WAL file ``name`` to ``dest`` (atomically); False when the quorum does not hold it."""
         q = q or self.read_quorum()

@@ -79,3 +79,15 @@ def test_identity_reports_the_identifier_most_nodes_hold(caplog: pytest.LogCaptu
     s.nodes[2].system_identifier = s.nodes[3].system_identifier = None  # 2 against 2: the higher term wins
     s.nodes[0].term = 5
     assert s.identity().system_identifier == "222"
+
+
+def test_memory_storage_serves_a_range_of_a_partial() -> None:
+    from aurora_instance.storage import MemoryNode, MemoryStorage
+    from aurora_storage import lsn
+
+    segment = lsn.segment_name(1, 3)
+    data = bytes(range(256)) * 16 + b"\0" * 64
+    nodes = [MemoryNode(term=2, files={segment + ".partial": data}) for _ in range(6)]
+    start = lsn.segment_start(3) + 100
+    assert MemoryStorage(nodes).fetch_range(1, start, start + 50) == data[100:150]
+    assert MemoryStorage(nodes).fetch_range(1, start, lsn.segment_start(3) + 5000) is None  # beyond its data

@@ -34,6 +34,13 @@ if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
     log "cluster $CLUSTER_NAME is not healthy: recreating it"
     kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
   fi
+  # A node image rebuilt since (its manifests or components changed) must not be ignored by a reused cluster.
+  running=$(docker inspect -f '{{.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null || true)
+  wanted=$(docker image inspect -f '{{.Id}}' "$NODE_IMAGE" 2>/dev/null || true)
+  if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME" && [ -n "$wanted" ] && [ "$running" != "$wanted" ]; then
+    log "cluster $CLUSTER_NAME runs an older node image: recreating it"
+    kind delete cluster --name "$CLUSTER_NAME" >/dev/null 2>&1 || true
+  fi
 fi
 if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   create() { kind create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" --config "$TESTBED_DIR/kind-config.yaml" --wait 0s; }

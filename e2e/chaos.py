@@ -62,6 +62,15 @@ def client_view(log: AuditLog, t_kill: float) -> str:
     return "; ".join(f"{len(ts)}x {kind!r} {ts[0]:.2f}-{ts[-1]:.2f}s" for kind, ts in kinds.items())
 
 
+def promotion_view(ns: Kubectl, writer: str) -> str:
+    """How the new writer's promotion went, from its own log (the pod is deleted by the next run): where
+    it took the quorum's tail segment from, and the promotion's step timings."""
+    log = ns.run("logs", aurora.instance_pod(writer), "--tail=-1", check=False)
+    markers = ("fetching the quorum's tail segment", "tail segment ", "already replayed", "promote done")
+    lines = [line for line in log.splitlines() if any(m in line for m in markers)]
+    return " | ".join(line.split(": ", 1)[-1] for line in lines[-2:]) or "no promotion in its log"
+
+
 def since(t_kill: float, stamp: str) -> float:
     """Seconds from the host time ``t_kill`` to an RFC 3339 time written by the operator (same clock)."""
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - t_kill
@@ -92,6 +101,7 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
         outage = load.unavailability_after(t_kill) if args.switchover else load.outage_after(t_kill)
         if args.verbose:
             print(f"  run {number} client: {client_view(load.read(), t_kill)}", flush=True)
+            print(f"  run {number} promotion: {promotion_view(ns, after['writer'])}", flush=True)
     finally:
         load.delete()
     if result.missing:

@@ -117,8 +117,12 @@ def _local_copy(ctx: Context, tail: WalTail, timeline: int | None, received: int
     segno = lsn.segment_of(max(tail.end - 1, 0))
     name = lsn.segment_name(tail.timeline, segno)
     local = ctx.settings.pgdata / "pg_wal" / name
-    usable = timeline == tail.timeline and received is not None and received > lsn.segment_start(segno)
-    if not usable or received is None or not local.exists():
+    if (
+        timeline != tail.timeline
+        or received is None
+        or received <= lsn.segment_start(segno)
+        or not local.exists()
+    ):
         log.info(
             "fetching the quorum's tail segment: this reader received %s on timeline %s, the quorum holds %s "
             "on timeline %d", lsn.format_lsn(received) if received is not None else "nothing", timeline,

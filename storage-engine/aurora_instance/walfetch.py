@@ -52,7 +52,10 @@ def main(argv: list[str]) -> int:
         return 2
     name, dest = argv[:2]
     abandon = Path(argv[2]) if len(argv) == 3 else None
-    from aurora_instance import backends  # after the usage check: the import is most of the start-up time
+    # Imported after the usage check: they are most of the start-up time.
+    from aurora_storage import client
+
+    from aurora_instance import backends
 
     def fetch() -> bool:
         return backends.storage_from_env(os.environ).fetch(name, Path(dest))
@@ -60,7 +63,7 @@ def main(argv: list[str]) -> int:
     found = fetch_unless(fetch, abandon)
     if found is None:
         log.warning("wal-fetch %s: abandoned, a promotion started", name)
-        Path(dest + ".quorumdb-tmp").unlink(missing_ok=True)
+        client.temp_path(Path(dest)).unlink(missing_ok=True)
     return 0 if found else 1
 
 

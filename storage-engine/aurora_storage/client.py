@@ -46,6 +46,11 @@ may add WAL that was never acknowledged, never an acknowledged commit (W + R > N
 loaded cluster does not wait for the slowest node's answer."""
 
 
+def temp_path(dest: Path) -> Path:
+    """Where ``fetch`` writes before renaming onto ``dest`` (a caller that abandons a fetch removes it)."""
+    return dest.with_name(dest.name + ".quorumdb-tmp")
+
+
 class FetchError(RuntimeError):
     """A file the quorum lists could not be fetched intact from any quorum node."""
 
@@ -242,7 +247,7 @@ class StorageClient:
         data = self.fetch_bytes(name, q)
         if data is None:
             return False
-        tmp = dest.with_name(dest.name + ".quorumdb-tmp")
+        tmp = temp_path(dest)
         tmp.write_bytes(data)
         os.replace(tmp, dest)
         return True

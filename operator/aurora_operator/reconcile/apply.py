@@ -71,23 +71,27 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
 
 
 async def request(
-    instances: Instances, urls: Mapping[str, str], actions: tuple[InstanceAction, ...]
+    instances: Instances | None, urls: Mapping[str, str], actions: tuple[InstanceAction, ...]
 ) -> list[str]:
     """Send promote/demote requests (promotions first, concurrently within each kind); one sentence each.
+    Without an instances client (unit tests of rendering) nothing is sent.
 
     The instance side is idempotent per term, so a request repeated every pass until the instance reports
     the result is harmless; an instance without an address is skipped (it is asked again next pass).
     """
+    if instances is None:
+        return []
+    client = instances  # narrowed for the closure
 
     async def one(action: InstanceAction) -> str | None:
         url = urls.get(action.instance)
         if url is None:
             return None
         if isinstance(action, Promote):
-            code = await instances.promote(url, action.term)
+            code = await client.promote(url, action.term)
             what = f"promote {action.instance} to writer at term {action.term}"
         else:
-            code = await instances.demote(url, action.term, action.writer)
+            code = await client.demote(url, action.term, action.writer)
             what = f"demote {action.instance} to a reader of {action.writer} at term {action.term}"
         log.info("requested: %s -> %s", what, code or "unreachable")
         return f"requested: {what} ({code or 'unreachable'})"

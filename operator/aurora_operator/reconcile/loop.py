@@ -36,10 +36,6 @@ REASONS = {
 }
 
 
-async def _nothing() -> list[str]:
-    return []
-
-
 def new_password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -107,7 +103,7 @@ async def reconcile(
     # Promote/demote requests and the plan (role labels first) concurrently: a promotion takes seconds and
     # its clients need the writer label in place when it ends, not a pass of API calls later.
     (requests, (done, errors)) = await asyncio.gather(
-        apply.request(instances, observed.instance_urls, decision.actions) if instances else _nothing(),
+        apply.request(instances, observed.instance_urls, decision.actions),
         apply.execute(kube, c.metadata.namespace, decided.actions),
     )
     if decision.clear_request and failover.SWITCHOVER_ANNOTATION in c.metadata.annotations:

@@ -47,7 +47,7 @@ def writer_conninfo(ctx: Context) -> str:
 
 
 def fence(ctx: Context, term: int, follow_me: bool = True) -> None:
-    """Make storage nodes refuse writers of older terms; Deposed if any node already has a newer term.
+    """Make storage nodes refuse writers of older terms; Deposed if an answering node has a newer term.
 
     ``follow_me`` also names this instance as the writer to stream from (nodes stream only once it declares
     ``term`` and is out of recovery); False keeps their current writer (fencing before promotion).

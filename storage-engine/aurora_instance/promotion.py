@@ -4,10 +4,11 @@ Why (measured, docs/research dataplane.md): promoting a lagging reader without c
 quorum lost 5,611 of 6,335 acknowledged commits; restarting a crashed writer on its local WAL made commits
 visible that only three nodes held. So:
 
-``promote``: fence (nodes refuse the old term) -> stop streaming from the old writer -> read the WAL tail of
-all reachable nodes (>= READ_QUORUM; W+R>N so it holds every acknowledged commit) -> replay through its last
-complete record via ``restore_command`` -> slots -> ``pg_promote`` (the fenced nodes, told to follow this
-instance, start streaming as soon as it is out of recovery) -> confirm the term.
+``promote``: fence (nodes refuse the old term; the storage nodes' slots are created meanwhile) -> stop
+streaming from the old writer -> read the WAL tail of the first READ_QUORUM fenced nodes to answer (W+R>N so
+it holds every acknowledged commit) -> replay through its last complete record via ``restore_command`` ->
+``pg_promote`` (the fenced nodes, told to follow this instance, start streaming as soon as it is out of
+recovery) -> confirm the term.
 
 ``recover_writer``: a crashed writer keeps its term only if the nodes still grant it; it restarts with clients
 shut out, lets the storage nodes stream its local tail, and opens only once WRITE_QUORUM nodes hold all of its
@@ -17,11 +18,13 @@ It must not choose *which* instance to promote: the control plane does, by raisi
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import shutil
 import time
 from pathlib import Path
 
+import psycopg
 from aurora_api import contract
 from aurora_storage import lsn, quorum
 
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 CATCH_UP_TIMEOUT = 120.0
 QUORUM_WAIT_TIMEOUT = 60.0
 MAX_PREFETCH_SEGMENTS = 8  # beyond this restore_command fetches the rest itself
+PROMOTE_TIMEOUT = 60.0
+PROMOTE_POLL = 0.005
 
 
 class PromotionError(ActionError):
@@ -211,16 +216,23 @@ def promote(ctx: Context, intent: Intent) -> str:
     term = intent.term
     _hold(ctx)
     # From here on the old writer cannot gather a write quorum. The nodes are told to follow this instance
-    # at once: they stream only from a writer declaring ``term`` out of recovery, so they wait (re-checking
-    # every 250 ms) and start the moment it has promoted, without a second round of fencing on the way.
-    fence(ctx, term)
-    laps.lap("fence")
-    if not ctx.pg.running():
-        write_config(ctx, Intent(contract.ROLE_READER, term, None))
-        ctx.pg.start()
-    with ctx.connect() as conn:
-        in_recovery = sql.observe(conn).in_recovery
-    if not in_recovery:  # already the writer: only the declared term changes
+    # at once: they stream only from a writer declaring ``term`` out of recovery, so they wait (polling it)
+    # and start the moment it has promoted, without a second round of fencing on the way. The fence runs
+    # while this server is observed and prepared: nothing here depends on its outcome until it returns.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fence") as pool:
+        fencing = pool.submit(fence, ctx, term)
+        if not ctx.pg.running():
+            write_config(ctx, Intent(contract.ROLE_READER, term, None))
+            ctx.pg.start()
+        with ctx.connect() as conn:
+            before = sql.observe(conn)
+            if before.in_recovery:
+                # The slots exist before the nodes (already told to follow) can connect: a node finding no
+                # slot would re-seed itself. Physical slots can be created in recovery and survive promotion.
+                sql.create_storage_slots(conn)
+        fencing.result()
+    laps.lap("fence, slots")
+    if not before.in_recovery:  # already the writer: only the declared term changes
         write_config(ctx, intent)
         ctx.pg.reload()
         fence(ctx, term)
@@ -231,27 +243,31 @@ def promote(ctx: Context, intent: Intent) -> str:
     ctx.pg.reload()
     laps.lap("stop streaming")
     try:
-        return _catch_up_and_promote(ctx, intent, laps)
+        return _catch_up_and_promote(ctx, intent, laps, before)
     finally:
         shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
 
 
-def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps) -> str:
+def _received_timeline(before: sql.PgObservation, after: sql.PgObservation) -> int | None:
+    """The timeline this reader's own WAL was received on. While its receiver runs that is what the receiver
+    reports; once stopped, PostgreSQL only offers ``min_recovery_end_timeline``, which can lag a timeline
+    behind (a former writer that rejoined as a reader), and the tail would then be fetched for nothing."""
+    if before.receiver_status is not None and before.timeline is not None:
+        return before.timeline
+    return after.timeline
+
+
+def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps, before: sql.PgObservation) -> str:
     term = intent.term
     with ctx.connect() as conn:
         obs = sql.observe(conn)
-    tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, obs.timeline, laps, obs.received_lsn)
+    timeline = _received_timeline(before, obs)
+    tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, timeline, laps, obs.received_lsn)
     if target is not None:
         _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)
     laps.lap("catch-up")
     with ctx.connect() as conn:
-        # The slots exist before the nodes (already told to follow) can connect: a node finding no slot
-        # would re-seed itself. Physical slots can be created in recovery and survive the promotion.
-        sql.create_storage_slots(conn)
-        laps.lap("slots")
-        row = conn.execute("SELECT pg_promote(true, 60)").fetchone()
-        if not row or not row[0]:
-            raise PromotionError(f"pg_promote did not complete within 60s at term {term}")
+        _pg_promote(conn, term)
         obs = sql.observe(conn)
     laps.lap("pg_promote")
     # At once, before rewriting the configuration (only its role comment changes; synchronous_standby_names
@@ -268,6 +284,17 @@ def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps) -> str:
         f"promoted at term {term} to timeline {obs.timeline} after replaying the quorum's WAL through "
         f"{lsn.format_lsn(tail.end if target is None else target)} (timeline {tail.timeline}); {laps}"
     )
+
+
+def _pg_promote(conn: psycopg.Connection[tuple[object, ...]], term: int) -> None:
+    """``pg_promote`` without its own wait, which looks every 100 ms: the end of recovery is polled here
+    every few milliseconds, since the storage nodes and every client wait for it."""
+    conn.execute("SELECT pg_promote(false)")
+    deadline = time.monotonic() + PROMOTE_TIMEOUT
+    while sql.in_recovery(conn):
+        if time.monotonic() > deadline:
+            raise PromotionError(f"pg_promote did not complete within {PROMOTE_TIMEOUT:.0f}s at term {term}")
+        time.sleep(PROMOTE_POLL)
 
 
 def _quorum_flushed(ctx: Context, target: int) -> int:

@@ -131,6 +131,11 @@ def create_storage_slots(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         )
 
 
+def in_recovery(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    return bool(row and row[0])
+
+
 def replay_lsn(conn: psycopg.Connection[tuple[object, ...]]) -> int | None:
     row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
     return _lsn(row[0]) if row else None  # type: ignore[arg-type]

@@ -23,9 +23,9 @@ It must not write anywhere but the destination path given to it.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from aurora_api import contract
 
-from aurora_storage import checksum, quorum
+from aurora_storage import answers, checksum, quorum
 from aurora_storage import lsn as lsnmod
 
 log = logging.getLogger(__name__)
@@ -148,25 +148,13 @@ class StorageClient:
     def _quorum_reports(self, min_term: int) -> list[NodeReport]:
         """Reports as they arrive, until every node answered or QUORUM_GRACE after READ_QUORUM qualifying
         ones did (healthy, at ``min_term`` or later). Stragglers finish in the background, unread."""
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.urls) or 1)
-        pending = {pool.submit(self._report, i, u) for i, u in enumerate(self.urls)}
-        got: list[NodeReport] = []
-        deadline: float | None = None
-        try:
-            while pending:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                done, pending = concurrent.futures.wait(
-                    pending, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                if not done:
-                    break
-                got += [r for r in (f.result() for f in done) if r is not None]
-                qualified = sum(1 for r in got if r.view.healthy and r.view.term >= min_term)
-                if deadline is None and qualified >= contract.READ_QUORUM:
-                    deadline = time.monotonic() + QUORUM_GRACE
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        return got
+
+        def enough(got: list[NodeReport | None]) -> bool:
+            qualified = [r for r in got if r is not None and r.view.healthy and r.view.term >= min_term]
+            return len(qualified) >= contract.READ_QUORUM
+
+        calls = [functools.partial(self._report, i, u) for i, u in enumerate(self.urls)]
+        return [r for r in answers.gather(calls, enough, QUORUM_GRACE) if r is not None]
 
     def read_quorum(self, min_term: int = 0) -> ReadQuorum:
         """The healthy nodes at ``min_term`` or later that answered in time (at least ``READ_QUORUM``; see

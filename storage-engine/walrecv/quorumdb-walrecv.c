@@ -12,7 +12,8 @@
  * It keeps pg_receivewal's on-disk contract, which the node, repair and the read-quorum client rely on:
  * files named like PostgreSQL's WAL, `<segment>.partial` while incomplete (zero-padded to 16 MiB, WAL
  * written in order from the segment start), renamed when complete; `<tli>.history` files; streaming
- * restarts at the start of the newest held segment. In addition it
+ * restarts at the start of the newest held segment, or inside it when that is safe (`resume_point`). In
+ * addition it
  *   - continues a new timeline at its fork point, not its segment start: the new .partial starts as a copy
  *     of the ended timeline's bytes before the fork (`seed_next_timeline`);
  *   - prints `completed <file>` on stdout for every completed segment or history file, so the node seals
@@ -241,11 +242,14 @@ static void write_all(int fd, const char *buf, size_t len, off_t off, const char
     }
 }
 
+static void trust_this_boot(void);
+
 static void completed(const char *name)
 {
     /* One line per file; the node reads it to seal and archive at once. */
     printf("completed %s\n", name);
     fflush(stdout);
+    trust_this_boot();
 }
 
 /* ---- the spare segment -------------------------------------------------------------------------------
@@ -448,6 +452,109 @@ static lsn_t seed_next_timeline(uint32_t old_tli, uint32_t new_tli, lsn_t fork)
     info("copied %zu bytes of %s.partial up to the fork point " LSN_FMT " into %s.partial", len, old_name,
          LSN_ARGS(fork), seg_name);
     return fork;
+}
+
+/* ---- resuming inside a segment ----------------------------------------------------------------------
+ * A receiver restarted at a failover or switchover used to stream its newest .partial again from the
+ * segment start: up to 16 MiB per node, read from the new writer by all six nodes at the moment its first
+ * commit waits for four of them (0.2-0.4 s per node measured on the test bed). It can resume at the last
+ * page it wrote instead, when the bytes it holds are exactly those the writer sent: within one boot of the
+ * kernel they are (written bytes sit in the page cache even when the process was killed before its
+ * fdatasync; one fdatasync here makes them durable). After an OS crash they may not be: unsynced pages can
+ * be lost or torn in any order, and a page header found on disk proves nothing about the page before it.
+ * So `.receiver-boot` holds the boot in which a receiver completed a segment, and a restart resumes inside
+ * a .partial only in that same boot; the newest .partial was then written entirely in this boot (it began
+ * after that completed segment). Otherwise, or when anything looks unexpected, it starts at the segment
+ * start as before. */
+
+static char boot_path[1024];
+static char boot_now[64];
+static bool boot_trusted; /* `.receiver-boot` holds this boot */
+
+static void read_boot_ids(void)
+{
+    snprintf(boot_path, sizeof boot_path, "%s/.receiver-boot", opt_dir);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f == NULL || fgets(boot_now, sizeof boot_now, f) == NULL || strlen(boot_now) < 32) {
+        boot_now[0] = '\0'; /* unknown: never trust a .partial's bytes past its fdatasync */
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+    char held[64] = "";
+    FILE *b = fopen(boot_path, "r");
+    if (b != NULL) {
+        if (fgets(held, sizeof held, b) == NULL)
+            held[0] = '\0';
+        fclose(b);
+    }
+    boot_trusted = strcmp(held, boot_now) == 0;
+}
+
+/* After a completed segment: record this boot (once), so that later restarts in it may resume mid-file. */
+static void trust_this_boot(void)
+{
+    if (boot_trusted || boot_now[0] == '\0')
+        return;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", boot_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        die("could not create \"%s\": %s", tmp, strerror(errno));
+    write_all(fd, boot_now, strlen(boot_now), 0, ".receiver-boot");
+    if (SYNC_FN(fd) != 0 || close(fd) != 0)
+        die("could not write \"%s\": %s", tmp, strerror(errno));
+    if (rename(tmp, boot_path) != 0)
+        die("could not rename \"%s\": %s", tmp, strerror(errno));
+    fsync_dir();
+    boot_trusted = true;
+}
+
+/* Where streaming into the .partial of segment `seg` on `tli` may resume: the start of the last page it
+ * holds, found by walking page headers from the segment start while each names its own address (the
+ * first page's magic is the WAL version's), after making the file durable. `seg` when not trusted. */
+static lsn_t resume_point(uint32_t tli, lsn_t seg)
+{
+    if (!boot_trusted)
+        return seg;
+    char name[32], path[1024];
+    wal_name(name, sizeof name, tli, seg / SEG_SIZE);
+    snprintf(path, sizeof path, "%s/%s.partial", opt_dir, name);
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return seg;
+    unsigned char first[40];
+    lsn_t last = seg;
+    if (pread(fd, first, sizeof first, 0) == (ssize_t) sizeof first) {
+        /* Long page header: xlp_magic at 0, xlp_pageaddr at 8, xlp_seg_size at 32, xlp_xlog_blcksz at 36. */
+        uint16_t magic;
+        uint64_t addr;
+        uint32_t seg_size, blcksz;
+        memcpy(&magic, first, 2);
+        memcpy(&addr, first + 8, 8);
+        memcpy(&seg_size, first + 32, 4);
+        memcpy(&blcksz, first + 36, 4);
+        if (addr == seg && seg_size == SEG_SIZE && blcksz >= 1024 && blcksz <= 65536 &&
+            (blcksz & (blcksz - 1)) == 0) {
+            for (lsn_t off = blcksz; off < SEG_SIZE; off += blcksz) {
+                unsigned char h[16];
+                uint16_t m;
+                uint64_t a;
+                if (pread(fd, h, sizeof h, (off_t) off) != (ssize_t) sizeof h)
+                    break;
+                memcpy(&m, h, 2);
+                memcpy(&a, h + 8, 8);
+                if (m != magic || a != seg + off)
+                    break;
+                last = seg + off;
+            }
+        }
+    }
+    if (SYNC_FN(fd) != 0)
+        die("could not fdatasync \"%s\": %s", path, strerror(errno));
+    close(fd);
+    return last;
 }
 
 /* ---- timelines -------------------------------------------------------------------------------------- */
@@ -809,6 +916,7 @@ int main(int argc, char **argv)
     dirfd_wal = open(opt_dir, O_RDONLY | O_DIRECTORY);
     if (dirfd_wal < 0)
         die("could not open directory \"%s\": %s", opt_dir, strerror(errno));
+    read_boot_ids();
     stage = malloc(STAGE_SIZE);
     if (stage == NULL)
         die("out of memory");
@@ -859,6 +967,21 @@ int main(int argc, char **argv)
             break;
         tli = next ? next : server_tli;
         start = seg_start(end);
+    }
+    lsn_t resume = resume_point(tli, start);
+    if (resume != start) {
+        uint32_t next;
+        lsn_t end = timeline_end(tli, &next);
+        if (end != 0 && resume > end)
+            resume = end; /* the server then names the next timeline at once; the tail past it is zeroed */
+        if (tli == server_tli && resume > server_pos)
+            resume = start; /* more than the writer has: never expected, so trust none of it */
+    }
+    if (resume != start) {
+        open_segment(tli, resume);
+        fprintf(stderr, "%s: resuming %s.partial at " LSN_FMT " (its last written page), not at its start\n",
+                progname, seg_name, LSN_ARGS(resume));
+        start = resume;
     }
     fetch_history(tli, false);
     for (;;) {

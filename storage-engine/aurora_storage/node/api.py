@@ -194,7 +194,11 @@ async def get_term(request: web.Request) -> web.Response:
 
 
 async def put_term(request: web.Request) -> web.Response:
-    """Set the term (and the writer to follow). Persisted, and the old receiver is dead, before 200."""
+    """Set the term (and the writer to follow). Persisted, and the old receiver is dead, before 200.
+
+    The answer carries the node's status as of that moment: fenced, its WAL no longer grows until the
+    writer of this term streams, so a promotion reads the quorum's tail from its fence answers instead of
+    asking every node again."""
     rt = request.app[RT_KEY]
     try:
         body = await request.json()
@@ -220,7 +224,9 @@ async def put_term(request: web.Request) -> web.Response:
             log.warning("%s", d.reason)
         else:
             rt.recheck.set()
-    return web.json_response({**dataclasses.asdict(rt.state), "changed": changed})
+    return web.json_response(
+        {**dataclasses.asdict(rt.state), "changed": changed, "status": await _status(rt)}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -23,10 +23,15 @@ from aurora_storage import lsn as lsnmod
 from aurora_storage.node import runtime, writer_probe
 
 log = logging.getLogger(__name__)
-# While refusing to stream (typically: fenced at a new term whose writer is still promoting), how long at
-# most between re-checks of the writer. A promoted writer needs four nodes before its first commit, so this
-# bounds failover and switchover time; a re-check is one probe connection.
+# While refusing to stream, how long at most between re-checks of the writer; a re-check is one query on
+# a kept probe connection.
 RECHECK_MAX_S = 0.25
+# While the writer of the node's own term is still in recovery (it is promoting), the re-check interval. A
+# promoted writer needs four nodes before its first commit, so every node must notice the end of its
+# recovery at once: waiting up to RECHECK_MAX_S plus a new connection's authentication was up to 0.6 s of
+# a switchover's write outage.
+PROMOTING_POLL_S = 0.02
+PROBE_TIMEOUT_S = 3.0
 
 _PR_SET_PDEATHSIG = 1
 # pg_receivewal --verbose, when it renamed a completed segment.
@@ -53,6 +58,8 @@ class Receiver:
         self.rt = rt
         self._proc: asyncio.subprocess.Process | None = None
         self._held: list[str] = []
+        self._probe = writer_probe.Watcher()
+        """Checks before streaming, on one kept connection while they repeat (a writer promoting)."""
 
     async def fence(self) -> None:
         """Kill the receiver now and wait until it is gone (no further acknowledgement can leave)."""
@@ -93,18 +100,22 @@ class Receiver:
             f"{conninfo} application_name={cfg.name}",
         ]
 
-    async def _check(self) -> fencing.Decision:
+    async def _check(self) -> tuple[fencing.Decision, bool]:
+        """Whether to stream from the configured writer, and whether it is the node's term's writer still
+        promoting (then the next check comes soon)."""
         st = self.rt.state
         if not st.writer:
-            return fencing.Decision(False, "no writer configured")
+            return fencing.Decision(False, "no writer configured"), False
         try:
-            facts, watch = await writer_probe.probe(st.writer)
-        except writer_probe.ProbeError as err:
+            facts, watch = await asyncio.wait_for(self._probe.sample(st.writer), PROBE_TIMEOUT_S)
+        except (writer_probe.ProbeError, TimeoutError) as err:
+            await self._probe.close()
             self.rt.writer.reachable = False
-            self.rt.writer.error = str(err)
-            return fencing.Decision(False, str(err))
+            self.rt.writer.error = str(err) or f"no answer within {PROBE_TIMEOUT_S}s"
+            return fencing.Decision(False, self.rt.writer.error), False
         self.rt.writer = watch
-        return fencing.decide(st.term, st.system_identifier, self.rt.cfg.cluster_name, facts)
+        decision = fencing.decide(st.term, st.system_identifier, self.rt.cfg.cluster_name, facts)
+        return decision, facts.in_recovery and facts.term == st.term
 
     async def _wait_for_news(self, timeout: float) -> None:
         """Until the term changes, the writer re-declares it, or ``timeout``."""
@@ -115,7 +126,7 @@ class Receiver:
             for w in waits:
                 w.cancel()
 
-    async def _check_unless_news(self) -> fencing.Decision:
+    async def _check_unless_news(self) -> tuple[fencing.Decision, bool]:
         """``_check``, abandoned when the term changes meanwhile: a probe of a writer that just died waits
         for its connect timeout (seconds), and the new writer must not wait behind it."""
         probe = asyncio.create_task(self._check())
@@ -129,14 +140,15 @@ class Receiver:
         probe.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await probe
-        return fencing.Decision(False, "the term changed while probing the writer")
+        await self._probe.close()  # the connection may be half-way through a query
+        return fencing.Decision(False, "the term changed while probing the writer"), False
 
     async def run(self) -> None:
         backoff = 0.2
         while True:
             self.rt.term_changed.clear()
             self.rt.recheck.clear()
-            decision = await self._check_unless_news()
+            decision, promoting = await self._check_unless_news()
             if self.rt.term_changed.is_set():
                 backoff = 0.2
                 continue
@@ -145,9 +157,10 @@ class Receiver:
             if not decision.stream:
                 if not repeated:  # re-checks run every RECHECK_MAX_S: log changes, not each one
                     log.info("not streaming: %s", decision.reason)
-                await self._wait_for_news(backoff)
+                await self._wait_for_news(PROMOTING_POLL_S if promoting else backoff)
                 backoff = min(backoff * 2, RECHECK_MAX_S)
                 continue
+            await self._probe.close()  # the receiver's own connection takes over; none is left idle
             if self.rt.state.system_identifier is None and self.rt.writer.system_identifier:
                 async with self.rt.term_lock:
                     self.rt.state = self.rt.state.with_term(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 from aurora_api import contract
+from aurora_storage import quorum
 from psycopg import sql as q
 
 from aurora_instance import files, sql
@@ -189,16 +190,25 @@ def bootstrap_reader(ctx: Context, intent: Intent) -> str:
     return start(ctx, intent, local_wal=True) + f" (copied from {intent.writer})"
 
 
-def _wait_source_promoted(ctx: Context, source: str, timeout: float = 60) -> None:
+def _wait_source_promoted(ctx: Context, source: str, timeout: float = 60, quorum_wait: float = 5) -> None:
     """In a switchover the new writer may still be promoting: rewinding against it too early would miss the
-    fork and leave this instance on a timeline it cannot follow."""
+    fork and leave this instance on a timeline it cannot follow. Then, for up to ``quorum_wait`` seconds,
+    until WRITE_QUORUM storage nodes stream from it: the CHECKPOINT and pg_rewind that follow compete for
+    the CPU with the storage nodes attaching, and its clients wait for those, not for this reader."""
     deadline = time.monotonic() + timeout
+    promoted_at: float | None = None
     while time.monotonic() < deadline:
         try:
             with psycopg.connect(source, autocommit=True) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                row = conn.execute(
+                    "SELECT pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication "
+                    "WHERE application_name = ANY(%s) AND state = 'streaming')",
+                    (quorum.node_names(),),
+                ).fetchone()
             if row is not None and not row[0]:
-                return
+                promoted_at = promoted_at or time.monotonic()
+                if int(str(row[1])) >= contract.WRITE_QUORUM or time.monotonic() - promoted_at > quorum_wait:
+                    return
         except psycopg.Error as err:
             log.debug("waiting for the writer to rejoin: %s", err)
         time.sleep(0.1)

@@ -25,6 +25,9 @@ from aurora_instance.storage import FenceResult, QuorumUnavailable, StorageIdent
 
 log = logging.getLogger(__name__)
 REUSE_SECONDS = 10.0
+FENCE_GRACE = 0.02
+"""After FENCE_QUORUM confirmations, how long a fence waits for the other nodes' answers (they still get the
+request): shorter than a read's grace, since three fenced nodes are all a promotion reads."""
 
 
 class _Fenced(NamedTuple):
@@ -74,7 +77,7 @@ class HttpStorage:
             return sum(1 for f in got if f.confirmed) >= storage.FENCE_QUORUM
 
         calls = [functools.partial(self._put_term, i, u, term, writer) for i, u in enumerate(self.urls)]
-        results = answers.gather(calls, enough)
+        results = answers.gather(calls, enough, FENCE_GRACE)
         self._fenced = (term, [f.view for f in results if f.confirmed and f.view is not None])
         return FenceResult(sum(1 for f in results if f.confirmed), max((f.term for f in results), default=0))
 

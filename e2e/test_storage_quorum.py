@@ -1,7 +1,8 @@
 """The storage quorum on the kind test bed, under the audited workload: two storage nodes killed (writes go
 on), three killed (writes pause, nothing lost, they resume), a storage volume deleted (the node rebuilds from
 its peers: 6/6 again, repair throughput printed against a disk copy measured in the same pod), and a whole
-zone's worker stopped (writes go on with four nodes; a writer there fails over; the zone comes back).
+zone's worker stopped (writes go on with four nodes; a writer there fails over; the zone comes back), and a
+worker deleted for good (the claims stranded on it are re-created elsewhere; the reader there re-seeds).
 
 Kills are real: ``kill -9`` of a container's first process from its kind node (the kubelet restarts it in
 the same pod), or ``docker stop`` of a kind node. Every acknowledged commit is checked afterwards.
@@ -192,3 +193,43 @@ def test_failover_zone_lost_writes_continue_and_zone_rejoins(namespace: Kubectl,
         wait_for("6/6 storage nodes streaming", lambda: storage_summary(namespace) == "6/6", 300)
     assert rejoined["writer"] == after["writer"]
     assert outage <= 90, f"zone-loss outage {outage:.2f}s"  # it happened; the time is printed, not judged
+
+
+def test_failover_node_deleted_volumes_recreated_elsewhere_nothing_lost(
+    namespace: Kubectl, kubectl: Kubectl
+) -> None:
+    # Given a Ready cluster (a writer and one reader, in different zones) under the audited workload,
+    namespace.apply([aurora.demo(readers=1)])
+    before = aurora.wait_ready(namespace, NAME)
+    reader = next(i["name"] for i in before["instances"] if i["name"] != before["writer"])
+    node = namespace.get_json("pod", aurora.instance_pod(reader))["spec"]["nodeName"]
+    aurora.move_operator_off(kubectl, node)
+    old_claim = namespace.get_json("pvc", f"data-{aurora.instance_pod(reader)}")["metadata"]["uid"]
+    with Workload.start(namespace, NAME, avoid_node=node) as load:
+        time.sleep(LOAD_SECONDS)
+        # when the reader's kind worker is gone for good (stopped, and its Node object deleted, as when a
+        # machine is removed: the node-local volumes of the reader and two storage nodes go with it),
+        t_lost = time.time()
+        subprocess.run(["docker", "stop", "-t", "0", node], check=True, timeout=60)
+        try:
+            kubectl.run("delete", "node", node, "--wait=true", "--timeout=60s")
+            # then the operator gives up the stranded claims (an Event each), the reader is re-created on
+            # another node with a new volume and re-seeded from the writer, and writes never stop.
+            recreated = lambda: aurora.event_count(namespace, NAME, "VolumeRecreated") >= 1  # noqa: E731
+            wait_for("a VolumeRecreated Event", recreated, 240)
+            after = aurora.wait_rejoined_as_reader(namespace, NAME, reader, timeout=300)
+            moved_to = namespace.get_json("pod", aurora.instance_pod(reader))["spec"]["nodeName"]
+            new_claim = namespace.get_json("pvc", f"data-{aurora.instance_pod(reader)}")["metadata"]["uid"]
+            print(f"node {node} deleted: {reader} ready again on {moved_to} with a new volume "
+                  f"{time.time() - t_lost:.0f}s later; storage {storage_summary(namespace)}")  # fmt: skip
+            gap = longest_gap(load.read(), t_lost, time.time())
+            result = load.audit()
+        finally:
+            subprocess.run(["docker", "start", node], check=True, timeout=60)
+        # and when the machine comes back (its kubelet registers the node again), its zone's two storage
+        # nodes start on new volumes there and rebuild from their peers.
+        wait_for("6/6 storage nodes streaming", lambda: storage_summary(namespace) == "6/6", 420)
+    assert_nothing_lost(result)
+    assert after["writer"] == before["writer"], "losing a reader's node must not move the writer"
+    assert moved_to != node and new_claim != old_claim
+    assert gap <= 1.0, f"writes paused {gap:.2f}s while a reader's node and two storage nodes were lost"

@@ -51,6 +51,9 @@ class Kube(Protocol):
     async def list_nodes(self) -> list[Manifest]:
         """All nodes."""
 
+    async def get_volume(self, name: str) -> Manifest | None:
+        """One PersistentVolume, or None when it does not exist."""
+
     async def apply(self, manifest: Manifest) -> None:
         """Server-side apply, forcing ownership of the fields in ``manifest``."""
 
@@ -112,6 +115,14 @@ class LightKube:
 
     async def list_nodes(self) -> list[Manifest]:
         return [_to_dict(obj) async for obj in self._client.list(core_v1.Node)]
+
+    async def get_volume(self, name: str) -> Manifest | None:
+        try:
+            return _to_dict(await self._client.get(core_v1.PersistentVolume, name))
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise
 
     async def apply(self, manifest: Manifest) -> None:
         obj: Any = codecs.from_dict(manifest)
@@ -197,6 +208,8 @@ class FakeKube:
     def __init__(self, nodes: list[Manifest] | None = None) -> None:
         self.objects: dict[tuple[str, str, str], Manifest] = {}
         self.nodes = nodes or []
+        self.volumes: dict[str, Manifest] = {}
+        """PersistentVolumes (cluster-scoped) by name."""
         self.calls: list[str] = []
         self.fail_kinds: set[str] = set()
 
@@ -219,6 +232,10 @@ class FakeKube:
 
     async def list_nodes(self) -> list[Manifest]:
         return copy.deepcopy(self.nodes)
+
+    async def get_volume(self, name: str) -> Manifest | None:
+        volume = self.volumes.get(name)
+        return copy.deepcopy(volume) if volume is not None else None
 
     async def apply(self, manifest: Manifest) -> None:
         if manifest["kind"] in self.fail_kinds:

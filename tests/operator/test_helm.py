@@ -107,7 +107,8 @@ def test_rbac_is_least_privilege_and_sufficient() -> None:
             assert (group, plural[kind], verb) in rules, (kind, verb)
     for needed in [("", "secrets", "create"), ("", "pods", "patch"), ("", "persistentvolumeclaims", "delete"),
                    ("", "nodes", "list"), ("quorumdb.io", "auroraclusters/status", "patch"),
-                   ("", "events", "create"), ("kopf.dev", "clusterkopfpeerings", "patch")]:  # fmt: skip
+                   ("", "events", "create"), ("kopf.dev", "clusterkopfpeerings", "patch"),
+                   ("", "persistentvolumes", "get"), ("", "pods", "delete")]:  # fmt: skip
         assert needed in rules, needed
     assert ("", "nodes", "patch") not in rules and ("", "secrets", "deletecollection") not in rules
 

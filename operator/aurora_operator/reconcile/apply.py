@@ -15,7 +15,7 @@ from aurora_api import contract
 from ..instances import Instances
 from ..kube import Kube
 from .failover import Demote, InstanceAction, Promote
-from .plan import Action, Apply, CreateSecret, Delete, SetRole, describe
+from .plan import Action, Apply, CreateSecret, Delete, RecreateVolume, SetRole, describe
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,12 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
             return await kube.create(manifest)
         case Delete(api_version=api_version, kind=kind, name=name):
             return await kube.delete(api_version, kind, namespace, name)
+        case RecreateVolume(pod=pod, claim=claim):
+            # The claim first: it waits (pvc-protection) until the pod is gone, so the StatefulSet cannot
+            # re-create the pod on the old claim.
+            await kube.delete("v1", "PersistentVolumeClaim", namespace, claim)
+            await kube.delete("v1", "Pod", namespace, pod)
+            return True
         case SetRole(pod=pod, role=role, term=term):
             labels = {contract.LABEL_ROLE: role}
             await kube.patch_metadata(

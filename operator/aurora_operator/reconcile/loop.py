@@ -23,7 +23,7 @@ from ..kube import Kube
 from ..render import names
 from ..settings import Settings
 from ..storage_nodes import StorageNodes
-from . import apply, checks, failover, observe, plan, report, terms
+from . import apply, checks, failover, observe, plan, report, stranded, terms
 from .report import Event
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ REASONS = {
     plan.CreateSecret: "SecretCreated",
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",
+    plan.RecreateVolume: "VolumeRecreated",
 }
 
 
@@ -99,7 +100,10 @@ async def reconcile(
             c, writer=done_change.to, target_writer=None, failover=None, last_failover=done_change
         )
         events.append(Event("Normal", f"{done_change.kind.capitalize()}Completed", decision.sentence))
-    decided = plan.plan(c, settings, observed, password, resync=resync, writer_name=decision.writer)
+    decided = plan.plan(
+        c, settings, observed, password, resync=resync, writer_name=decision.writer,
+        stranded_claims=stranded.find(observed, precise),
+    )  # fmt: skip
     # Promote/demote requests and the plan (role labels first) concurrently: a promotion takes seconds and
     # its clients need the writer label in place when it ends, not a pass of API calls later.
     (requests, (done, errors)) = await asyncio.gather(
@@ -116,7 +120,10 @@ async def reconcile(
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)
     status, reported = report.report(c, observed, decided, decision, findings, errors, stamp)
-    action_events = [Event("Normal", REASONS[type(a)], plan.describe(a)) for a in done]
+    action_events = [
+        Event("Warning" if isinstance(a, plan.RecreateVolume) else "Normal", REASONS[type(a)], plan.describe(a))
+        for a in done
+    ]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
     described = [plan.describe(a) for a in done] + seeded + requests

@@ -1,4 +1,4 @@
-"""Read the world once for one cluster: owned objects, pods, relevant Secrets, node zones.
+"""Read the world once for one cluster: owned objects, pods, claims, relevant Secrets, nodes and zones.
 
 Why a handful of label-selected lists instead of watches: a reconcile every few seconds on a few clusters is
 cheap, and a fresh list can never be stale the way a cache can. Swap for kopf indexes if clusters get many.
@@ -17,7 +17,7 @@ from ..instances import Instances
 from ..kube import Kube
 from ..render import names
 from ..storage_nodes import StorageNodes
-from . import checks
+from . import checks, stranded
 from .observed import Manifest, Observed
 
 RENDERED_KINDS = (
@@ -71,9 +71,10 @@ async def observe(
     # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
     lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
     secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))
-    lists, pods, secrets, nodes = await asyncio.gather(
-        lists_f, kube.list_objects("v1", "Pod", ns, selector), secrets_f, kube.list_nodes()
-    )
+    lists, pods, secrets, nodes, claims = await asyncio.gather(
+        lists_f, kube.list_objects("v1", "Pod", ns, selector), secrets_f, kube.list_nodes(),
+        kube.list_objects("v1", "PersistentVolumeClaim", ns, selector),
+    )  # fmt: skip
     objects = {(obj["kind"], obj["metadata"]["name"]): obj for (_, kind), found in zip(RENDERED_KINDS, lists,
                strict=True) for obj in ({**o, "kind": kind} for o in found)}  # fmt: skip
     urls: dict[str, str] = {}
@@ -91,8 +92,11 @@ async def observe(
                 unreachable.append(names.instance(c, ordinal))
         elif component == contract.COMPONENT_STORAGE and meta["name"] in storage_urls:
             storage_urls[meta["name"]] = pod_url(pod, contract.STORAGE_HTTP_PORT)
-    reports, found_storage = await asyncio.gather(
-        _instance_reports(instances, urls, unreachable), _storage_reports(storage, storage_urls)
+    by_name = {claim["metadata"]["name"]: claim for claim in claims}
+    reports, found_storage, volumes = await asyncio.gather(
+        _instance_reports(instances, urls, unreachable),
+        _storage_reports(storage, storage_urls),
+        _volumes_of_unscheduled(kube, pods, by_name),
     )
     return Observed(
         objects=objects,
@@ -103,7 +107,26 @@ async def observe(
         instance_urls=urls,
         silent_seconds=(silence or Silence()).update(reports),
         storage=found_storage,
+        node_names=frozenset(node["metadata"]["name"] for node in nodes),
+        claims=by_name,
+        volumes=volumes,
     )
+
+
+async def _volumes_of_unscheduled(
+    kube: Kube, pods: list[Manifest], claims: dict[str, Manifest]
+) -> dict[str, Manifest]:
+    """The PersistentVolumes behind the claims of pods no node was assigned to (``stranded`` reads their
+    node affinity); no API call while every pod is scheduled."""
+    wanted = set()
+    for pod in pods:
+        if not pod.get("spec", {}).get("nodeName"):
+            for claim in stranded.claims_of(pod):
+                volume = claims.get(claim, {}).get("spec", {}).get("volumeName")
+                if volume:
+                    wanted.add(str(volume))
+    found = await asyncio.gather(*(kube.get_volume(name) for name in sorted(wanted)))
+    return {name: volume for name, volume in zip(sorted(wanted), found, strict=True) if volume is not None}
 
 
 async def _instance_reports(

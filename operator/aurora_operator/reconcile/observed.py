@@ -38,6 +38,12 @@ class Observed:
     """Instance name -> seconds since its status endpoint last answered (0 when it answered now)."""
     storage: Mapping[str, StorageReport | None] = dataclasses.field(default_factory=dict)
     """Storage pod name -> the node's own report, None when the pod is missing or did not answer."""
+    node_names: frozenset[str] = frozenset()
+    """Every Node object that exists, schedulable or not."""
+    claims: Mapping[str, Manifest] = dataclasses.field(default_factory=dict)
+    """The cluster's PersistentVolumeClaims by name."""
+    volumes: Mapping[str, Manifest] = dataclasses.field(default_factory=dict)
+    """PersistentVolumes bound to the claims of pods that are not scheduled, by name (read only then)."""
 
     @property
     def zones(self) -> frozenset[str]:

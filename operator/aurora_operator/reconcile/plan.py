@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..render import accounts, desired, names
 from ..settings import Settings
+from . import stranded
 from .observed import Manifest, Observed
 
 HASH_ANNOTATION = "quorumdb.io/applied-hash"
@@ -57,7 +58,17 @@ class SetRole:
     term: int
 
 
-Action = Apply | CreateSecret | Delete | SetRole
+@dataclasses.dataclass(frozen=True)
+class RecreateVolume:
+    """Give up a claim whose volume went with its node (``stranded``): delete the claim, then its pod, so
+    the StatefulSet re-creates both and the pod is scheduled elsewhere."""
+
+    pod: str
+    claim: str
+    nodes: tuple[str, ...]
+
+
+Action = Apply | CreateSecret | Delete | SetRole | RecreateVolume
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +92,11 @@ def describe(action: Action) -> str:
             return f"deleted {kind} {name}"
         case SetRole(pod=pod, role=role, term=term):
             return f"labelled pod {pod} {contract.LABEL_ROLE}={role} (term {term})"
+        case RecreateVolume(pod=pod, claim=claim, nodes=nodes):
+            return (
+                f"re-created the volume of {pod}: claim {claim} was on node {', '.join(nodes)}, which no "
+                "longer exists"
+            )
 
 
 def fingerprint(manifest: Manifest) -> str:
@@ -132,11 +148,13 @@ def plan(
     *,
     resync: bool = False,
     writer_name: str | None = None,
+    stranded_claims: Sequence[stranded.Stranded] = (),
 ) -> Plan:
     """Actions that move ``observed`` towards ``c.spec``, in apply order.
 
     Objects whose fingerprint matches are skipped, unless ``resync``: then they are re-applied too, which
     undoes manual edits of fields the operator owns (server-side apply with force is a no-op otherwise).
+    ``stranded_claims`` (``stranded.find``) are given up, so that their pods can run on another node.
     """
     actions: list[Action] = []
     for account in names.ACCOUNTS:
@@ -178,4 +196,5 @@ def plan(
             contract.ANNOTATION_TERM
         ) != str(term):
             actions.append(SetRole(meta["name"], role, term))
+    actions += [RecreateVolume(s.pod, s.claim, s.nodes) for s in stranded_claims]
     return Plan(tuple(actions), writer, ordinals)

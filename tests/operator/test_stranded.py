@@ -44,7 +44,8 @@ def claim() -> dict[str, Any]:
 
 def volume(key: str = stranded.HOSTNAME_KEY, values: tuple[str, ...] = ("node-gone",)) -> dict[str, Any]:
     term = {"matchExpressions": [{"key": key, "operator": "In", "values": list(values)}]}
-    return {"metadata": {"name": "pv-1"}, "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [term]}}}}
+    affinity = {"required": {"nodeSelectorTerms": [term]}}
+    return {"metadata": {"name": "pv-1"}, "spec": {"nodeAffinity": affinity}}
 
 
 def observed(pod: dict[str, Any], pv: dict[str, Any], nodes: frozenset[str]) -> Observed:

@@ -37,6 +37,11 @@ REASONS = {
 }
 
 
+def _severity(action: plan.Action) -> Literal["Normal", "Warning"]:
+    """Giving up a volume is worth a person's attention; the other actions are routine."""
+    return "Warning" if isinstance(action, plan.RecreateVolume) else "Normal"
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -120,10 +125,7 @@ async def reconcile(
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)
     status, reported = report.report(c, observed, decided, decision, findings, errors, stamp)
-    action_events = [
-        Event("Warning" if isinstance(a, plan.RecreateVolume) else "Normal", REASONS[type(a)], plan.describe(a))
-        for a in done
-    ]
+    action_events = [Event(_severity(a), REASONS[type(a)], plan.describe(a)) for a in done]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
     described = [plan.describe(a) for a in done] + seeded + requests

@@ -26,6 +26,10 @@ class Context:
     pg: Postgres
     storage: StorageQuorum
     params: dict[str, str]  # user parameters currently applied
+    receiver_timeline: tuple[int, int] | None = None
+    """(postmaster pid, timeline) last reported by a running WAL receiver, kept by the manager's observation:
+    once the receiver stops (the writer died), PostgreSQL shows only ``min_recovery_end_timeline``, which
+    can lag a timeline behind, and a promotion would then fetch WAL it already holds."""
 
     @contextlib.contextmanager
     def connect(self, timeout: int = 3) -> Iterator[psycopg.Connection[tuple[object, ...]]]:

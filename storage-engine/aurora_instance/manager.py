@@ -89,6 +89,8 @@ class Manager:
                 with self.ctx.connect(timeout=2) as conn:
                     obs = sql.observe(conn)
                 system = obs.system_identifier
+                if obs.receiver_status is not None and obs.timeline is not None and pg.proc is not None:
+                    self.ctx.receiver_timeline = (pg.proc.pid, obs.timeline)
             except Exception as err:  # starting up, shutting down, or overloaded: retry next cycle
                 log.debug("observation failed: %s", err)
         elif has_data and idle:

@@ -252,20 +252,29 @@ def promote(ctx: Context, intent: Intent) -> str:
         shutil.rmtree(ctx.settings.wal_cache, ignore_errors=True)
 
 
-def _received_timeline(before: sql.PgObservation, after: sql.PgObservation) -> int | None:
+def _received_timeline(
+    before: sql.PgObservation, after: sql.PgObservation, remembered: int | None
+) -> int | None:
     """The timeline this reader's own WAL was received on. While its receiver runs that is what the receiver
-    reports; once stopped, PostgreSQL only offers ``min_recovery_end_timeline``, which can lag a timeline
-    behind (a former writer that rejoined as a reader), and the tail would then be fetched for nothing."""
+    reports; once stopped (by this promotion, or when the writer died), PostgreSQL only offers
+    ``min_recovery_end_timeline``, which can lag a timeline behind (a former writer that rejoined as a
+    reader), and the tail would then be fetched for nothing. ``remembered``: the timeline the manager last
+    saw this postmaster's receiver on. Each is a lower bound of the timeline the received WAL is on (a
+    receiver only moves forward), and none can exceed the storage quorum's, so the highest is exact when it
+    equals the quorum's."""
     if before.receiver_status is not None and before.timeline is not None:
         return before.timeline
-    return after.timeline
+    known = [t for t in (after.timeline, remembered) if t is not None]
+    return max(known) if known else None
 
 
 def _catch_up_and_promote(ctx: Context, intent: Intent, laps: Laps, before: sql.PgObservation) -> str:
     term = intent.term
     with ctx.connect() as conn:
         obs = sql.observe(conn)
-    timeline = _received_timeline(before, obs)
+    remembered = ctx.receiver_timeline
+    pid = ctx.pg.proc.pid if ctx.pg.proc is not None else None
+    timeline = _received_timeline(before, obs, remembered[1] if remembered and remembered[0] == pid else None)
     tail, target = quorum_target(ctx, term, obs.replayed_lsn or 0, timeline, laps, obs.received_lsn)
     if target is not None:
         _wait_replayed(ctx, target, CATCH_UP_TIMEOUT)

@@ -2,7 +2,9 @@
 test bed. A script, not a test: it prints each run and then the distribution of the failover outage (kill ->
 first acknowledged commit: p50, p90, p99, max) and the total acknowledged and missing commits. With
 ``--switchover`` each run asks for a switchover (annotation ``any``) instead, and the distribution is of the
-write unavailability (last commit acknowledged before the request's disruption -> first one after).
+write unavailability (last commit acknowledged before the request's disruption -> first one after). With
+``--node-stop`` each run stops the writer's kind worker (``docker stop``; the operator and the client are
+moved off it first), measures from there, and starts it again; the old writer must rejoin as a reader.
 
 Each run starts a fresh workload pod (one audit log per run keeps it far from the kubelet's log rotation),
 lets it write for ``--load-seconds``, force-deletes the current writer's pod, waits for another writer and
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import subprocess
 import sys
 import time
 import uuid
@@ -82,18 +85,28 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
-    before = aurora.wait_ready(ns, NAME, timeout=300)
+def one_run(ns: Kubectl, kubectl: Kubectl, number: int, args: argparse.Namespace) -> Run:
+    before = aurora.wait_ready(ns, NAME, timeout=420)
     old = before["writer"]
-    load = Workload.start(ns, NAME, name=f"workload-{number}", pgbench=not args.no_pgbench)
+    # --node-stop: the writer's kind worker is stopped; the operator and the client must not be on it.
+    node = ns.get_json("pod", aurora.instance_pod(old))["spec"]["nodeName"] if args.node_stop else None
+    if node is not None:
+        aurora.move_operator_off(kubectl, node)
+    load = Workload.start(ns, NAME, name=f"workload-{number}", pgbench=not args.no_pgbench, avoid_node=node)
     try:
         time.sleep(args.load_seconds)
         if args.switchover:
             t_kill = time.time()
             ns.run("annotate", "aurora", NAME, f"{SWITCHOVER_ANNOTATION}=any")
+        elif node is not None:
+            t_kill = time.time()
+            subprocess.run(["docker", "stop", "-t", "0", node], check=True, timeout=60)
         else:
             t_kill = aurora.force_delete_pod(ns, aurora.instance_pod(old))
-        after = aurora.wait_writer_changed(ns, NAME, old, timeout=60)
+        if node is not None:  # a zone is down: the cluster is Degraded, never Ready, until it returns
+            after = aurora.wait_writer_moved(ns, NAME, old, timeout=90)
+        else:
+            after = aurora.wait_writer_changed(ns, NAME, old, timeout=60)
         time.sleep(args.after_seconds)
         result = load.audit()
         # A failover's outage runs from the kill; a switchover's unavailability from the last commit the
@@ -104,23 +117,26 @@ def one_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
             print(f"  run {number} promotion: {promotion_view(ns, after['writer'])}", flush=True)
     finally:
         load.delete()
+        if node is not None:
+            subprocess.run(["docker", "start", node], check=True, timeout=60)
     if result.missing:
         print(f"  run {number}: lost ids {sorted(result.missing)[:20]}", flush=True)
-    aurora.wait_rejoined_as_reader(ns, NAME, old, timeout=180)
+    aurora.wait_rejoined_as_reader(ns, NAME, old, timeout=300 if node else 180)
     new, term, change = after["writer"], int(after["term"]), after["lastFailover"]
     decided, completed = since(t_kill, change["startedAt"]), since(t_kill, change["completedAt"])
     return Run(number, old, new, term, outage, decided, completed, len(result.acked), len(result.missing))
 
 
-def summary(runs: Sequence[Run], switchover: bool = False) -> str:
+def summary(runs: Sequence[Run], switchover: bool = False, node_stop: bool = False) -> str:
     outages = [r.outage for r in runs]
     if not outages:
         return "no completed run"
-    what = (
-        "switchover write unavailability (last acknowledged commit before -> first after)"
-        if switchover
-        else "failover outage (kill -> first acknowledged commit)"
-    )
+    if switchover:
+        what = "switchover write unavailability (last acknowledged commit before -> first after)"
+    elif node_stop:
+        what = "failover outage (writer's node stopped -> first acknowledged commit)"
+    else:
+        what = "failover outage (kill -> first acknowledged commit)"
     return (
         f"{what} over {len(runs)} runs: "
         f"p50 {percentile(outages, 50):.2f}s, p90 {percentile(outages, 90):.2f}s, "
@@ -140,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the namespace (and cluster) afterwards")
     parser.add_argument("--no-pgbench", action="store_true", help="audit writer only, no pgbench load")
     parser.add_argument("--switchover", action="store_true", help="switchovers on request instead of kills")
+    parser.add_argument(
+        "--node-stop",
+        action="store_true",
+        help="stop the writer's kind worker (docker stop) instead of a kill",
+    )
     parser.add_argument("--verbose", action="store_true", help="print what the client saw in each run")
     parser.add_argument("--skip-install", action="store_true", help="the operator is already installed")
     args = parser.parse_args(argv)
@@ -164,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         with aurora.WriterLabels(ns, NAME) as labels:
             for number in range(1, args.runs + 1):
                 try:
-                    run = one_run(ns, number, args)
+                    run = one_run(ns, kubectl, number, args)
                 except (TimeoutError, KubectlError, AssertionError, ValueError) as err:
                     failure = f"run {number} did not complete: {err}"
                     print(failure, flush=True)
@@ -176,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if overlaps:
             failure = f"two writer-labelled pods at once: {overlaps[:5]}"
     finally:
-        print(summary(runs, args.switchover), flush=True)
+        print(summary(runs, args.switchover, args.node_stop), flush=True)
         if args.keep:
             print(f"kept namespace {args.namespace}")
         else:

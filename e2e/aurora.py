@@ -152,6 +152,35 @@ def move_operator_off(kubectl: Kubectl, node: str) -> None:
         kubectl.run("uncordon", node)
 
 
+def start_deleted_node(kubectl: Kubectl, node: str) -> None:
+    """Start a stopped kind worker whose Node object was deleted, and wait until it is Ready with a pod
+    network. Its kubelet registers a new Node, which gets the next free pod CIDR, while kube-router's
+    bridge in the container keeps the old gateway address: every new pod there then fails with "kube-bridge
+    already has an IP address different from ..." (a test-bed quirk; a machine that is really gone does not
+    come back). The stale bridge is removed; the CNI bridge plugin re-creates it for the new range."""
+    subprocess.run(["docker", "start", node], check=True, timeout=60)
+
+    def cidr() -> str:
+        try:
+            return str(kubectl.get_json("node", node).get("spec", {}).get("podCIDR") or "")
+        except KubectlError:
+            return ""
+
+    wait_for(f"node {node} registered with a pod CIDR", lambda: bool(cidr()), 180)
+    kubectl.run("wait", "--for=condition=Ready", f"node/{node}", "--timeout=180s", timeout=200)
+    gateway = " " + cidr().rsplit(".", 1)[0] + ".1/"
+
+    def bridge_right() -> bool:
+        shown = subprocess.run(["docker", "exec", node, "ip", "-4", "-o", "addr", "show", "kube-bridge"],
+                               capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+        if shown and gateway not in shown:  # created (again) for the old range: remove it
+            subprocess.run(["docker", "exec", node, "ip", "link", "delete", "kube-bridge"], timeout=30)
+            return False
+        return bool(shown)  # absent until the first pod there needs it
+
+    wait_for(f"{node}'s pod bridge on its new range", bridge_right, 180, 1)
+
+
 def wait_writer_changed(ns: Kubectl, name: str, old: str, timeout: float = 60) -> dict[str, Any]:
     """Until ``status.writer`` is another instance and the phase is Ready again; that status."""
 

@@ -225,7 +225,7 @@ def test_failover_node_deleted_volumes_recreated_elsewhere_nothing_lost(
             gap = longest_gap(load.read(), t_lost, time.time())
             result = load.audit()
         finally:
-            subprocess.run(["docker", "start", node], check=True, timeout=60)
+            aurora.start_deleted_node(kubectl, node)
         # and when the machine comes back (its kubelet registers the node again), its zone's two storage
         # nodes start on new volumes there and rebuild from their peers.
         wait_for("6/6 storage nodes streaming", lambda: storage_summary(namespace) == "6/6", 420)

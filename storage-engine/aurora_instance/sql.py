@@ -98,9 +98,7 @@ def connect(
 
 
 def observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
-    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-    assert row is not None
-    if not row[0]:
+    if not in_recovery(conn):
         p = conn.execute(_PRIMARY, (quorum.node_names(),)).fetchone()
         assert p is not None
         return PgObservation(

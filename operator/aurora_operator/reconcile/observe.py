@@ -118,15 +118,10 @@ async def _volumes_of_unscheduled(
 ) -> dict[str, Manifest]:
     """The PersistentVolumes behind the claims of pods no node was assigned to (``stranded`` reads their
     node affinity); no API call while every pod is scheduled."""
-    wanted = set()
-    for pod in pods:
-        if not pod.get("spec", {}).get("nodeName"):
-            for claim in stranded.claims_of(pod):
-                volume = claims.get(claim, {}).get("spec", {}).get("volumeName")
-                if volume:
-                    wanted.add(str(volume))
-    found = await asyncio.gather(*(kube.get_volume(name) for name in sorted(wanted)))
-    return {name: volume for name, volume in zip(sorted(wanted), found, strict=True) if volume is not None}
+    unscheduled = [pod for pod in pods if not pod.get("spec", {}).get("nodeName")]
+    wanted = sorted({bound for pod in unscheduled for _, bound in stranded.bound_volumes(pod, claims)})
+    found = await asyncio.gather(*(kube.get_volume(name) for name in wanted))
+    return {name: volume for name, volume in zip(wanted, found, strict=True) if volume is not None}
 
 
 async def _instance_reports(

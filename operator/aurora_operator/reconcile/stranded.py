@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Mapping
 
 from .observed import Manifest, Observed
 
@@ -34,13 +35,14 @@ class Stranded:
     """The hosts the claim's volume is pinned to, none of which exists."""
 
 
-def claims_of(pod: Manifest) -> list[str]:
-    """The PersistentVolumeClaims a pod mounts."""
+def bound_volumes(pod: Manifest, claims: Mapping[str, Manifest]) -> list[tuple[str, str]]:
+    """(claim, PersistentVolume name) for each claim the pod mounts that is bound to a volume."""
     found = []
     for volume in pod.get("spec", {}).get("volumes") or []:
         claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-        if claim:
-            found.append(str(claim))
+        bound = claims.get(str(claim), {}).get("spec", {}).get("volumeName") if claim else None
+        if bound:
+            found.append((str(claim), str(bound)))
     return found
 
 
@@ -85,9 +87,8 @@ def find(observed: Observed, now: datetime.datetime) -> list[Stranded]:
         since = _unschedulable_since(pod)
         if since is None or (now - since).total_seconds() < GRACE_SECONDS:
             continue
-        for claim in claims_of(pod):
-            bound = observed.claims.get(claim, {}).get("spec", {}).get("volumeName")
-            volume = observed.volumes.get(bound) if bound else None
+        for claim, bound in bound_volumes(pod, observed.claims):
+            volume = observed.volumes.get(bound)
             hosts = pinned_hosts(volume) if volume is not None else None
             if hosts and not set(hosts) & observed.node_names:
                 found.append(Stranded(pod["metadata"]["name"], claim, hosts))

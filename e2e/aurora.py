@@ -29,9 +29,12 @@ OPERATOR_NAMESPACE = "quorumdb-system"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=quorumdb-operator"
 
 
-def demo(readers: int = 2) -> dict[str, Any]:
-    """The documented demo cluster (``demo``), with ``readers`` readers."""
+def demo(readers: int = 2, backup: bool = False) -> dict[str, Any]:
+    """The documented demo cluster (``demo``), with ``readers`` readers; without its ``backup`` section
+    unless asked (the namespace then needs ``minio_credentials``)."""
     manifest = copy.deepcopy(DEMO)
+    if not backup:
+        del manifest["spec"]["backup"]
     instances = manifest["spec"]["instances"]
     instances["readers"] = readers
     instances["promotionTiers"] = instances["promotionTiers"][: readers + 1]
@@ -93,6 +96,10 @@ def install_operator(kubectl: Kubectl) -> None:
         .stdout.strip()
         .replace("sha256:", "")[:40]
     )
+    # Helm installs a chart's CRDs only on first install and never upgrades them: as documented for users
+    # (docs/operator.md), the current CRDs are applied first, so a reused test bed gets new fields.
+    crds = str(ROOT / "charts" / "quorumdb" / "crds")
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", crds)
     subprocess.run(
         ["helm", "upgrade", "--install", "quorumdb", str(ROOT / "charts" / "quorumdb"),
          "--kubeconfig", kubectl.kubeconfig, "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
@@ -324,3 +331,40 @@ class WriterLabels:
         most = max((len(s.writer_pods) for s in self.samples), default=0)
         return (f"{len(self.samples)} samples ({self.failed_samples} failed) every {self.interval}s, "
                 f"at most {most} writer-labelled pod(s), status.writer {self.writer_sequence()}")  # fmt: skip
+
+
+SOCKET_DIR = "/var/lib/quorumdb/data/run"
+"""The instance manager's private socket directory inside an instance container (local trust)."""
+
+
+def psql(ns: Kubectl, cluster: str, sql: str, database: str = "app") -> str:
+    """Run ``sql`` on the writer as the superuser through its private socket (``kubectl exec``), one
+    statement per transaction (``psql -f -``); the unaligned, tuples-only output."""
+    writer = status(ns, cluster).get("writer") or f"{cluster}-instance-0"
+    return ns.run(
+        "exec", "-i", instance_pod(writer), "--", "psql", "-X", "-v", "ON_ERROR_STOP=1", "-At",
+        "-h", SOCKET_DIR, "-U", "postgres", "-d", database, "-f", "-", stdin=sql,
+    )  # fmt: skip
+
+
+def minio_credentials(ns: Kubectl) -> None:
+    """The Secret ``minio-credentials`` for the test bed's MinIO in ``ns`` (``e2e/testbed/minio.sh``)."""
+    assert ns.namespace is not None
+    subprocess.run([str(ROOT / "e2e/testbed/minio.sh"), "secret", ns.namespace], check=True,
+                   capture_output=True, env={**os.environ, "KUBECONFIG": ns.kubeconfig})  # fmt: skip
+
+
+def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
+    found: dict[str, Any] = next((c for c in st.get("conditions", []) if c.get("type") == type_), {})
+    return found
+
+
+def restored(name: str, source: str, point_in_time: str | None = None, readers: int = 0) -> dict[str, Any]:
+    """A cluster restored from ``source``'s backups (the demo cluster's object store)."""
+    manifest = demo(readers, backup=True)
+    manifest["metadata"] = {"name": name}
+    restore: dict[str, Any] = {"sourceCluster": source}
+    if point_in_time is not None:
+        restore["pointInTime"] = point_in_time
+    manifest["spec"]["restore"] = restore
+    return manifest

@@ -13,10 +13,13 @@ NAME=demo
 "$TESTBED_DIR/project-image.sh"
 
 log "installing the operator with Helm"
+# Helm never upgrades a chart's CRDs after the first install: apply the current ones first.
+kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/charts/quorumdb/crds" >/dev/null
 helm upgrade --install quorumdb "$REPO_ROOT/charts/quorumdb" --namespace quorumdb-system --create-namespace \
   --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --wait --timeout 180s
 
 kubectl get namespace "$NS" >/dev/null 2>&1 || kubectl create namespace "$NS"
+"$TESTBED_DIR/minio.sh" secret "$NS"   # the example backs up to the test bed's MinIO
 T0=$SECONDS
 kubectl -n "$NS" apply -f "$REPO_ROOT/docs/examples/aurora-demo.yaml"
 log "waiting for AuroraCluster $NS/$NAME to become Ready"

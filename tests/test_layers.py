@@ -20,7 +20,9 @@ OPERATOR = ROOT / "operator"
 ENGINE = ROOT / "storage-engine"
 IO = {"kopf", "lightkube", "httpx", "aiohttp", "psycopg", "boto3", "asyncio", "subprocess", "socket"}
 FILESYSTEM = {"os", "pathlib", "shutil", "time"}
-PURE_RECONCILE = ("plan", "report", "checks", "conditions", "observed", "failover", "stranded")
+PURE_RECONCILE = (
+    "plan", "report", "checks", "conditions", "observed", "failover", "stranded", "backups", "restore",
+)  # fmt: skip
 PURE_STORAGE = (
     "quorum",
     "lsn",

@@ -61,3 +61,4 @@ wait_ready kube-router 180 kubectl -n kube-system rollout status ds/kube-router
 wait_ready coredns 180 kubectl -n kube-system rollout status deploy/coredns
 wait_ready local-path 180 kubectl -n local-path-storage rollout status deploy/local-path-provisioner
 log "cluster $CLUSTER_NAME ready in $((SECONDS - T0))s (KUBECONFIG=$KUBECONFIG)"
+"$TESTBED_DIR/minio.sh"

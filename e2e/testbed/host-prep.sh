@@ -11,6 +11,7 @@ install_packages() {
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v jq >/dev/null || missing+=(jq)
+  command -v curl >/dev/null || missing+=(curl)  # minio.sh: the bucket, signed with SigV4
   command -v pigz >/dev/null || missing+=(pigz)
   [ -f /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
   command -v gcc >/dev/null || missing+=(gcc)

@@ -114,6 +114,20 @@ class EnvInstance:
     # Host storage nodes use to reach this instance once it is the writer (default: the instance name,
     # i.e. its per-instance Service). Storage nodes authenticate as the replication account themselves.
     ADVERTISE_HOST: Final = "QUORUMDB_ADVERTISE_HOST"
+    # Restore (set from status.restore when the cluster is created from another one's backups): the source's
+    # object store, the base backup to restore, the target time (RFC 3339; unset: the end of the archive)
+    # and the LSN a recovery to the end must reach (else the archive has a gap).
+    RESTORE_S3_ENDPOINT: Final = "QUORUMDB_RESTORE_S3_ENDPOINT"
+    RESTORE_S3_BUCKET: Final = "QUORUMDB_RESTORE_S3_BUCKET"
+    RESTORE_S3_PREFIX: Final = "QUORUMDB_RESTORE_S3_PREFIX"
+    RESTORE_S3_REGION: Final = "QUORUMDB_RESTORE_S3_REGION"
+    RESTORE_S3_ACCESS_KEY_ID: Final = "QUORUMDB_RESTORE_S3_ACCESS_KEY_ID"
+    RESTORE_S3_SECRET_ACCESS_KEY: Final = "QUORUMDB_RESTORE_S3_SECRET_ACCESS_KEY"
+    RESTORE_BACKUP_ID: Final = "QUORUMDB_RESTORE_BACKUP_ID"
+    RESTORE_TARGET_TIME: Final = "QUORUMDB_RESTORE_TARGET_TIME"
+    RESTORE_MIN_LSN: Final = "QUORUMDB_RESTORE_MIN_LSN"
+    # Seconds of PostgreSQL's archive_timeout on a writer when the cluster has an object store (default 30).
+    ARCHIVE_TIMEOUT: Final = "QUORUMDB_ARCHIVE_TIMEOUT"
 
 
 class EnvStorage:
@@ -153,6 +167,17 @@ class InstancePaths:
     PROMOTE: Final = "/v1/promote"
     DEMOTE: Final = "/v1/demote"
     METRICS: Final = "/metrics"
+    BACKUPS: Final = "/v1/backups"  # POST BackupRequest: start one; GET: reports.BackupJobReport list
+
+
+class BackupFields:
+    """JSON body of ``InstancePaths.BACKUPS`` (POST): {"id": str, "reason": str}. Starts a base backup of
+    this instance to the cluster's object store under ``aurora_api.backups`` ids; 202 when started (or
+    already running or done with that id), 409 while another one runs, 412 when the pod has no object
+    store or PostgreSQL is not running. GET answers every job this process ran, newest last."""
+
+    ID: Final = "id"
+    REASON: Final = "reason"
 
 
 class PromoteFields:

@@ -60,6 +60,20 @@ class InstanceReport(BaseModel):
     """No data directory while the storage nodes hold the cluster: it waits to be re-seeded as a reader."""
 
 
+class BackupJobReport(BaseModel):
+    """One base backup job of an instance manager (``GET InstancePaths.BACKUPS``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    state: Literal["running", "completed", "failed"]
+    reason: str = ""
+    bytes_done: int = 0
+    """Bytes of the tar uploaded so far: the progress of a running backup."""
+    message: str = ""
+    """Why it failed, or where it went."""
+
+
 class StorageReport(BaseModel):
     """The part of ``GET StoragePaths.STATUS`` of a storage node the operator reads."""
 

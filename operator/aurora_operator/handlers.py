@@ -23,7 +23,7 @@ from lightkube import AsyncClient
 
 from .instances import HttpInstances
 from .kube import Kube, LightKube
-from .reconcile import conditions, loop, observe
+from .reconcile import backup_pass, conditions, loop, observe
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -32,6 +32,8 @@ RESYNC_SECONDS = 5.0
 """Timer period: fast enough that Ready is reported within seconds, cheap for a handful of clusters."""
 DRIFT_SECONDS = 60.0
 """At most this long between full re-applies that undo manual edits of operator-owned fields."""
+BACKUP_SECONDS = 10.0
+"""Period of the backup pass: reads the object store, proves the restorable time, starts base backups."""
 WATCH_SECONDS = 1.0
 """Period of the writer watch: how quickly a silent writer (or a change in progress) gets a full pass. A
 writer pod deleted or stopping wakes the watch at once (``writer_pod_changed``)."""
@@ -127,6 +129,31 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
     if resync:
         last[cluster.metadata.uid] = now
     _post(body, outcome)
+
+
+@kopf.timer(GROUP, VERSION, api.PLURAL, interval=BACKUP_SECONDS, initial_delay=BACKUP_SECONDS,
+            field="spec.backup", value=kopf.PRESENT)  # fmt: skip
+async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Continuous backup: its own pass and timer, so a slow or unreachable store never delays a failover."""
+    try:
+        cluster = api.AuroraCluster.model_validate(dict(body))
+    except pydantic.ValidationError:
+        return  # the main pass reports the invalid spec
+    if cluster.metadata.deletion_timestamp or cluster.spec.backup is None:
+        return
+    kube: Kube = memo.kube
+
+    async def locked(fn: Any) -> Any:
+        async with _lock(memo, cluster.metadata.uid):
+            meta = cluster.metadata
+            fresh = await kube.get(cluster.api_version, api.KIND, meta.namespace, meta.name)
+            if fresh is None:
+                return None
+            return await fn(api.AuroraCluster.model_validate(fresh))
+
+    result = await backup_pass.run(kube, memo.instances, cluster, locked)
+    for type_, reason, message in result.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
 
 
 # cancellation_polling: kopf keeps the finalizer until the daemon has exited and only looks again on the next

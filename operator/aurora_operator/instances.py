@@ -16,7 +16,7 @@ from typing import Protocol
 import httpx
 import pydantic
 from aurora_api import contract
-from aurora_api.reports import InstanceReport
+from aurora_api.reports import BackupJobReport, InstanceReport
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,12 @@ class Instances(Protocol):
 
     async def demote(self, url: str, term: int, writer: str) -> int:
         """Ask the instance to follow ``writer`` (host:port) as a reader at ``term``; the HTTP status."""
+
+    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
+        """Ask the instance to take base backup ``backup_id``; the HTTP status (202 started or known)."""
+
+    async def backups(self, url: str) -> list[BackupJobReport] | None:
+        """The instance's backup jobs, or None when it cannot be reached."""
 
 
 class HttpInstances:
@@ -65,6 +71,20 @@ class HttpInstances:
         body: dict[str, object] = {contract.PromoteFields.TERM: term, contract.PromoteFields.WRITER: writer}
         return await self._post(url + contract.InstancePaths.DEMOTE, body)
 
+    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
+        body: dict[str, object] = {contract.BackupFields.ID: backup_id, contract.BackupFields.REASON: reason}
+        return await self._post(url + contract.InstancePaths.BACKUPS, body)
+
+    async def backups(self, url: str) -> list[BackupJobReport] | None:
+        try:
+            response = await self._client.get(url + contract.InstancePaths.BACKUPS)
+            if response.status_code != 200:
+                return None
+            return [BackupJobReport.model_validate(job) for job in response.json()]
+        except (httpx.HTTPError, ValueError, pydantic.ValidationError) as err:
+            log.debug("backups of %s: %s", url, err)
+            return None
+
 
 class FakeInstances:
     """In-memory instances keyed by URL; unknown URLs are unreachable. Records every request."""
@@ -72,6 +92,7 @@ class FakeInstances:
     def __init__(self, reports: dict[str, InstanceReport] | None = None) -> None:
         self.reports = reports or {}
         self.requests: list[tuple[str, str, int]] = []
+        self.jobs: dict[str, list[BackupJobReport]] = {}
 
     async def status(self, url: str) -> InstanceReport | None:
         return self.reports.get(url)
@@ -83,3 +104,13 @@ class FakeInstances:
     async def demote(self, url: str, term: int, writer: str) -> int:
         self.requests.append(("demote", url, term))
         return 202 if url in self.reports else 0
+
+    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
+        self.requests.append(("backup", url, 0))
+        if url not in self.reports:
+            return 0
+        self.jobs.setdefault(url, []).append(BackupJobReport(id=backup_id, state="running", reason=reason))
+        return 202
+
+    async def backups(self, url: str) -> list[BackupJobReport] | None:
+        return self.jobs.get(url, []) if url in self.reports else None

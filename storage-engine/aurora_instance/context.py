@@ -15,6 +15,7 @@ import psycopg
 from aurora_instance import sql
 from aurora_instance.accounts import Credentials
 from aurora_instance.postgres import Postgres
+from aurora_instance.restore_source import Source
 from aurora_instance.settings import Settings
 from aurora_instance.storage import StorageQuorum
 
@@ -26,6 +27,8 @@ class Context:
     pg: Postgres
     storage: StorageQuorum
     params: dict[str, str]  # user parameters currently applied
+    restore: Source | None = None
+    """The restore the operator decided for this new cluster (``restore.source_from_env``)."""
     receiver_timeline: tuple[int, int] | None = None
     """(postmaster pid, timeline) last reported by a running WAL receiver, kept by the manager's observation:
     once the receiver stops (the writer died), PostgreSQL shows only ``min_recovery_end_timeline``, which

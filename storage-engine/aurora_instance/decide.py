@@ -27,6 +27,7 @@ STALLED_REJOIN_SECONDS = 20.0
 
 class Action(enum.Enum):
     BOOTSTRAP_WRITER = "bootstrap writer"
+    RESTORE_WRITER = "restore writer from backup"
     BOOTSTRAP_READER = "bootstrap reader"
     START = "start"
     RECOVER_WRITER = "recover writer from quorum"
@@ -88,6 +89,12 @@ def _no_data(w: World) -> Decision:
             None,
             f"no data directory and only {answered} storage nodes answered: "
             "cannot tell whether the cluster exists; waiting",
+        )
+    if intent.role == contract.ROLE_WRITER and w.restore_from is not None:
+        return Decision(
+            Action.RESTORE_WRITER,
+            f"no data directory and none of the {answered} storage nodes that answered knows a cluster: "
+            f"restoring {w.restore_from} as the new writer at term {intent.term}",
         )
     if intent.role == contract.ROLE_WRITER:
         return Decision(

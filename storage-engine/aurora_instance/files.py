@@ -135,7 +135,7 @@ def write_config(
         role=role, term=term, cluster_name=settings.cluster_name,
         listen_address=settings.listen_address if synchronous else "", port=settings.postgres_port,
         socket_dir=str(settings.socket_dir), restore_command=restore, primary_conninfo=conninfo,
-        synchronous=synchronous,
+        synchronous=synchronous, archive_timeout=settings.archive_timeout_s,
     )  # fmt: skip
     write(pgdata / "postgresql.conf", render.postgresql_conf(inputs))
     write(pgdata / "pg_hba.conf", render.pg_hba_conf(creds.replication.username, clients=clients))

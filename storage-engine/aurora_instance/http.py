@@ -1,4 +1,5 @@
-"""The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, metrics.
+"""The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, base
+backups, metrics.
 
 Why: the operator and the kubelet learn everything about an instance here, and the control plane changes its
 role only here, by term. Promote/demote are idempotent per term and never act directly: they persist the new
@@ -13,12 +14,14 @@ import logging
 from aiohttp import web
 from aurora_api import contract
 
+from aurora_instance.basebackup import Backups
 from aurora_instance.manager import Manager
 from aurora_instance.snapshot import Intent
 
 log = logging.getLogger(__name__)
 P = contract.InstancePaths
 F = contract.PromoteFields
+B = contract.BackupFields
 
 
 async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
@@ -32,7 +35,7 @@ async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
     return term, body
 
 
-def build(manager: Manager) -> web.Application:
+def build(manager: Manager, backups: Backups) -> web.Application:
     def status_response(code: int) -> web.Response:
         return web.json_response(manager.status().model_dump(mode="json"), status=code)
 
@@ -73,6 +76,25 @@ def build(manager: Manager) -> web.Application:
         manager.set_intent(wanted)
         return status_response(202)
 
+    async def start_backup(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            backup_id, reason = body[B.ID], body.get(B.REASON, "")
+            if not isinstance(backup_id, str) or not backup_id.isalnum() or not isinstance(reason, str):
+                raise ValueError("id must be a non-empty alphanumeric string")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            expected = f"expected JSON {{'{B.ID}': <str>, '{B.REASON}': <str>}}"
+            raise web.HTTPBadRequest(text=f"{expected}: {err}") from err
+        st = manager.status()
+        if not backups.configured or not st.postmaster_running or st.system_identifier is None:
+            why = "no object store (spec.backup)" if not backups.configured else "PostgreSQL is not running"
+            return web.json_response({"error": why}, status=412)
+        started, why = backups.start(backup_id, reason, st.system_identifier)
+        return web.json_response({"message": why}, status=202 if started else 409)
+
+    async def list_backups(_: web.Request) -> web.Response:
+        return web.json_response([job.report().model_dump(mode="json") for job in backups.jobs])
+
     async def metrics(_: web.Request) -> web.Response:
         st = manager.status()
         lines = [
@@ -97,6 +119,8 @@ def build(manager: Manager) -> web.Application:
             web.get(P.STATUS, status),
             web.post(P.PROMOTE, promote),
             web.post(P.DEMOTE, demote),
+            web.post(P.BACKUPS, start_backup),
+            web.get(P.BACKUPS, list_backups),
             web.get(P.METRICS, metrics),
         ]
     )

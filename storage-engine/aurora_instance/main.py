@@ -16,7 +16,7 @@ import sys
 
 from aiohttp import web
 
-from aurora_instance import accounts, backends, files, volumelock
+from aurora_instance import accounts, backends, files, restore_source, volumelock
 from aurora_instance import settings as settings_mod
 from aurora_instance.context import Context
 from aurora_instance.postgres import Postgres
@@ -84,18 +84,22 @@ def prepare() -> Context:
     foreign = pg.foreign_postmaster()
     if foreign is not None:
         raise ConfigError(f"a postmaster (pid {foreign}) already runs on {s.pgdata}")
-    return Context(s, creds, pg, storage, params)
+    return Context(s, creds, pg, storage, params, restore=restore_source.source_from_env(os.environ))
 
 
 async def serve(ctx: Context) -> int:
+    from aurora_storage import s3
+
     from aurora_instance import http
+    from aurora_instance.basebackup import Backups
     from aurora_instance.manager import Manager
 
     manager = Manager(ctx, initial_intent(ctx.settings))
     log.info(
         "starting %s as %s at term %d", ctx.settings.instance_name, manager.intent.role, manager.intent.term
     )
-    runner = web.AppRunner(http.build(manager), access_log=None)
+    backups = Backups(ctx.settings, ctx.creds.superuser.username, s3.from_env(os.environ))
+    runner = web.AppRunner(http.build(manager, backups), access_log=None)
     await runner.setup()
     host = "127.0.0.1" if ctx.settings.listen_address in ("", "localhost", "127.0.0.1") else "0.0.0.0"
     await web.TCPSite(runner, host, ctx.settings.http_port).start()
@@ -128,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         from aurora_instance import walfetch
 
         return walfetch.main(args[1:])
+    if args[:1] == ["archive-fetch"]:
+        from aurora_instance import restore_source
+
+        return restore_source.fetch_main(args[1:])
     if args and args[0] != "run":
         log.error("unknown command %r (expected 'run' or 'wal-fetch %%f %%p')", args[0])
         return EXIT_CONFIG

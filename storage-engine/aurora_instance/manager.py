@@ -18,7 +18,7 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, promotion, sql
+from aurora_instance import actions, decide, files, promotion, restore, sql
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -141,6 +141,7 @@ class Manager:
             last_failure=self.executor.last_failure,
             stalled_seconds=now - self._stalled_since if self._stalled_since else 0.0,
             storage_identity=identity,
+            restore_from=self.ctx.restore.describe() if self.ctx.restore is not None else None,
         )
 
     # --- act -------------------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class Manager:
         ctx = self.ctx
         table: dict[Action, Callable[[], str]] = {
             Action.BOOTSTRAP_WRITER: lambda: actions.bootstrap_writer(ctx, intent),
+            Action.RESTORE_WRITER: lambda: restore.restore_writer(ctx, intent),
             Action.BOOTSTRAP_READER: lambda: actions.bootstrap_reader(ctx, intent),
             Action.START: lambda: actions.start(ctx, intent),
             Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),

@@ -24,7 +24,7 @@ MANAGED = frozenset(
         "max_replication_slots", "hot_standby", "restore_command", "primary_conninfo", "primary_slot_name",
         "recovery_target_timeline", "recovery_target", "recovery_target_lsn", "recovery_target_time",
         "recovery_target_xid", "recovery_target_name", "recovery_target_action", "archive_mode",
-        "archive_command", "logging_collector", "data_directory", "hba_file", "ident_file",
+        "archive_command", "archive_timeout", "logging_collector", "data_directory", "hba_file", "ident_file",
         "include", "include_if_exists", "include_dir", "fsync", "full_page_writes", "wal_log_hints",
         "quorumdb.term", "quorumdb.cluster_name",
     }
@@ -84,6 +84,7 @@ class ConfigInputs:
     max_replication_slots: int = 16
     synchronous: bool = True
     """False only while bootstrapping (no client can connect, storage nodes have no slots yet)."""
+    archive_timeout: int = 0
 
 
 def postgresql_conf(inputs: ConfigInputs) -> str:

@@ -54,6 +54,9 @@ class Settings:
     pg_bin: Path
     python: str
     """Interpreter that runs ``restore_command`` (this one)."""
+    archive_timeout_s: int = 0
+    """``archive_timeout`` of a writer: with an object store, a segment is sealed (and so archived) at
+    most this long after a commit, which bounds how far the latest restorable time trails; 0 = off."""
 
     @property
     def pgdata(self) -> Path:
@@ -95,6 +98,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "")
     return Path(raw) if raw else None
+
+
+ARCHIVE_TIMEOUT_DEFAULT = 30
+"""Seconds: the latest restorable time then trails commits by at most ~45 s (seal + upload + the
+operator's 10 s proof), inside the 60 s promise, at the price of one 16 MiB segment per 30 s of activity."""
 
 
 def from_env(env: Mapping[str, str] = os.environ) -> Settings:
@@ -140,4 +148,9 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         reader_max_lag_seconds=lag,
         pg_bin=_path(env, contract.Env.PG_BIN_DIR) or PG_BIN_DEFAULT,
         python=sys.executable,
+        archive_timeout_s=(
+            _int(env, contract.EnvInstance.ARCHIVE_TIMEOUT, ARCHIVE_TIMEOUT_DEFAULT)
+            if env.get(contract.Env.S3_ENDPOINT)
+            else 0
+        ),
     )

@@ -50,6 +50,9 @@ class World:
     # What the storage nodes know of the cluster; read only while there is no data directory (and no action
     # runs), so a healthy instance does not poll the nodes every cycle. None: not read this cycle.
     storage_identity: StorageIdentity | None
+    restore_from: str | None = None
+    """A new cluster restored from another's backups: what to restore (the writer recovers it instead of
+    running initdb). None: a new cluster starts empty."""
 
     @property
     def crashed_writer(self) -> bool:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Generator
+import json
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3  # type: ignore[import-untyped]
+import boto3.s3.transfer  # type: ignore[import-untyped]
 import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
+from aurora_api import contract
 
 from aurora_storage import checksum
 
@@ -105,8 +108,60 @@ class Archive:
                 return out
             kwargs["ContinuationToken"] = r["NextContinuationToken"]
 
+    def upload_stream(self, key: str, source: IO[bytes], meta: Mapping[str, str]) -> None:
+        """Upload a stream of unknown length (multipart, 16 MiB parts, each part's MD5 checked by the
+        server). The caller hashes what it streams and records the digest elsewhere: a multipart object's
+        metadata is fixed before its last byte is read."""
+        config = boto3.s3.transfer.TransferConfig(
+            multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=2
+        )
+        self._s3.upload_fileobj(source, self.bucket, key, ExtraArgs={"Metadata": dict(meta)}, Config=config)
+
+    def read_chunks(self, key: str, chunk: int = checksum.CHUNK) -> tuple[int, Generator[bytes, None, None]]:
+        """``(size, body chunks)`` of an object; the caller verifies the bytes against a digest it knows."""
+        r = self._s3.get_object(Bucket=self.bucket, Key=key)
+        body = r["Body"]
+
+        def chunks() -> Generator[bytes, None, None]:
+            try:
+                while block := body.read(chunk):
+                    yield block
+            finally:
+                body.close()
+
+        return int(r["ContentLength"]), chunks()
+
+    def put_json(self, key: str, doc: Mapping[str, Any]) -> None:
+        data = json.dumps(doc, sort_keys=True).encode()
+        self.put(key, data, {"sha256": checksum.sha256_bytes(data)})
+
+    def get_json(self, key: str) -> Any:
+        """The verified JSON document at ``key``, or None when there is none."""
+        try:
+            return json.loads(self.get_verified(key))
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def ensure_bucket(self) -> None:
         try:
             self._s3.head_bucket(Bucket=self.bucket)
         except botocore.exceptions.ClientError:
             self._s3.create_bucket(Bucket=self.bucket)
+
+
+def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
+    """The cluster's archive and key prefix from the pod's environment (``contract.Env``), or None when
+    the cluster has no object store."""
+    endpoint, bucket = env.get(contract.Env.S3_ENDPOINT), env.get(contract.Env.S3_BUCKET)
+    if not endpoint or not bucket:
+        return None
+    archive = Archive(
+        endpoint,
+        bucket,
+        env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
+        env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
+        env.get(contract.Env.S3_REGION, "us-east-1"),
+    )
+    return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")

@@ -178,3 +178,18 @@ def test_reader_following_a_new_writer_reloads() -> None:
 def test_healthy_reader_reports_lag() -> None:
     d = decide(world(READER))
     assert d == (None, "reader on timeline 3 following w:5432, lag 100 bytes / 0.50s")
+
+
+def test_a_restored_cluster_recovers_the_backup_instead_of_initdb() -> None:
+    restoring = dataclasses.replace(no_data(identity=NO_CLUSTER), restore_from="backup b of s3://q/db/src")
+    assert decide(restoring) == (
+        Action.RESTORE_WRITER,
+        "no data directory and none of the 4 storage nodes that answered knows a cluster: "
+        "restoring backup b of s3://q/db/src as the new writer at term 3",
+    )
+    # Once its storage holds the cluster, a writer that lost its data never restores over it.
+    again = dataclasses.replace(no_data(identity=CLUSTER), restore_from="backup b of s3://q/db/src")
+    assert decide(again).action is None
+    # Readers copy the restored writer like any other.
+    reader = dataclasses.replace(no_data(READER, NO_CLUSTER), restore_from="backup b of s3://q/db/src")
+    assert decide(reader).action is Action.BOOTSTRAP_READER

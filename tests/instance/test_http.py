@@ -11,7 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aurora_api import contract
 from aurora_api.reports import InstanceReport, Role
 from aurora_instance import http
+from aurora_instance.basebackup import Backups
 from aurora_instance.manager import Manager
+from aurora_instance.settings import Settings
 from aurora_instance.snapshot import Intent
 
 Client = TestClient[web.Request, web.Application]
@@ -46,7 +48,8 @@ class FakeManager:
 @pytest.fixture
 async def reader() -> AsyncIterator[tuple[FakeManager, Client]]:
     fake = FakeManager(Intent(contract.ROLE_READER, 2, "w:5432"))
-    async with TestClient(TestServer(http.build(cast(Manager, fake)))) as client:
+    backups = Backups(cast(Settings, None), "postgres", None)
+    async with TestClient(TestServer(http.build(cast(Manager, fake), backups))) as client:
         yield fake, client
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
+import croniter  # type: ignore[import-untyped]
 from pydantic import AfterValidator, Field, model_validator
 
 from . import common
@@ -21,7 +22,9 @@ PLURAL = "auroraclusters"
 SINGULAR = "auroracluster"
 SHORT_NAMES = ("aurora", "qdb")
 
-MANAGED_PARAMETERS = ("port", "listen_addresses", "data_directory", "hba_file", "synchronous_standby_names")
+MANAGED_PARAMETERS = (
+    "port", "listen_addresses", "data_directory", "hba_file", "synchronous_standby_names", "archive_timeout",
+)  # fmt: skip
 """PostgreSQL parameters the instance manager owns; users may not set them."""
 
 Tier = Annotated[int, Field(ge=0, le=15)]
@@ -207,7 +210,8 @@ class ObjectStoreSpec(ApiModel):
 
 
 class BackupSpec(ApiModel):
-    """Continuous backup to an object store."""
+    """Continuous backup to an object store: the storage nodes archive every WAL segment; base backups are
+    taken from a reader on ``schedule`` (and at once when the cluster has none)."""
 
     object_store: ObjectStoreSpec
     retention_days: int = Field(default=7, ge=1, le=35, description="Days of recoverability kept (1-35).")
@@ -215,7 +219,35 @@ class BackupSpec(ApiModel):
         default="0 3 * * *",
         pattern=r"^(\S+\s+){4}\S+$",
         max_length=128,
-        description="Cron schedule (5 fields, UTC) of full snapshots.",
+        description="Cron schedule (5 fields, UTC) of base backups.",
+    )
+
+    @model_validator(mode="after")
+    def _cron(self) -> BackupSpec:
+        if not croniter.croniter.is_valid(self.schedule):
+            raise ValueError(f"schedule {self.schedule!r} is not a valid 5-field cron expression")
+        return self
+
+
+class RestoreSpec(ApiModel):
+    """Create this cluster from another cluster's backups (the source may have been deleted since). The
+    target is checked against the source's restorable window before anything is created. Immutable."""
+
+    source_cluster: str = Field(
+        min_length=1, max_length=63, pattern=common.DNS_LABEL_PATTERN,
+        description="Name of the AuroraCluster whose backups are restored.",
+    )  # fmt: skip
+    source_namespace: str | None = Field(
+        default=None, max_length=63, pattern=common.DNS_LABEL_PATTERN,
+        description="Its namespace; default: this cluster's.",
+    )  # fmt: skip
+    object_store: ObjectStoreSpec | None = Field(
+        default=None,
+        description="Where the source's backups are; default: this cluster's spec.backup.objectStore with "
+        "the prefix <sourceNamespace>/<sourceCluster>.",
+    )
+    point_in_time: datetime.datetime | None = Field(
+        default=None, description="RFC 3339 time to restore to; absent: the latest restorable time."
     )
 
 
@@ -280,16 +312,34 @@ class TLSSpec(ApiModel):
 class AuroraClusterSpec(ApiModel):
     """Desired state of an AuroraCluster."""
 
+    model_config = common.config(
+        {
+            "rule": "!has(self.restore) || has(self.restore.objectStore) || has(self.backup)",
+            "message": "restore needs restore.objectStore or backup.objectStore",
+        }
+    )
+
     engine: EngineSpec = Field(default_factory=EngineSpec, json_schema_extra=nested())
     instances: InstancesSpec = Field(default_factory=InstancesSpec, json_schema_extra=nested())
     storage: StorageSpec
     backup: BackupSpec | None = None
+    restore: RestoreSpec | None = Field(
+        default=None,
+        description="Create this cluster from another cluster's backups. Immutable.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("restore")]},
+    )
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec, json_schema_extra=nested())
     postgresql: PostgresSpec = Field(default_factory=PostgresSpec, json_schema_extra=nested())
     tls: TLSSpec = Field(default_factory=TLSSpec, json_schema_extra=nested())
     deletion_protection: bool = Field(
         default=False, description="When true, deleting the AuroraCluster is refused."
     )
+
+    @model_validator(mode="after")
+    def _restore_store(self) -> AuroraClusterSpec:
+        if self.restore is not None and self.restore.object_store is None and self.backup is None:
+            raise ValueError("restore needs restore.objectStore or backup.objectStore")
+        return self
 
 
 class InstanceStatus(ApiModel):
@@ -358,6 +408,72 @@ class SecretsStatus(ApiModel):
     app: str = ""
 
 
+class BackupRef(ApiModel):
+    """A completed base backup."""
+
+    id: str
+    completed_at: datetime.datetime
+    lsn: str = Field(description="WAL position the backup is consistent at (its end LSN).")
+    size_bytes: int = 0
+    instance: str = Field(default="", description="Instance it was read from.")
+
+
+class RunningBackup(ApiModel):
+    """The base backup in progress, recorded before it was requested (an operator restart resumes it)."""
+
+    id: str
+    instance: str
+    reason: str = ""
+    started_at: datetime.datetime
+    bytes_done: int = 0
+
+
+class BackupFailure(ApiModel):
+    """The last base backup that failed; the next attempt waits ``RETRY`` seconds after it."""
+
+    id: str
+    time: datetime.datetime
+    message: str = Field(default="", max_length=1024)
+
+
+class WalMark(ApiModel):
+    """A time and the writer's flushed LSN read just after it: once the archive is contiguous past
+    ``lsn``, every commit stamped at or before ``time`` is archived."""
+
+    time: datetime.datetime
+    lsn: str
+
+
+class BackupStatus(ApiModel):
+    """Continuous backup as proven from the object store's contents."""
+
+    earliest_restorable_time: datetime.datetime | None = None
+    latest_restorable_time: datetime.datetime | None = None
+    archived_lsn: str | None = Field(
+        default=None, description="The archive holds every WAL segment from the oldest base backup to here."
+    )
+    base_backups: int = Field(default=0, description="Base backups whose own WAL is archived.")
+    last_backup: BackupRef | None = None
+    running: RunningBackup | None = None
+    last_failure: BackupFailure | None = None
+    next_backup_time: datetime.datetime | None = Field(
+        default=None, description="Next scheduled base backup."
+    )
+    pending_marks: list[WalMark] = Field(
+        default_factory=list, max_length=32, description="Marks not yet proven archived, oldest first."
+    )
+
+
+class RestoreStatus(ApiModel):
+    """What this cluster was (or is being) restored from, as decided before anything was created."""
+
+    source: str = Field(description="s3://bucket/prefix of the source cluster's backups.")
+    target: str = Field(description="RFC 3339 time, or 'latest'.")
+    backup_id: str = Field(description="Base backup restored.")
+    window: str = Field(description="The source's restorable window when the target was checked.")
+    min_lsn: str = Field(description="Recovery must replay at least this far (the archive's end).")
+
+
 class AuroraClusterStatus(ApiModel):
     """Observed state, written only by the operator."""
 
@@ -387,6 +503,8 @@ class AuroraClusterStatus(ApiModel):
     endpoints: Endpoints = Field(default_factory=Endpoints)
     storage: StorageStatus = Field(default_factory=StorageStatus)
     secrets: SecretsStatus = Field(default_factory=SecretsStatus)
+    backup: BackupStatus | None = Field(default=None, description="Continuous backup (with spec.backup).")
+    restore: RestoreStatus | None = Field(default=None, description="The restore this cluster came from.")
 
 
 class AuroraCluster(ApiModel):

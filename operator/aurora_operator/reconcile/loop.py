@@ -20,10 +20,23 @@ from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..instances import Instances
 from ..kube import Kube
-from ..render import names
+from ..objectstore import StoreError
+from ..render import names, podspec
 from ..settings import Settings
 from ..storage_nodes import StorageNodes
-from . import apply, checks, failover, observe, plan, report, stranded, terms
+from . import (
+    apply,
+    backup_pass,
+    checks,
+    conditions,
+    failover,
+    observe,
+    plan,
+    report,
+    restore,
+    stranded,
+    terms,
+)
 from .report import Event
 
 log = logging.getLogger(__name__)
@@ -79,6 +92,8 @@ async def reconcile(
     """
     precise = now or datetime.datetime.now(datetime.UTC)
     stamp = precise.replace(microsecond=0)  # conditions; writer changes are timed precisely
+    if c.spec.restore is not None and c.status.restore is None:
+        return await restore_gate(kube, c, stamp)
     observed = await observe.observe(kube, c, instances, storage, silence)
     decision = failover.decide(c, observed, precise)
     events: list[Event] = []
@@ -130,6 +145,44 @@ async def reconcile(
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
     described = [plan.describe(a) for a in done] + seeded + requests
     return Outcome(status, events + action_events + seed_events + error_events + reported, described)
+
+
+async def restore_gate(kube: Kube, c: AuroraCluster, now: datetime.datetime) -> Outcome:
+    """A cluster restored from backups: read the source's catalog and decide (``restore.check``) before
+    anything is created. A refused target is final (the spec is immutable); an unreadable store is retried
+    on the next pass."""
+    gen = c.metadata.generation
+    refused = next((x for x in c.status.conditions if x.type == restore.CONDITION), None)
+    if refused is not None and refused.reason == "TargetOutsideWindow":
+        return Outcome(None, [], [])
+    source = podspec.restore_source(c)
+    assert source is not None  # the spec's validation requires an object store
+    store_spec, prefix = source
+    url = f"s3://{store_spec.bucket}/{prefix}"
+    try:
+        store = await backup_pass.store_for(kube, c.metadata.namespace, store_spec, prefix)
+        catalog = await asyncio.to_thread(store.catalog)
+    except (LookupError, ValueError, *StoreError) as err:
+        message = f"cannot read the source's backups at {url}: {str(err)[:400]}"
+        cond = conditions.make(restore.CONDITION, False, "SourceUnavailable", message, gen)
+        merged = conditions.merge(c.status.conditions, [cond], now)
+        status = c.status.model_copy(update={"phase": "Pending", "conditions": merged})
+        repeated = refused is not None and refused.reason == "SourceUnavailable"
+        events = [] if repeated else [Event("Warning", "RestoreSourceUnavailable", message)]
+        return Outcome(status, events, [])
+    decided = restore.check(c, catalog, url)
+    if isinstance(decided, str):
+        cond = conditions.make(restore.CONDITION, False, "TargetOutsideWindow", decided, gen)
+        merged = conditions.merge(c.status.conditions, [cond], now)
+        status = c.status.model_copy(update={"phase": "Failed", "conditions": merged})
+        return Outcome(status, [Event("Warning", "RestoreRefused", f"{decided}; nothing was created")], [])
+    message = (
+        f"restoring base backup {decided.backup_id} of {url} to {decided.target} (window {decided.window})"
+    )
+    cond = conditions.make(restore.CONDITION, True, "Decided", message, gen)
+    merged = conditions.merge(c.status.conditions, [cond], now)
+    status = c.status.model_copy(update={"phase": "Provisioning", "restore": decided, "conditions": merged})
+    return Outcome(status, [Event("Normal", "RestoreDecided", message)], [message])
 
 
 async def needs_attention(kube: Kube, instances: Instances, c: AuroraCluster) -> bool:

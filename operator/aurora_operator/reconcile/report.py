@@ -19,10 +19,12 @@ from aurora_api.v1alpha1.common import Condition
 from ..render import names
 from ..render.storage import ZONE_INDEX_LABEL
 from . import conditions
+from .backups import CONDITION as BACKUP_CONDITION
 from .checks import SECRETS, ZONES, Finding
 from .failover import Decision
 from .observed import Manifest, Observed, pod_ready
 from .plan import Plan
+from .restore import CONDITION as RESTORE_CONDITION
 
 PROBLEMS = frozenset({ZONES, SECRETS, "Reconciled"})
 """Condition types whose failure is a user-fixable problem rather than progress."""
@@ -193,6 +195,10 @@ def _conditions(
     return found
 
 
+OTHER_PASSES = frozenset({BACKUP_CONDITION, RESTORE_CONDITION})
+"""Conditions another pass owns (the backup pass): carried over unchanged."""
+
+
 def report(
     c: AuroraCluster,
     observed: Observed,
@@ -227,7 +233,9 @@ def report(
     status = api.AuroraClusterStatus(
         phase=phase,
         observed_generation=c.metadata.generation,
-        conditions=conditions.merge(c.status.conditions, current, now),
+        conditions=conditions.merge(c.status.conditions, current, now) + [
+            cond for cond in c.status.conditions if cond.type in OTHER_PASSES
+        ],
         writer=writer_name,
         target_writer=c.status.target_writer,
         term=term,
@@ -247,6 +255,8 @@ def report(
         ),
         storage=storage,
         secrets=api.SecretsStatus(**{a: names.secret(c, a) for a in names.ACCOUNTS}),
+        backup=c.status.backup,
+        restore=c.status.restore,
     )
     known = {cond.type for cond in c.status.conditions}
     events = [

@@ -71,6 +71,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             podspec.env(EnvInstance.CONFIG_DIR, contract.PATH_CONFIG_DIR),
             podspec.env(EnvInstance.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
             *([podspec.env(EnvInstance.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
+            *podspec.restore_env(c),
         ],
         "ports": [
             {"name": "postgres", "containerPort": contract.POSTGRES_PORT},

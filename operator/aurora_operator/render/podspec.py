@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from aurora_api import contract
-from aurora_api.contract import Env, SecretsLayout
-from aurora_api.v1alpha1.cluster import AuroraCluster
+from aurora_api.contract import Env, EnvInstance, SecretsLayout
+from aurora_api.v1alpha1.cluster import AuroraCluster, ObjectStoreSpec
 
 from ..settings import Settings
 from . import names
@@ -51,20 +51,53 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         return []
     store = backup.object_store
     creds = store.credentials_secret
-
-    def secret_env(name: str, key: str) -> Manifest:
-        return {
-            "name": name,
-            "valueFrom": {"secretKeyRef": {"name": creds.name, "key": key, "optional": True}},
-        }
-
     return [
         env(Env.S3_ENDPOINT, store.endpoint),
         env(Env.S3_BUCKET, store.bucket),
         env(Env.S3_PREFIX, store.prefix or f"{c.metadata.namespace}/{c.metadata.name}"),
         env(Env.S3_REGION, store.region),
-        secret_env(Env.S3_ACCESS_KEY_ID, creds.access_key_id_key),
-        secret_env(Env.S3_SECRET_ACCESS_KEY, creds.secret_access_key_key),
+        secret_env(Env.S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
+        secret_env(Env.S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+    ]
+
+
+def secret_env(name: str, secret: str, key: str) -> Manifest:
+    """A variable from a Secret's key; optional, so a missing Secret never blocks a pod (the operator
+    reports it in a condition instead)."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+
+
+def restore_source(c: AuroraCluster) -> tuple[ObjectStoreSpec, str] | None:
+    """The object store and key prefix of the cluster a new cluster is restored from (``spec.restore``)."""
+    r = c.spec.restore
+    if r is None:
+        return None
+    store = r.object_store or (c.spec.backup.object_store if c.spec.backup else None)
+    if store is None:
+        return None
+    own_prefix = r.object_store.prefix if r.object_store is not None else ""
+    prefix = own_prefix or f"{r.source_namespace or c.metadata.namespace}/{r.source_cluster}"
+    return store, prefix.strip("/")
+
+
+def restore_env(c: AuroraCluster) -> list[Manifest]:
+    """What a restoring writer needs, once the operator decided it (``status.restore``)."""
+    source, decided = restore_source(c), c.status.restore
+    if source is None or decided is None:
+        return []
+    store, prefix = source
+    creds = store.credentials_secret
+    e = EnvInstance
+    return [
+        env(e.RESTORE_S3_ENDPOINT, store.endpoint),
+        env(e.RESTORE_S3_BUCKET, store.bucket),
+        env(e.RESTORE_S3_PREFIX, prefix),
+        env(e.RESTORE_S3_REGION, store.region),
+        secret_env(e.RESTORE_S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
+        secret_env(e.RESTORE_S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+        env(e.RESTORE_BACKUP_ID, decided.backup_id),
+        env(e.RESTORE_TARGET_TIME, "" if decided.target == "latest" else decided.target),
+        env(e.RESTORE_MIN_LSN, decided.min_lsn),
     ]
 
 

@@ -359,12 +359,17 @@ def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
     return found
 
 
-def restored(name: str, source: str, point_in_time: str | None = None, readers: int = 0) -> dict[str, Any]:
-    """A cluster restored from ``source``'s backups (the demo cluster's object store)."""
+def restored(
+    name: str, source: str, point_in_time: str | None = None, readers: int = 0, snapshot: str | None = None
+) -> dict[str, Any]:
+    """A cluster restored from ``source``'s backups (the demo cluster's object store): to a time, to the
+    latest restorable time, or from an AuroraSnapshot."""
     manifest = demo(readers, backup=True)
     manifest["metadata"] = {"name": name}
     restore: dict[str, Any] = {"sourceCluster": source}
     if point_in_time is not None:
         restore["pointInTime"] = point_in_time
+    if snapshot is not None:
+        restore["snapshot"] = snapshot
     manifest["spec"]["restore"] = restore
     return manifest

@@ -22,6 +22,7 @@ IO = {"kopf", "lightkube", "httpx", "aiohttp", "psycopg", "boto3", "asyncio", "s
 FILESYSTEM = {"os", "pathlib", "shutil", "time"}
 PURE_RECONCILE = (
     "plan", "report", "checks", "conditions", "observed", "failover", "stranded", "backups", "restore",
+    "snapshots",
 )  # fmt: skip
 PURE_STORAGE = (
     "quorum",

@@ -126,6 +126,8 @@ class EnvInstance:
     RESTORE_BACKUP_ID: Final = "QUORUMDB_RESTORE_BACKUP_ID"
     RESTORE_TARGET_TIME: Final = "QUORUMDB_RESTORE_TARGET_TIME"
     RESTORE_MIN_LSN: Final = "QUORUMDB_RESTORE_MIN_LSN"
+    # "immediate": recover only to the backup's consistent point (a snapshot), not to a time or the end.
+    RESTORE_TARGET: Final = "QUORUMDB_RESTORE_TARGET"
     # Seconds of PostgreSQL's archive_timeout on a writer when the cluster has an object store (default 30).
     ARCHIVE_TIMEOUT: Final = "QUORUMDB_ARCHIVE_TIMEOUT"
 
@@ -171,13 +173,14 @@ class InstancePaths:
 
 
 class BackupFields:
-    """JSON body of ``InstancePaths.BACKUPS`` (POST): {"id": str, "reason": str}. Starts a base backup of
-    this instance to the cluster's object store under ``aurora_api.backups`` ids; 202 when started (or
-    already running or done with that id), 409 while another one runs, 412 when the pod has no object
-    store or PostgreSQL is not running. GET answers every job this process ran, newest last."""
+    """JSON body of ``InstancePaths.BACKUPS`` (POST): {"id": str, "reason": str, "prefix": str}. Starts a
+    base backup of this instance to the cluster's object store under ``aurora_api.backups`` ids; 202 when
+    started (or already running or done with that id), 409 while another one runs, 412 when the pod has no
+    object store or PostgreSQL is not running. GET answers every job this process ran, newest last."""
 
     ID: Final = "id"
     REASON: Final = "reason"
+    PREFIX: Final = "prefix"  # optional: under the cluster's prefix (a snapshot's "snapshots/<dir>")
 
 
 class PromoteFields:

@@ -23,7 +23,8 @@ from lightkube import AsyncClient
 
 from .instances import HttpInstances
 from .kube import Kube, LightKube
-from .reconcile import backup_pass, conditions, loop, observe
+from .objectstore import StoreError
+from .reconcile import backup_pass, conditions, loop, observe, snapshot_pass
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -34,6 +35,8 @@ DRIFT_SECONDS = 60.0
 """At most this long between full re-applies that undo manual edits of operator-owned fields."""
 BACKUP_SECONDS = 10.0
 """Period of the backup pass: reads the object store, proves the restorable time, starts base backups."""
+SNAPSHOT_SECONDS = 5.0
+"""Period of a running snapshot's pass."""
 WATCH_SECONDS = 1.0
 """Period of the writer watch: how quickly a silent writer (or a change in progress) gets a full pass. A
 writer pod deleted or stopping wakes the watch at once (``writer_pod_changed``)."""
@@ -205,12 +208,25 @@ async def delete_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **
 
 @kopf.on.resume(GROUP, VERSION, snap.PLURAL)
 @kopf.on.create(GROUP, VERSION, snap.PLURAL)
-async def snapshot_pending(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """Snapshots are accepted and validated; taking them arrives with the backup/PITR work."""
+@kopf.timer(GROUP, VERSION, snap.PLURAL, interval=SNAPSHOT_SECONDS, initial_delay=SNAPSHOT_SECONDS)
+async def take_snapshot(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """One step of the snapshot's state machine (``reconcile.snapshots``); Completed and Failed are final."""
     snapshot = snap.AuroraSnapshot.model_validate(dict(body))
-    message = "taking snapshots is not implemented yet (backup/PITR work); the request is kept"
-    cond = conditions.make("Completed", False, "NotImplemented", message, snapshot.metadata.generation)
-    cond.last_transition_time = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    patch.status["phase"] = "Pending"
-    patch.status["observedGeneration"] = snapshot.metadata.generation
-    patch.status["conditions"] = [cond.model_dump(by_alias=True, mode="json")]
+    if snapshot.status.phase in ("Completed", "Failed") or snapshot.metadata.deletion_timestamp:
+        return
+    try:
+        result = await snapshot_pass.run(memo.kube, memo.instances, snapshot)
+    except (LookupError, ValueError, *StoreError) as err:
+        kopf.event(body, type="Warning", reason="SnapshotDelayed", message=str(err)[:500])
+        return
+    patch.status.update(result.status.model_dump(by_alias=True, mode="json", exclude_none=True))
+    if result.event is not None:
+        kopf.event(body, type=result.event[0], reason=result.event[1], message=result.event[2])
+
+
+@kopf.on.delete(GROUP, VERSION, snap.PLURAL)
+async def delete_snapshot(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Deleting a snapshot deletes its objects, unless its deletionPolicy is Retain."""
+    snapshot = snap.AuroraSnapshot.model_validate(dict(body))
+    message = await snapshot_pass.delete(memo.kube, snapshot)
+    kopf.event(body, type="Normal", reason="Deleting", message=message)

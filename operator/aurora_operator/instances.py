@@ -31,8 +31,9 @@ class Instances(Protocol):
     async def demote(self, url: str, term: int, writer: str) -> int:
         """Ask the instance to follow ``writer`` (host:port) as a reader at ``term``; the HTTP status."""
 
-    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
-        """Ask the instance to take base backup ``backup_id``; the HTTP status (202 started or known)."""
+    async def start_backup(self, url: str, backup_id: str, reason: str, prefix: str = "") -> int:
+        """Ask the instance to take base backup ``backup_id`` (under ``prefix`` below the cluster's
+        prefix); the HTTP status (202 started or known)."""
 
     async def backups(self, url: str) -> list[BackupJobReport] | None:
         """The instance's backup jobs, or None when it cannot be reached."""
@@ -71,8 +72,11 @@ class HttpInstances:
         body: dict[str, object] = {contract.PromoteFields.TERM: term, contract.PromoteFields.WRITER: writer}
         return await self._post(url + contract.InstancePaths.DEMOTE, body)
 
-    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
-        body: dict[str, object] = {contract.BackupFields.ID: backup_id, contract.BackupFields.REASON: reason}
+    async def start_backup(self, url: str, backup_id: str, reason: str, prefix: str = "") -> int:
+        body: dict[str, object] = {
+            contract.BackupFields.ID: backup_id, contract.BackupFields.REASON: reason,
+            contract.BackupFields.PREFIX: prefix,
+        }  # fmt: skip
         return await self._post(url + contract.InstancePaths.BACKUPS, body)
 
     async def backups(self, url: str) -> list[BackupJobReport] | None:
@@ -105,7 +109,7 @@ class FakeInstances:
         self.requests.append(("demote", url, term))
         return 202 if url in self.reports else 0
 
-    async def start_backup(self, url: str, backup_id: str, reason: str) -> int:
+    async def start_backup(self, url: str, backup_id: str, reason: str, prefix: str = "") -> int:
         self.requests.append(("backup", url, 0))
         if url not in self.reports:
             return 0

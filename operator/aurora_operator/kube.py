@@ -24,6 +24,10 @@ AuroraClusterResource: Any = create_namespaced_resource(
     contract.API_GROUP, contract.API_VERSION, "AuroraCluster", "auroraclusters"
 )
 
+AuroraSnapshotResource: Any = create_namespaced_resource(
+    contract.API_GROUP, contract.API_VERSION, "AuroraSnapshot", "aurorasnapshots"
+)
+
 RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("v1", "Pod"): core_v1.Pod,
     ("v1", "Secret"): core_v1.Secret,
@@ -36,6 +40,7 @@ RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_authorization_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_authorization_v1.RoleBinding,
     (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraCluster"): AuroraClusterResource,
+    (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraSnapshot"): AuroraSnapshotResource,
 }
 
 

@@ -97,6 +97,34 @@ class ObjectStore:
             segments=frozenset(backups.archived_segments(wal)), wal_keys=tuple(wal), restorable=restorable,
         )  # fmt: skip
 
+    def record(self, backup_id: str) -> backups.BaseBackup | None:
+        """A base backup's record, or None while it has none."""
+        try:
+            return backups.BaseBackup.model_validate(self._json(backups.record_key(self.prefix, backup_id)))
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def copy_into(self, keys: list[str], dest_prefix: str) -> int:
+        """Server-side copies (CopyObject: metadata such as the sha256 kept; objects up to 5 GiB, which WAL
+        segments are) of ``keys`` under this prefix to the same relative keys under ``dest_prefix``; the
+        bytes copied."""
+        total = 0
+        for key in keys:
+            relative = key[len(self.prefix) :].lstrip("/")
+            target = f"{dest_prefix.strip('/')}/{relative}"
+            source: Any = {"Bucket": self.bucket, "Key": key}
+            self._s3.copy_object(Bucket=self.bucket, Key=target, CopySource=source)
+            total += int(self._s3.head_object(Bucket=self.bucket, Key=target)["ContentLength"])
+        return total
+
+    def delete_prefix(self) -> int:
+        """Delete every object under this prefix (``prefix/``); how many."""
+        keys = self._keys(f"{self.prefix}/")
+        self.delete(keys)
+        return len(keys)
+
     def write_restorable(self, mark: backups.Restorable) -> None:
         data = json.dumps(mark.model_dump(mode="json"), sort_keys=True).encode()
         self._s3.put_object(

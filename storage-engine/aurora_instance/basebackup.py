@@ -95,6 +95,8 @@ class _Tee:
 class Job:
     id: str
     reason: str
+    sub: str = ""
+    """Under the cluster's prefix: "" for automated backups, ``snapshots/<dir>`` for a snapshot."""
     state: str = "running"
     bytes_done: int = 0
     message: str = ""
@@ -168,7 +170,7 @@ class Backups:
     def running(self) -> Job | None:
         return next((j for j in self.jobs if j.state == "running"), None)
 
-    def start(self, backup_id: str, reason: str, system_identifier: str) -> tuple[bool, str]:
+    def start(self, backup_id: str, reason: str, system_identifier: str, sub: str = "") -> tuple[bool, str]:
         """(True, why) when a job with this id runs or ran; (False, why) when another one runs."""
         if self._target is None:
             return False, "this cluster has no object store (spec.backup)"
@@ -178,7 +180,7 @@ class Backups:
             other = self.running()
             if other is not None:
                 return False, f"backup {other.id} is running"
-            job = Job(backup_id, reason)
+            job = Job(backup_id, reason, sub.strip("/"))
             self.jobs.append(job)
             del self.jobs[:-20]
         threading.Thread(target=self._run, args=(job, system_identifier), daemon=True,
@@ -188,6 +190,7 @@ class Backups:
     def _run(self, job: Job, system_identifier: str) -> None:
         assert self._target is not None
         archive, prefix = self._target
+        prefix = "/".join(p for p in (prefix, job.sub) if p)
         log.info("base backup %s (%s) starting", job.id, job.reason)
         try:
             record = take(self._settings, self._superuser, archive, prefix, job, system_identifier)

@@ -79,9 +79,11 @@ def build(manager: Manager, backups: Backups) -> web.Application:
     async def start_backup(request: web.Request) -> web.Response:
         try:
             body = await request.json()
-            backup_id, reason = body[B.ID], body.get(B.REASON, "")
+            backup_id, reason, sub = body[B.ID], body.get(B.REASON, ""), body.get(B.PREFIX, "")
             if not isinstance(backup_id, str) or not backup_id.isalnum() or not isinstance(reason, str):
                 raise ValueError("id must be a non-empty alphanumeric string")
+            if not isinstance(sub, str) or ".." in sub.split("/") or sub.startswith("/"):
+                raise ValueError("prefix must be a relative key prefix")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             expected = f"expected JSON {{'{B.ID}': <str>, '{B.REASON}': <str>}}"
             raise web.HTTPBadRequest(text=f"{expected}: {err}") from err
@@ -89,7 +91,7 @@ def build(manager: Manager, backups: Backups) -> web.Application:
         if not backups.configured or not st.postmaster_running or st.system_identifier is None:
             why = "no object store (spec.backup)" if not backups.configured else "PostgreSQL is not running"
             return web.json_response({"error": why}, status=412)
-        started, why = backups.start(backup_id, reason, st.system_identifier)
+        started, why = backups.start(backup_id, reason, st.system_identifier, sub)
         return web.json_response({"message": why}, status=202 if started else 409)
 
     async def list_backups(_: web.Request) -> web.Response:

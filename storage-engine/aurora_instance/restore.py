@@ -101,7 +101,9 @@ def _recovery_conf(ctx: Context, src: Source, staging: Path, target: bool) -> No
         "recovery_target_action = 'promote'",
         "archive_timeout = 0",
     ]
-    if target and src.target_time:
+    if target and src.immediate:
+        lines += ["recovery_target = 'immediate'"]
+    elif target and src.target_time:
         lines += [f"recovery_target_time = '{src.target_time}'", "recovery_target_inclusive = on"]
     with (staging / "postgresql.conf").open("a") as f:
         f.write("\n" + "\n".join(lines) + "\n")
@@ -157,7 +159,8 @@ def _finish(ctx: Context, src: Source, pg: Postgres, staging: Path, with_target:
             ).fetchone()
             assert got is not None
             end, timeline = str(got[0]), int(str(got[1]))
-            if (not with_target or not src.target_time) and backups.parse_lsn(end) < src.min_lsn:
+            to_end = not with_target or not (src.target_time or src.immediate)
+            if to_end and backups.parse_lsn(end) < src.min_lsn:
                 raise ActionError(
                     f"restoring: recovery ended at {end}, before {backups.format_lsn(src.min_lsn)}: the "
                     "archive has a gap; refusing this restore"

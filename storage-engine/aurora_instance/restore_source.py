@@ -29,9 +29,11 @@ class Source:
     """RFC 3339, or None: to the end of the archive."""
     min_lsn: int
     """Recovery to the end must get at least this far, or the archive has a gap."""
+    immediate: bool = False
+    """A snapshot: recover only to the backup's consistent point."""
 
     def describe(self) -> str:
-        to = self.target_time or "the end of the archive"
+        to = "its consistent point" if self.immediate else self.target_time or "the end of the archive"
         return f"backup {self.backup_id} of s3://{self.archive.bucket}/{self.prefix}, recovered to {to}"
 
 
@@ -48,6 +50,7 @@ def source_from_env(env: Mapping[str, str]) -> Source | None:
     return Source(
         archive, env.get(E.RESTORE_S3_PREFIX, "").strip("/"), backup_id,
         env.get(E.RESTORE_TARGET_TIME) or None, backups.parse_lsn(env.get(E.RESTORE_MIN_LSN) or "0/0"),
+        env.get(E.RESTORE_TARGET) == "immediate",
     )  # fmt: skip
 
 

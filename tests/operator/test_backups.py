@@ -10,7 +10,8 @@ from aurora_api import backups as bk
 from aurora_api import contract
 from aurora_api.reports import BackupJobReport
 from aurora_api.v1alpha1 import cluster as api
-from aurora_operator.reconcile import backups, restore
+from aurora_api.v1alpha1 import snapshot as snap
+from aurora_operator.reconcile import backups, restore, snapshots
 from aurora_operator.render import instances
 from aurora_operator.settings import Settings
 
@@ -19,6 +20,7 @@ from tests.operator.factories import cluster
 T0 = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
 SEG = bk.SEGMENT_SIZE
 STORE = {"endpoint": "http://minio:9000", "bucket": "quorumdb", "credentialsSecret": {"name": "s3"}}
+STORE_SPEC = api.ObjectStoreSpec.model_validate(STORE)
 
 
 def backup(bid: str, start_seg: int, end_seg: int, done: datetime.datetime) -> bk.BaseBackup:
@@ -224,20 +226,20 @@ def test_restore_refuses_a_target_outside_the_window_naming_it() -> None:
         range(3, 6),
         bk.Restorable(time=T0 + datetime.timedelta(hours=1), lsn=bk.format_lsn(5 * SEG)),
     )
-    refused = restore.check(restoring(T0 - datetime.timedelta(minutes=1)), cat, "s3://quorumdb/db/src")
+    refused = restore.check(restoring(T0 - datetime.timedelta(minutes=1)), cat, STORE_SPEC, "db/src")
     assert (
         isinstance(refused, str)
         and "outside the restorable window" in refused
         and "2026-11-30T12:00:00Z" in refused
     )
-    ok = restore.check(restoring(T0 + datetime.timedelta(minutes=30)), cat, "s3://quorumdb/db/src")
+    ok = restore.check(restoring(T0 + datetime.timedelta(minutes=30)), cat, STORE_SPEC, "db/src")
     assert isinstance(ok, api.RestoreStatus) and ok.backup_id == "a" and ok.target == "2026-11-30T12:30:00Z"
-    latest = restore.check(restoring(None), cat, "s3://quorumdb/db/src")
+    latest = restore.check(restoring(None), cat, STORE_SPEC, "db/src")
     assert isinstance(latest, api.RestoreStatus) and latest.min_lsn == bk.format_lsn(5 * SEG)
 
 
 def test_restore_of_an_empty_archive_is_refused() -> None:
-    assert isinstance(restore.check(restoring(None), catalog([], range(0)), "s3://b/p"), str)
+    assert isinstance(restore.check(restoring(None), catalog([], range(0)), STORE_SPEC, "db/src"), str)
 
 
 def test_restore_needs_an_object_store() -> None:
@@ -254,8 +256,75 @@ def test_restore_source_reaches_the_instances_only_once_decided() -> None:
         return {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
 
     assert contract.EnvInstance.RESTORE_BACKUP_ID not in env_names(undecided)
-    decided = undecided.model_copy(update={"status": undecided.status.model_copy(update={
-        "restore": api.RestoreStatus(source="s3://quorumdb/db/src", target="latest", backup_id="b1",
-                                     window="w", min_lsn="0/5000000")})})  # fmt: skip
+    chosen = api.RestoreStatus(
+        source="s3://quorumdb/db/src",
+        object_store=STORE_SPEC,
+        prefix="db/src",
+        target="latest",
+        backup_id="b1",
+        window="w",
+        min_lsn="0/5000000",
+    )
+    decided = undecided.model_copy(update={"status": undecided.status.model_copy(update={"restore": chosen})})
     names = env_names(decided)
     assert {contract.EnvInstance.RESTORE_BACKUP_ID, contract.EnvInstance.RESTORE_S3_PREFIX} <= names
+
+
+def test_a_complete_backup_waiting_for_its_wal_is_not_taken_again() -> None:
+    b = backup("a", 3, 4, T0)
+    out = backups.decide(
+        with_backup(),
+        backups.Inputs(
+            now=T0 + datetime.timedelta(seconds=20), catalog=catalog([b], range(3, 4)), readers=[("r", 0)]
+        ),
+    )
+    assert out.start is None and out.condition.reason == "WaitingForWal"
+
+
+def snapshot_of(status: dict[str, Any] | None = None) -> snap.AuroraSnapshot:
+    return snap.AuroraSnapshot.model_validate(
+        {
+            "metadata": {"name": "before", "namespace": "db", "uid": "0123abcd-ffff", "generation": 1},
+            "spec": {"clusterName": "demo"},
+            "status": status or {},
+        }
+    )
+
+
+READY_READER = {
+    "instances": [{"name": "demo-instance-1", "role": "reader", "ready": True, "lagBytes": 0}],
+    "writer": "demo-instance-0",
+}
+
+
+def test_snapshot_reads_a_reader_into_its_own_prefix_then_copies_its_wal() -> None:
+    c = with_backup(READY_READER)
+    first = snapshots.step(snapshot_of(), snapshots.Inputs(now=T0, cluster=c))
+    assert first.request == "demo-instance-1" and first.status.phase == "Running"
+    assert first.status.prefix == "db/demo/snapshots/before-0123abcd"
+    running = snapshot_of(first.status.model_dump(by_alias=True, mode="json"))
+    rec = backup(first.status.backup_id, 3, 4, T0 + datetime.timedelta(seconds=30))
+    waiting = snapshots.step(
+        running,
+        snapshots.Inputs(
+            now=T0 + datetime.timedelta(seconds=31), cluster=c, record=rec, segments=frozenset({3})
+        ),
+    )
+    assert waiting.status.phase == "Running" and waiting.status.conditions[0].reason == "WaitingForWal"
+    done = snapshots.step(
+        running,
+        snapshots.Inputs(
+            now=T0 + datetime.timedelta(seconds=40), cluster=c, record=rec, segments=frozenset({3, 4, 5})
+        ),
+    )
+    assert done.status.phase == "Completed" and done.copy_segments == (3, 4)
+    assert done.status.lsn == rec.end_lsn and done.status.completed_at == rec.completed_at
+
+
+def test_snapshot_of_a_missing_or_unbacked_cluster_fails_clearly() -> None:
+    gone = snapshots.step(snapshot_of(), snapshots.Inputs(now=T0, cluster=None))
+    assert gone.status.phase == "Failed" and gone.status.conditions[0].reason == "ClusterNotFound"
+    bare = snapshots.step(snapshot_of(), snapshots.Inputs(now=T0, cluster=cluster()))
+    assert bare.status.phase == "Failed" and bare.status.conditions[0].reason == "NoObjectStore"
+    waiting = snapshots.step(snapshot_of(), snapshots.Inputs(now=T0, cluster=with_backup()))
+    assert waiting.status.phase == "Pending" and waiting.request is None

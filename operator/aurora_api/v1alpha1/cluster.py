@@ -233,9 +233,16 @@ class RestoreSpec(ApiModel):
     """Create this cluster from another cluster's backups (the source may have been deleted since). The
     target is checked against the source's restorable window before anything is created. Immutable."""
 
+    model_config = common.config(
+        {
+            "rule": "!(has(self.snapshot) && has(self.pointInTime))",
+            "message": "restore.snapshot and restore.pointInTime are mutually exclusive",
+        }
+    )
+
     source_cluster: str = Field(
         min_length=1, max_length=63, pattern=common.DNS_LABEL_PATTERN,
-        description="Name of the AuroraCluster whose backups are restored.",
+        description="Name of the AuroraCluster whose backups are restored (for a snapshot: its cluster).",
     )  # fmt: skip
     source_namespace: str | None = Field(
         default=None, max_length=63, pattern=common.DNS_LABEL_PATTERN,
@@ -249,6 +256,16 @@ class RestoreSpec(ApiModel):
     point_in_time: datetime.datetime | None = Field(
         default=None, description="RFC 3339 time to restore to; absent: the latest restorable time."
     )
+    snapshot: str | None = Field(
+        default=None, min_length=1, max_length=253,
+        description="An AuroraSnapshot (Completed, in this namespace) to restore instead of a time.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RestoreSpec:
+        if self.snapshot is not None and self.point_in_time is not None:
+            raise ValueError("restore.snapshot and restore.pointInTime are mutually exclusive")
+        return self
 
 
 DAY = "(mon|tue|wed|thu|fri|sat|sun)"
@@ -468,7 +485,9 @@ class RestoreStatus(ApiModel):
     """What this cluster was (or is being) restored from, as decided before anything was created."""
 
     source: str = Field(description="s3://bucket/prefix of the source cluster's backups.")
-    target: str = Field(description="RFC 3339 time, or 'latest'.")
+    object_store: ObjectStoreSpec = Field(description="The store read (its credentials Secret included).")
+    prefix: str = Field(description="Key prefix of the backups read.")
+    target: str = Field(description="RFC 3339 time, 'latest', or 'snapshot <name>' (its consistent point).")
     backup_id: str = Field(description="Base backup restored.")
     window: str = Field(description="The source's restorable window when the target was checked.")
     min_lsn: str = Field(description="Recovery must replay at least this far (the archive's end).")

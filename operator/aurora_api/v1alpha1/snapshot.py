@@ -1,8 +1,10 @@
-"""``AuroraSnapshot``: a named, point-in-time copy of an AuroraCluster's storage volume in the object store.
+"""``AuroraSnapshot``: a manual, named copy of an AuroraCluster in its object store, kept until deleted.
 
-Why now: provisioning does not take snapshots yet (backup/PITR is a later issue), but the kind exists so the
-API group is complete, clusters can later be restored "from snapshot", and the CRD shape is reviewed early.
-The operator currently only validates snapshots and reports that taking them is not implemented.
+Why a kind of its own: automated base backups expire with ``retentionDays``; a snapshot is a fact a user
+asked for ("before the upgrade") and outlives retention and even the cluster. It is a base backup taken
+from a reader plus the WAL segments that make it consistent, copied under the snapshot's own prefix
+(``<cluster prefix>/snapshots/<name>-<uid>/``, laid out like a cluster archive), so retention never has
+to know about it and deleting it is deleting a prefix. ``AuroraCluster.spec.restore.snapshot`` restores it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from . import common
+from .cluster import ObjectStoreSpec
 from .common import ApiModel, Condition
 
 KIND = "AuroraSnapshot"
@@ -51,6 +54,13 @@ class AuroraSnapshotStatus(ApiModel):
     lsn: str = Field(default="", description="Consistent end LSN, e.g. 0/3000060.")
     location: str = Field(default="", description="Object-store URL of the snapshot.")
     size_bytes: int = 0
+    instance: str = Field(default="", description="Instance the snapshot was read from.")
+    backup_id: str = Field(default="", description="Its base backup's id.")
+    bytes_done: int = Field(default=0, description="Bytes uploaded so far while Running.")
+    prefix: str = Field(default="", description="Key prefix of the snapshot in the bucket.")
+    object_store: ObjectStoreSpec | None = Field(
+        default=None, description="The store it lives in (copied from the cluster: it outlives the cluster)."
+    )
 
 
 class AuroraSnapshot(ApiModel):

@@ -60,9 +60,10 @@ class Result:
     events: list[tuple[str, str, str]]
 
 
-async def _urls(kube: Kube, c: AuroraCluster) -> dict[str, str]:
-    labels = {contract.LABEL_CLUSTER: c.metadata.name}
-    pods = await kube.list_objects("v1", "Pod", c.metadata.namespace, labels)
+async def instance_urls(kube: Kube, namespace: str, cluster: str) -> dict[str, str]:
+    """Instance name -> base URL of its instance manager, for the cluster's pods that have an IP."""
+    labels = {contract.LABEL_CLUSTER: cluster}
+    pods = await kube.list_objects("v1", "Pod", namespace, labels)
     out = {}
     for pod in pods:
         instance = pod["metadata"].get("labels", {}).get(contract.LABEL_INSTANCE)
@@ -81,7 +82,7 @@ async def run(
     """One pass; ``locked(fn)`` runs ``fn`` on the freshly read cluster under the cluster's lock."""
     assert c.spec.backup is not None
     now = datetime.datetime.now(datetime.UTC)
-    urls = await _urls(kube, c)
+    urls = await instance_urls(kube, c.metadata.namespace, c.metadata.name)
     # Observe outside the lock: the store (slow or down), the recorded job, and a mark.
     store: ObjectStore | None = None
     catalog, error = None, ""

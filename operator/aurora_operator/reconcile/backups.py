@@ -203,7 +203,8 @@ def decide(c: AuroraCluster, inp: Inputs) -> Outcome:
     delete, _ = _retention(c, inp.now, cat, running.id if running else None)
     # Schedule.
     start = None
-    last_started = max((b.started_at for b in good), default=None)
+    # Every complete backup counts for the schedule, usable or not yet (its WAL may still be sealing).
+    last_started = max((b.started_at for b in cat.backups), default=None)
     if running is not None:
         last_started = max(last_started or running.started_at, running.started_at)
     backing_off = failure is not None and (inp.now - failure.time).total_seconds() < RETRY_SECONDS
@@ -244,6 +245,9 @@ def decide(c: AuroraCluster, inp: Inputs) -> Outcome:
     if window is not None:
         text = f"restorable from {window.describe()}; {len(good)} base backups"
         cond = conditions.make(CONDITION, True, "Restorable", text, gen)
+    elif cat.backups:
+        text = "base backup done; waiting for the archive to hold its WAL (sealed within archive_timeout)"
+        cond = conditions.make(CONDITION, False, "WaitingForWal", text, gen)
     elif running is not None:
         text = (
             f"base backup {running.id} from {running.instance} in progress; nothing is restorable until it "

@@ -16,6 +16,7 @@ from typing import Literal
 
 from aurora_api import contract
 from aurora_api.v1alpha1 import cluster as api
+from aurora_api.v1alpha1 import snapshot as snap
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..instances import Instances
@@ -147,6 +148,25 @@ async def reconcile(
     return Outcome(status, events + action_events + seed_events + error_events + reported, described)
 
 
+async def _restore_source(kube: Kube, c: AuroraCluster) -> tuple[api.ObjectStoreSpec, str] | str:
+    """Where the backups to restore are: the source cluster's archive, or a Completed AuroraSnapshot's
+    own prefix; a sentence when the snapshot is missing or not Completed (retried each pass)."""
+    r = c.spec.restore
+    assert r is not None
+    if r.snapshot is None:
+        source = podspec.restore_source(c)
+        assert source is not None  # the spec's validation requires an object store
+        return source
+    group = f"{contract.API_GROUP}/{contract.API_VERSION}"
+    raw = await kube.get(group, snap.KIND, c.metadata.namespace, r.snapshot)
+    if raw is None:
+        return f"AuroraSnapshot {r.snapshot!r} not found in this namespace"
+    found = snap.AuroraSnapshot.model_validate(raw)
+    if found.status.phase != "Completed" or found.status.object_store is None:
+        return f"AuroraSnapshot {r.snapshot!r} is {found.status.phase or 'Pending'}, not Completed"
+    return found.status.object_store, found.status.prefix
+
+
 async def restore_gate(kube: Kube, c: AuroraCluster, now: datetime.datetime) -> Outcome:
     """A cluster restored from backups: read the source's catalog and decide (``restore.check``) before
     anything is created. A refused target is final (the spec is immutable); an unreadable store is retried
@@ -155,8 +175,11 @@ async def restore_gate(kube: Kube, c: AuroraCluster, now: datetime.datetime) -> 
     refused = next((x for x in c.status.conditions if x.type == restore.CONDITION), None)
     if refused is not None and refused.reason == "TargetOutsideWindow":
         return Outcome(None, [], [])
-    source = podspec.restore_source(c)
-    assert source is not None  # the spec's validation requires an object store
+    source = await _restore_source(kube, c)
+    if isinstance(source, str):
+        cond = conditions.make(restore.CONDITION, False, "SnapshotNotReady", source, gen)
+        merged = conditions.merge(c.status.conditions, [cond], now)
+        return Outcome(c.status.model_copy(update={"phase": "Pending", "conditions": merged}), [], [])
     store_spec, prefix = source
     url = f"s3://{store_spec.bucket}/{prefix}"
     try:
@@ -170,7 +193,7 @@ async def restore_gate(kube: Kube, c: AuroraCluster, now: datetime.datetime) -> 
         repeated = refused is not None and refused.reason == "SourceUnavailable"
         events = [] if repeated else [Event("Warning", "RestoreSourceUnavailable", message)]
         return Outcome(status, events, [])
-    decided = restore.check(c, catalog, url)
+    decided = restore.check(c, catalog, store_spec, prefix)
     if isinstance(decided, str):
         cond = conditions.make(restore.CONDITION, False, "TargetOutsideWindow", decided, gen)
         merged = conditions.merge(c.status.conditions, [cond], now)

@@ -24,10 +24,14 @@ def _iso(t: datetime.datetime) -> str:
     return t.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def check(c: AuroraCluster, catalog: Catalog, source: str) -> api.RestoreStatus | str:
-    """The restore to carry out, or why it is refused."""
+def check(
+    c: AuroraCluster, catalog: Catalog, store: api.ObjectStoreSpec, prefix: str
+) -> api.RestoreStatus | str:
+    """The restore to carry out, or why it is refused. For a snapshot, ``prefix`` is the snapshot's: its
+    one backup restored to its consistent point."""
     r = c.spec.restore
     assert r is not None
+    source = f"s3://{store.bucket}/{prefix}"
     segments = set(catalog.segments)
     window = bk.window(catalog.backups, segments, catalog.restorable)
     if window is None:
@@ -40,9 +44,15 @@ def check(c: AuroraCluster, catalog: Catalog, source: str) -> api.RestoreStatus 
     chosen = bk.choose(catalog.backups, segments, target)
     end = bk.contiguous_end(segments, chosen.start)
     assert end is not None  # chosen is usable
+    if r.snapshot is not None:
+        label = f"snapshot {r.snapshot}"
+    else:
+        label = "latest" if target is None else _iso(target)
     return api.RestoreStatus(
         source=source,
-        target="latest" if target is None else _iso(target),
+        object_store=store,
+        prefix=prefix,
+        target=label,
         backup_id=chosen.id,
         window=window.describe(),
         min_lsn=bk.format_lsn(bk.segment_start(bk.segment_of(end) - 1)),

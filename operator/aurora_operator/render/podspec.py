@@ -82,12 +82,13 @@ def restore_source(c: AuroraCluster) -> tuple[ObjectStoreSpec, str] | None:
 
 def restore_env(c: AuroraCluster) -> list[Manifest]:
     """What a restoring writer needs, once the operator decided it (``status.restore``)."""
-    source, decided = restore_source(c), c.status.restore
-    if source is None or decided is None:
+    decided = c.status.restore
+    if c.spec.restore is None or decided is None:
         return []
-    store, prefix = source
+    store, prefix = decided.object_store, decided.prefix
     creds = store.credentials_secret
     e = EnvInstance
+    snapshot = c.spec.restore.snapshot is not None
     return [
         env(e.RESTORE_S3_ENDPOINT, store.endpoint),
         env(e.RESTORE_S3_BUCKET, store.bucket),
@@ -96,8 +97,9 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
         secret_env(e.RESTORE_S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
         secret_env(e.RESTORE_S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
         env(e.RESTORE_BACKUP_ID, decided.backup_id),
-        env(e.RESTORE_TARGET_TIME, "" if decided.target == "latest" else decided.target),
+        env(e.RESTORE_TARGET_TIME, "" if decided.target == "latest" or snapshot else decided.target),
         env(e.RESTORE_MIN_LSN, decided.min_lsn),
+        *([env(e.RESTORE_TARGET, "immediate")] if snapshot else []),
     ]
 
 

@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench chaos clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup chaos clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -66,7 +66,16 @@ demo: venv
 test: lint unit integration e2e
 
 ## Benchmarks (scripts, not tests): each prints ratios against a baseline measured in the same run.
+## bench: pgbench TPS/latency with no replication, a synchronous standby and the storage quorum (base
+## backup and restore throughput: make bench-backup).
 ## BENCH_ARGS overrides the defaults (pgbench scale 10, 30 s runs, 3 interleaved repetitions, 1 and 8 clients).
 BENCH_ARGS ?= --duration 30 --reps 3 --clients 1,8 --scale 10 --configs none,standby,quorum,receivewal
 bench: venv
 	$(PY) storage-engine/bench/quorum_bench.py $(BENCH_ARGS)
+
+## Base backup and restore MB/s, ours (pg_basebackup streamed to/from S3) against pg_basebackup to local disk
+## and pgBackRest to S3 on the same MinIO; needs pgbackrest and openssl (host) and MinIO (bins).
+## BENCH_BACKUP_ARGS overrides the defaults (pgbench scale 20, about 300 MB; 3 interleaved repetitions).
+BENCH_BACKUP_ARGS ?= --scale 20 --reps 3
+bench-backup: venv host bins
+	$(PY) storage-engine/bench/backup_bench.py $(BENCH_BACKUP_ARGS)

@@ -362,8 +362,8 @@ def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
 def restored(
     name: str, source: str, point_in_time: str | None = None, readers: int = 0, snapshot: str | None = None
 ) -> dict[str, Any]:
-    """A cluster restored from ``source``'s backups (the demo cluster's object store): to a time, to the
-    latest restorable time, or from an AuroraSnapshot."""
+    """A cluster restored from ``source``'s backups (the demo cluster's object store, encrypted with the
+    key in Secret ``backup-key``): to a time, to the latest restorable time, or from an AuroraSnapshot."""
     manifest = demo(readers, backup=True)
     manifest["metadata"] = {"name": name}
     restore: dict[str, Any] = {"sourceCluster": source}
@@ -372,4 +372,5 @@ def restored(
     if snapshot is not None:
         restore["snapshot"] = snapshot
     manifest["spec"]["restore"] = restore
+    manifest["spec"]["backup"]["encryption"] = {"keySecret": {"name": "backup-key"}}
     return manifest

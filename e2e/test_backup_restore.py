@@ -1,12 +1,15 @@
 """Continuous backup and point-in-time restore on the kind test bed, against the test bed's MinIO.
 
-Prose: a source cluster backs up to MinIO (the first base backup is taken from its reader at once; the
-storage nodes archive every WAL segment). Under the audited pgbench workload, rows are inserted in three
-batches a few seconds apart, each row stamped with its commit-time clock. The latest restorable time must
+Prose: a source cluster backs up to MinIO, every object encrypted client-side (the first base backup is
+taken from its reader at once; the storage nodes archive every WAL segment). Under the audited pgbench
+workload, rows are inserted in three batches a few seconds apart, each row stamped with its commit-time
+clock; a manual AuroraSnapshot is taken after the first. The latest restorable time must
 pass the last batch within a minute. Then:
 
 - a new cluster restored to a time T between the first and second batch holds exactly the rows stamped at
   or before T, checked row by row;
+- a cluster restored from the snapshot holds exactly the first batch; deleting the snapshot (policy
+  Delete) deletes its objects;
 - a cluster asking for a time before the window is refused before anything is created, with a condition
   naming the window;
 - the source is deleted, and a cluster restored to the latest restorable time holds every row and every
@@ -19,8 +22,10 @@ byte written meanwhile (no gap), with no acknowledged commit lost.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import itertools
+import os
 import time
 from typing import Any
 
@@ -72,11 +77,14 @@ def _latest_restorable(ns: Kubectl) -> datetime.datetime | None:
 
 
 def _source_backed_up(ns: Kubectl) -> float:
-    """The source cluster (one reader, backing up to the test bed's MinIO) Ready and its first base backup
-    usable; the seconds from Ready to that."""
+    """The source cluster (one reader, backing up to the test bed's MinIO, every object encrypted with the
+    key in Secret ``backup-key``) Ready and its first base backup usable; the seconds from Ready to that."""
     aurora.minio_credentials(ns)
+    key = base64.b64encode(os.urandom(32)).decode()
+    ns.run("create", "secret", "generic", "backup-key", f"--from-literal=key={key}")
     src = aurora.demo(readers=1, backup=True)
     src["metadata"] = {"name": SOURCE}
+    src["spec"]["backup"]["encryption"] = {"keySecret": {"name": "backup-key"}}
     ns.apply([src])
     aurora.wait_ready(ns, SOURCE)
     t0 = time.monotonic()

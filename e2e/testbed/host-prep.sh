@@ -18,6 +18,8 @@ install_packages() {
   command -v make >/dev/null || missing+=(make)
   [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)  # quorumdb-walrecv
   command -v pg_ctl >/dev/null || [ -x /usr/lib/postgresql/15/bin/pg_ctl ] || missing+=(postgresql-15 postgresql-contrib)
+  command -v pgbackrest >/dev/null || missing+=(pgbackrest)  # make bench-backup: the comparison
+  command -v openssl >/dev/null || missing+=(openssl)  # make bench-backup: MinIO's TLS certificate
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -86,6 +86,11 @@ class Env:
     S3_REGION: Final = "AWS_REGION"
     S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
     S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
+    # Client-side encryption of archive objects (spec.backup.encryption): the base64 of a 32-byte key, and
+    # a flag that is set whenever encryption is configured, so a missing key refuses uploads instead of
+    # writing plaintext.
+    BACKUP_KEY: Final = "QUORUMDB_BACKUP_KEY"
+    BACKUP_ENCRYPTED: Final = "QUORUMDB_BACKUP_ENCRYPTED"
 
 
 class EnvInstance:
@@ -124,6 +129,7 @@ class EnvInstance:
     RESTORE_S3_ACCESS_KEY_ID: Final = "QUORUMDB_RESTORE_S3_ACCESS_KEY_ID"
     RESTORE_S3_SECRET_ACCESS_KEY: Final = "QUORUMDB_RESTORE_S3_SECRET_ACCESS_KEY"
     RESTORE_BACKUP_ID: Final = "QUORUMDB_RESTORE_BACKUP_ID"
+    RESTORE_KEY: Final = "QUORUMDB_RESTORE_KEY"  # the source's encryption key (base64), when it has one
     RESTORE_TARGET_TIME: Final = "QUORUMDB_RESTORE_TARGET_TIME"
     RESTORE_MIN_LSN: Final = "QUORUMDB_RESTORE_MIN_LSN"
     # "immediate": recover only to the backup's consistent point (a snapshot), not to a time or the end.

@@ -125,7 +125,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
     err_reader.start()
     stream = _Tee(proc.stdout, job)
     try:
-        archive.upload_stream(key, stream, {"backup-id": job.id})  # type: ignore[arg-type]
+        sealed = archive.upload_stream(key, stream, {"backup-id": job.id})  # type: ignore[arg-type]
     except Exception:
         proc.kill()
         raise
@@ -141,8 +141,9 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
         raise BackupError(f"pg_basebackup exited {code}: {stderr.strip()[-800:]}")
     start_lsn, timeline, end_lsn = wal_range(manifest)
     stored = archive.head(key)
-    if stored is None or stored.size != job.bytes_done:
-        raise BackupError(f"{key}: stored size {stored and stored.size} != {job.bytes_done} bytes streamed")
+    expected = sealed if sealed is not None else job.bytes_done
+    if stored is None or stored.size != expected:
+        raise BackupError(f"{key}: stored size {stored and stored.size} != {expected} bytes streamed")
     record = backups.BaseBackup(
         id=job.id, system_identifier=system_identifier, timeline=timeline, start_lsn=start_lsn,
         end_lsn=end_lsn, started_at=started, completed_at=datetime.datetime.now(datetime.UTC),

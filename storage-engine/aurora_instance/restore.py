@@ -16,6 +16,7 @@ It must not decide whether to restore; ``decide`` does.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import io
 import logging
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aurora_api import backups, contract
+from aurora_storage import checksum, envelope
 from psycopg import sql as q
 
 from aurora_instance import files, sql
@@ -93,6 +95,13 @@ def _unpack(src: Source, record: backups.BaseBackup, staging: Path) -> None:
     staging.chmod(0o700)
 
 
+def pg_time(rfc3339: str) -> str:
+    """A timestamp recovery_target_time accepts: PostgreSQL checks it before time zone abbreviations are
+    loaded, so "Z" (an abbreviation) is refused at start-up; a numeric UTC offset is not."""
+    t = datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(datetime.UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
 def _recovery_conf(ctx: Context, src: Source, staging: Path, target: bool) -> None:
     lines = [
         "# Restore (QuorumDB): archive recovery from the source cluster's object store.",
@@ -104,7 +113,7 @@ def _recovery_conf(ctx: Context, src: Source, staging: Path, target: bool) -> No
     if target and src.immediate:
         lines += ["recovery_target = 'immediate'"]
     elif target and src.target_time:
-        lines += [f"recovery_target_time = '{src.target_time}'", "recovery_target_inclusive = on"]
+        lines += [f"recovery_target_time = '{pg_time(src.target_time)}'", "recovery_target_inclusive = on"]
     with (staging / "postgresql.conf").open("a") as f:
         f.write("\n" + "\n".join(lines) + "\n")
 
@@ -212,7 +221,9 @@ def restore_writer(ctx: Context, intent: Intent) -> str:
         _unpack(src, record, staging)
         unpacked = time.monotonic() - t0
         how = _recover(ctx, src, staging, intent)
-    except (PostgresError, OSError, tarfile.TarError) as err:
+    except envelope.EnvelopeError as err:
+        raise ActionError(f"restoring {src.describe()}: the backup cannot be decrypted: {err}") from err
+    except (PostgresError, OSError, tarfile.TarError, checksum.ChecksumError) as err:
         raise ActionError(f"restoring {src.describe()}: {err}") from err
     staging.rename(s.pgdata)
     started = start(ctx, intent)

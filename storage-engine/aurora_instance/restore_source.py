@@ -45,7 +45,7 @@ def source_from_env(env: Mapping[str, str]) -> Source | None:
     archive = s3.Archive(
         env.get(E.RESTORE_S3_ENDPOINT, ""), env.get(E.RESTORE_S3_BUCKET, ""),
         env.get(E.RESTORE_S3_ACCESS_KEY_ID, ""), env.get(E.RESTORE_S3_SECRET_ACCESS_KEY, ""),
-        env.get(E.RESTORE_S3_REGION, "us-east-1"),
+        env.get(E.RESTORE_S3_REGION, "us-east-1"), s3.key_from_env(env, E.RESTORE_KEY),
     )  # fmt: skip
     return Source(
         archive, env.get(E.RESTORE_S3_PREFIX, "").strip("/"), backup_id,

@@ -1,7 +1,11 @@
 """Thin blocking S3 driver for the archive (boto3): put with an MD5 the server verifies, head, get, list.
 
 Why it exists: the archiver, repair and the client need a few S3 calls with integrity checks and nothing
-else; keeping boto3 behind this class keeps the rest typed and testable against a real S3 server. It must
+else; keeping boto3 behind this class keeps the rest typed and testable against a real S3 server. With a
+key, archive objects (WAL, base backups) are encrypted client-side (``envelope``) on the way up and
+decrypted on the way down; their ``sha256`` metadata is always the plaintext's, so every caller verifies
+the same digest either way, and an encrypted object read without the right key fails with the key ids.
+JSON records stay plaintext (the operator reads them without the key; they hold LSNs and sizes). It must
 not decide what to upload or when (``node.archiver`` does); callers run it in threads.
 """
 
@@ -10,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -20,7 +24,7 @@ import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 from aurora_api import contract
 
-from aurora_storage import checksum
+from aurora_storage import checksum, envelope
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -33,11 +37,26 @@ class ObjectInfo:
     sha256: str | None
 
 
+class KeyMissing(RuntimeError):
+    """Encryption is configured but the key is not available: nothing is uploaded in the clear."""
+
+
 class Archive:
     def __init__(
-        self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str = "us-east-1"
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+        key: bytes | None = None,
+        encrypted: bool = False,
     ) -> None:
+        """``key`` encrypts uploads and decrypts encrypted objects; ``encrypted`` without a key refuses
+        every upload (the Secret is missing) rather than writing plaintext."""
         self.bucket = bucket
+        self.key = envelope.check_key(key) if key is not None else None
+        self.encrypted = encrypted or key is not None
         self._s3: S3Client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -61,15 +80,46 @@ class Archive:
             raise
         return ObjectInfo(key, r["ContentLength"], r.get("Metadata", {}).get("sha256"))
 
-    def put(self, key: str, data: bytes, meta: dict[str, str]) -> None:
-        """Upload; the server rejects the body unless it matches the MD5 we computed here."""
+    def _sealing(self) -> bytes | None:
+        if self.encrypted and self.key is None:
+            raise KeyMissing("backup encryption is configured but its key is missing (Secret not mounted?)")
+        return self.key
+
+    def _marked(self, meta: dict[str, str]) -> dict[str, str]:
+        assert self.key is not None
+        return {**meta, "encryption": f"{envelope.SCHEME}:{envelope.key_id(self.key)}"}
+
+    def _opener_key(self, key: str, meta: dict[str, str]) -> bytes | None:
+        scheme = meta.get("encryption")
+        if not scheme:
+            return None
+        if self.key is None:
+            where = f"s3://{self.bucket}/{key}"
+            raise envelope.EnvelopeError(f"{where} is encrypted ({scheme}) and no key is given")
+        return self.key
+
+    def put(self, key: str, data: bytes, meta: dict[str, str]) -> int:
+        """Upload (encrypted with the archive's key); the server rejects the body unless it matches the
+        MD5 computed here. Returns the bytes stored."""
+        sealing = self._sealing()
+        if sealing is not None:
+            meta = {**self._marked(meta), "plain-size": str(len(data))}
+            data = envelope.seal(sealing, data)
+        self._put(key, data, meta)
+        return len(data)
+
+    def _put(self, key: str, data: bytes, meta: dict[str, str]) -> None:
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentMD5=md5, Metadata=meta)
 
     def get_verified(self, key: str) -> bytes:
         r = self._s3.get_object(Bucket=self.bucket, Key=key)
         data: bytes = r["Body"].read()
-        want = r.get("Metadata", {}).get("sha256")
+        meta = r.get("Metadata", {})
+        opener = self._opener_key(key, meta)
+        if opener is not None:
+            data = envelope.open_bytes(opener, data)
+        want = meta.get("sha256")
         got = checksum.sha256_bytes(data)
         if want is None or want != got:
             raise checksum.ChecksumError(f"s3://{self.bucket}/{key}: sha256 {got} != metadata {want}")
@@ -84,10 +134,12 @@ class Archive:
         """
         r = self._s3.get_object(Bucket=self.bucket, Key=key)
         body = r["Body"]
-        want = r.get("Metadata", {}).get("sha256")
+        meta = r.get("Metadata", {})
+        want = meta.get("sha256")
         if not want:
             body.close()
             raise checksum.ChecksumError(f"s3://{self.bucket}/{key}: no sha256 in the object's metadata")
+        opener = self._opener_key(key, meta)
 
         def chunks() -> Generator[bytes, None, None]:
             try:
@@ -96,7 +148,10 @@ class Archive:
             finally:
                 body.close()
 
-        return want, int(r["ContentLength"]), chunks()
+        if opener is None:
+            return want, int(r["ContentLength"]), chunks()
+        size = int(meta.get("plain-size", "-1"))
+        return want, size, _closing(envelope.open_chunks(opener, chunks()))
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         out: list[ObjectInfo] = []
@@ -108,19 +163,26 @@ class Archive:
                 return out
             kwargs["ContinuationToken"] = r["NextContinuationToken"]
 
-    def upload_stream(self, key: str, source: IO[bytes], meta: Mapping[str, str]) -> None:
+    def upload_stream(self, key: str, source: IO[bytes], meta: Mapping[str, str]) -> int | None:
         """Upload a stream of unknown length (multipart, 16 MiB parts, each part's MD5 checked by the
         server). The caller hashes what it streams and records the digest elsewhere: a multipart object's
-        metadata is fixed before its last byte is read."""
+        metadata is fixed before its last byte is read. Returns the bytes stored when they were sealed
+        (encrypted), else None: the caller counted them."""
         config = boto3.s3.transfer.TransferConfig(
             multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=2
         )
-        self._s3.upload_fileobj(source, self.bucket, key, ExtraArgs={"Metadata": dict(meta)}, Config=config)
+        sealing = self._sealing()
+        body: Any = source
+        if sealing is not None:
+            body, meta = envelope.SealingReader(source, sealing), self._marked(dict(meta))
+        self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs={"Metadata": dict(meta)}, Config=config)
+        return body.sealed_bytes if sealing is not None else None
 
     def read_chunks(self, key: str, chunk: int = checksum.CHUNK) -> tuple[int, Generator[bytes, None, None]]:
         """``(size, body chunks)`` of an object; the caller verifies the bytes against a digest it knows."""
         r = self._s3.get_object(Bucket=self.bucket, Key=key)
         body = r["Body"]
+        opener = self._opener_key(key, r.get("Metadata", {}))
 
         def chunks() -> Generator[bytes, None, None]:
             try:
@@ -129,11 +191,14 @@ class Archive:
             finally:
                 body.close()
 
-        return int(r["ContentLength"]), chunks()
+        if opener is None:
+            return int(r["ContentLength"]), chunks()
+        return int(r["ContentLength"]), _closing(envelope.open_chunks(opener, chunks()))
 
     def put_json(self, key: str, doc: Mapping[str, Any]) -> None:
+        """A plaintext JSON record (see the module docstring)."""
         data = json.dumps(doc, sort_keys=True).encode()
-        self.put(key, data, {"sha256": checksum.sha256_bytes(data)})
+        self._put(key, data, {"sha256": checksum.sha256_bytes(data)})
 
     def get_json(self, key: str) -> Any:
         """The verified JSON document at ``key``, or None when there is none."""
@@ -151,6 +216,27 @@ class Archive:
             self._s3.create_bucket(Bucket=self.bucket)
 
 
+def _closing(it: Iterator[bytes]) -> Generator[bytes, None, None]:
+    """A generator over ``it`` whose ``close()`` reaches the connection-owning generator inside."""
+    try:
+        yield from it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def key_from_env(env: Mapping[str, str], name: str = contract.Env.BACKUP_KEY) -> bytes | None:
+    """The 32-byte key from a base64 variable; None when unset or empty. EnvelopeError when malformed."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return envelope.check_key(base64.b64decode(raw, validate=True))
+    except ValueError as err:
+        raise envelope.EnvelopeError(f"{name}: not the base64 of a 32-byte key ({err})") from err
+
+
 def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
     """The cluster's archive and key prefix from the pod's environment (``contract.Env``), or None when
     the cluster has no object store."""
@@ -163,5 +249,7 @@ def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
         env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
         env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
         env.get(contract.Env.S3_REGION, "us-east-1"),
+        key_from_env(env),
+        bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
     )
     return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")

@@ -9,7 +9,7 @@ import pytest
 from aurora_instance import render
 from aurora_instance.actions import ActionError
 from aurora_instance.basebackup import BackupError, wal_range
-from aurora_instance.restore import _check_member
+from aurora_instance.restore import _check_member, pg_time
 
 
 def test_wal_range_spans_the_oldest_start_to_the_newest_end() -> None:
@@ -45,3 +45,8 @@ def test_archive_timeout_and_local_replication_are_rendered() -> None:
     )  # fmt: skip
     assert "archive_timeout = 30\n" in render.postgresql_conf(inputs)
     assert "local   replication  all" in render.pg_hba_conf("replicator")
+
+
+def test_recovery_target_time_carries_a_numeric_offset() -> None:
+    assert pg_time("2026-11-30T22:59:18.826376Z") == "2026-11-30 22:59:18.826376+00"
+    assert pg_time("2026-11-30T23:59:18+01:00") == "2026-11-30 22:59:18.000000+00"

@@ -328,3 +328,41 @@ def test_snapshot_of_a_missing_or_unbacked_cluster_fails_clearly() -> None:
     assert bare.status.phase == "Failed" and bare.status.conditions[0].reason == "NoObjectStore"
     waiting = snapshots.step(snapshot_of(), snapshots.Inputs(now=T0, cluster=with_backup()))
     assert waiting.status.phase == "Pending" and waiting.request is None
+
+
+def test_encryption_key_reaches_storage_and_instances_and_a_restore_reads_with_it() -> None:
+    enc = {"keySecret": {"name": "backup-key"}}
+    c = with_backup(encryption=enc)
+    env = {
+        e["name"]: e
+        for e in instances.stateful_set(c, Settings(), 0, contract.ROLE_WRITER, 1)["spec"]["template"][
+            "spec"
+        ]["containers"][0]["env"]
+    }
+    assert env[contract.Env.BACKUP_ENCRYPTED]["value"] == "1"
+    assert env[contract.Env.BACKUP_KEY]["valueFrom"]["secretKeyRef"] == {
+        "name": "backup-key",
+        "key": "key",
+        "optional": True,
+    }
+    r = cluster({"backup": {"objectStore": STORE, "encryption": enc}, "restore": {"sourceCluster": "src"}})
+    decided = r.model_copy(
+        update={
+            "status": r.status.model_copy(
+                update={
+                    "restore": api.RestoreStatus(
+                        source="s3://quorumdb/db/src",
+                        object_store=STORE_SPEC,
+                        prefix="db/src",
+                        target="latest",
+                        backup_id="b1",
+                        window="w",
+                        min_lsn="0/5000000",
+                    )
+                }
+            )
+        }
+    )
+    sts = instances.stateful_set(decided, Settings(), 0, contract.ROLE_WRITER, 1)
+    names = {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert contract.EnvInstance.RESTORE_KEY in names

@@ -22,9 +22,10 @@ class FakeArchive:
         data, meta = self.objects[key]
         return s3.ObjectInfo(key, len(data), meta["sha256"])
 
-    def put(self, key: str, data: bytes, meta: dict[str, str]) -> None:
+    def put(self, key: str, data: bytes, meta: dict[str, str]) -> int:
         self.puts += 1
         self.objects[key] = (data, meta)
+        return len(data)
 
 
 def _rt(tmp_path: Path, ordinal: int) -> Any:

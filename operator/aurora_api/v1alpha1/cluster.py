@@ -209,12 +209,32 @@ class ObjectStoreSpec(ApiModel):
     credentials_secret: CredentialsRef
 
 
+class SecretKeyRef(ApiModel):
+    """One key of a Secret in the cluster's namespace."""
+
+    name: SecretName
+    key: str = Field(default="key", min_length=1, max_length=253)
+
+
+class EncryptionSpec(ApiModel):
+    """Client-side encryption of every archive object (WAL segments, base backups, snapshots) with
+    AES-256-GCM before it leaves the pod. The Secret's key holds the base64 of 32 random bytes
+    (``openssl rand -base64 32``). Keep it: backups cannot be read without it."""
+
+    key_secret: SecretKeyRef
+
+
 class BackupSpec(ApiModel):
     """Continuous backup to an object store: the storage nodes archive every WAL segment; base backups are
     taken from a reader on ``schedule`` (and at once when the cluster has none)."""
 
     object_store: ObjectStoreSpec
     retention_days: int = Field(default=7, ge=1, le=35, description="Days of recoverability kept (1-35).")
+    encryption: EncryptionSpec | None = Field(
+        default=None,
+        description="Encrypt archive objects client-side. Changing the key applies to new objects only; "
+        "older ones still need the old key.",
+    )
     schedule: str = Field(
         default="0 3 * * *",
         pattern=r"^(\S+\s+){4}\S+$",
@@ -255,6 +275,11 @@ class RestoreSpec(ApiModel):
     )
     point_in_time: datetime.datetime | None = Field(
         default=None, description="RFC 3339 time to restore to; absent: the latest restorable time."
+    )
+    key_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="The source's encryption key, if its backups are encrypted; default: this cluster's "
+        "spec.backup.encryption.keySecret.",
     )
     snapshot: str | None = Field(
         default=None, min_length=1, max_length=253,

@@ -41,6 +41,16 @@ def zones(c: AuroraCluster, observed: Observed) -> list[Finding]:
 
 def secrets(c: AuroraCluster, observed: Observed) -> list[Finding]:
     found = []
+    encryption = c.spec.backup.encryption if c.spec.backup is not None else None
+    if encryption is not None and encryption.key_secret.name not in observed.secrets:
+        found.append(
+            Finding(
+                SECRETS,
+                "SecretNotFound",
+                f"Secret {encryption.key_secret.name!r} (spec.backup.encryption.keySecret.name) not found in "
+                f"namespace {c.metadata.namespace}: pods run, nothing is archived until it exists",
+            )
+        )
     if c.spec.backup is not None:
         name = c.spec.backup.object_store.credentials_secret.name
         if name not in observed.secrets:
@@ -70,6 +80,8 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
     found = []
     if c.spec.backup is not None:
         found.append(c.spec.backup.object_store.credentials_secret.name)
+        if c.spec.backup.encryption is not None:
+            found.append(c.spec.backup.encryption.key_secret.name)
     if c.spec.tls.enabled and c.spec.tls.secret_name:
         found.append(c.spec.tls.secret_name)
     return found

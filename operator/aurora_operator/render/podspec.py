@@ -51,7 +51,12 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         return []
     store = backup.object_store
     creds = store.credentials_secret
+    encryption = [
+        env(Env.BACKUP_ENCRYPTED, "1"),
+        secret_env(Env.BACKUP_KEY, backup.encryption.key_secret.name, backup.encryption.key_secret.key),
+    ] if backup.encryption is not None else []  # fmt: skip
     return [
+        *encryption,
         env(Env.S3_ENDPOINT, store.endpoint),
         env(Env.S3_BUCKET, store.bucket),
         env(Env.S3_PREFIX, store.prefix or f"{c.metadata.namespace}/{c.metadata.name}"),
@@ -89,7 +94,11 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
     creds = store.credentials_secret
     e = EnvInstance
     snapshot = c.spec.restore.snapshot is not None
+    key_ref = c.spec.restore.key_secret or (
+        c.spec.backup.encryption.key_secret if c.spec.backup and c.spec.backup.encryption else None
+    )
     return [
+        *([secret_env(e.RESTORE_KEY, key_ref.name, key_ref.key)] if key_ref is not None else []),
         env(e.RESTORE_S3_ENDPOINT, store.endpoint),
         env(e.RESTORE_S3_BUCKET, store.bucket),
         env(e.RESTORE_S3_PREFIX, prefix),

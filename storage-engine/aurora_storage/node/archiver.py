@@ -42,9 +42,9 @@ def _archive_one(rt: runtime.Runtime, archive: s3.Archive, name: str, sha256: st
     if digest != sha256:
         raise RuntimeError(f"{name}: sealed checksum changed while archiving")
     meta = archive_layout.metadata(name, digest, rt.cfg.ordinal, rt.state.system_identifier)
-    archive.put(key, data, meta)
+    stored = archive.put(key, data, meta)
     after = archive.head(key)
-    if after is None or after.sha256 != digest or after.size != len(data):
+    if after is None or after.sha256 != digest or after.size != stored:
         raise RuntimeError(f"archive read-back of {key} does not match what was uploaded")
     rt.store.mark_archived(name)
     return True

@@ -7,6 +7,7 @@ through the drivers. It must not start anything or touch the data directory.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aurora_api import contract
+
+from aurora_storage import envelope
+from aurora_storage import s3 as s3mod
 
 DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RECEIVERS = ("walrecv", "pg_receivewal")
@@ -30,6 +34,10 @@ class S3Config:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    key: bytes | None = None
+    """Client-side encryption key of archive objects (``envelope``)."""
+    encrypted: bool = False
+    """Encryption is configured: without ``key`` nothing is uploaded."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,16 @@ class NodeConfig:
 
     def peer_urls(self) -> dict[int, str]:
         return {i: url for i, url in enumerate(self.peers) if i != self.ordinal}
+
+
+def _key(env: Mapping[str, str]) -> bytes | None:
+    """The archive key; a malformed one is logged and treated as missing (uploads are then refused with
+    that reason) rather than keeping the storage node, and so the cluster's writes, down."""
+    try:
+        return s3mod.key_from_env(env)
+    except envelope.EnvelopeError as err:
+        logging.getLogger(__name__).error("%s: archive uploads are refused until it is fixed", err)
+        return None
 
 
 def _url(hostport: str) -> str:
@@ -116,6 +134,8 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             access_key=env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
             secret_key=env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
             region=env.get(contract.Env.S3_REGION, "us-east-1"),
+            key=_key(env),
+            encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
         )
     peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
     return NodeConfig(

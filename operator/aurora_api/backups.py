@@ -95,6 +95,9 @@ class BaseBackup(BaseModel):
     sha256: str
     instance: str = ""
     """Instance the backup was read from (a reader unless the cluster had none)."""
+    compression: str = "none"
+    """How the tar is compressed (``zstd`` or ``none``); ``size_bytes`` and ``sha256`` are of the stored
+    (compressed, unencrypted) stream."""
     reason: str = ""
 
     @property

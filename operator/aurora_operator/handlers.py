@@ -228,5 +228,6 @@ async def take_snapshot(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_
 async def delete_snapshot(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Deleting a snapshot deletes its objects, unless its deletionPolicy is Retain."""
     snapshot = snap.AuroraSnapshot.model_validate(dict(body))
-    message = await snapshot_pass.delete(memo.kube, snapshot)
-    kopf.event(body, type="Normal", reason="Deleting", message=message)
+    done, message = await snapshot_pass.delete(memo.kube, snapshot)
+    kopf.event(body, type="Normal" if done else "Warning", reason="Deleting" if done else "ObjectsKept",
+               message=message)  # fmt: skip

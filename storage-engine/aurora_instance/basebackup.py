@@ -23,6 +23,7 @@ import tarfile
 import threading
 from typing import IO
 
+import zstandard
 from aurora_api import backups
 from aurora_api.reports import BackupJobReport
 from aurora_storage import s3
@@ -30,6 +31,11 @@ from aurora_storage import s3
 from aurora_instance.settings import Settings
 
 log = logging.getLogger(__name__)
+
+COMPRESSION = "zstd:1"
+"""pg_basebackup compresses the tar itself (level 1: a fraction of the bytes to hash, encrypt and send for
+little CPU); the record says so, and a restore decompresses."""
+
 
 class BackupError(RuntimeError):
     pass
@@ -64,12 +70,13 @@ class _Tee:
 
     def _parse(self, pipe: IO[bytes]) -> None:
         try:
-            with tarfile.open(fileobj=pipe, mode="r|") as tar:
+            plain = zstandard.ZstdDecompressor().stream_reader(pipe, read_across_frames=True)
+            with tarfile.open(fileobj=plain, mode="r|") as tar:
                 for member in tar:
                     if member.name == "backup_manifest":
                         f = tar.extractfile(member)
                         self.manifest = f.read() if f is not None else None
-        except tarfile.TarError as err:
+        except (tarfile.TarError, zstandard.ZstdError) as err:
             log.warning("reading the backup's tar stream: %s", err)
         finally:
             pipe.read()  # drain: the writer must never block on a parser that stopped early
@@ -116,7 +123,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
     cmd = [
         str(settings.pg_bin / "pg_basebackup"), "-h", str(settings.socket_dir),
         "-p", str(settings.postgres_port), "-U", superuser,
-        "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-password",
+        "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-password", "-Z", f"client-{COMPRESSION}",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
@@ -148,7 +155,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
         id=job.id, system_identifier=system_identifier, timeline=timeline, start_lsn=start_lsn,
         end_lsn=end_lsn, started_at=started, completed_at=datetime.datetime.now(datetime.UTC),
         size_bytes=job.bytes_done, sha256=stream.digest.hexdigest(), instance=settings.instance_name,
-        reason=job.reason,
+        reason=job.reason, compression=COMPRESSION.split(":")[0],
     )  # fmt: skip
     archive.put_json(backups.record_key(prefix, job.id), record.model_dump(mode="json"))
     return record

@@ -26,7 +26,9 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
+import zstandard
 from aurora_api import backups, contract
 from aurora_storage import checksum, envelope
 from psycopg import sql as q
@@ -80,7 +82,14 @@ def _check_member(member: tarfile.TarInfo) -> None:
 def _unpack(src: Source, record: backups.BaseBackup, staging: Path) -> None:
     _, chunks = src.archive.read_chunks(backups.backup_key(src.prefix, record.id))
     stream = _Verified(chunks)
-    with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
+    raw: IO[bytes] = io.BufferedReader(stream, 1 << 20)
+    if record.compression == "zstd":
+        raw = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    elif record.compression != "none":
+        raise ActionError(
+            f"restoring: base backup {record.id} uses unknown compression {record.compression!r}"
+        )
+    with tarfile.open(fileobj=raw, mode="r|") as tar:
         for member in tar:
             _check_member(member)
             tar.extract(member, staging)
@@ -105,7 +114,7 @@ def pg_time(rfc3339: str) -> str:
 def _recovery_conf(ctx: Context, src: Source, staging: Path, target: bool) -> None:
     lines = [
         "# Restore (QuorumDB): archive recovery from the source cluster's object store.",
-        f"restore_command = '{ctx.settings.python} -m aurora_instance.main archive-fetch \"%f\" \"%p\"'",
+        f'restore_command = \'{ctx.settings.python} -m aurora_instance.main archive-fetch "%f" "%p"\'',
         "recovery_target_timeline = 'latest'",
         "recovery_target_action = 'promote'",
         "archive_timeout = 0",

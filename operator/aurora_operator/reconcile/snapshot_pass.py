@@ -71,15 +71,20 @@ async def run(kube: Kube, instances: Instances, s: snap.AuroraSnapshot) -> snaps
     return result
 
 
-async def delete(kube: Kube, s: snap.AuroraSnapshot) -> str:
-    """Remove the snapshot's objects unless its policy keeps them; what was done."""
+async def delete(kube: Kube, s: snap.AuroraSnapshot) -> tuple[bool, str]:
+    """Remove the snapshot's objects unless its policy keeps them: (done as asked, what happened).
+
+    Never blocks the deletion: when the store cannot be reached or the credentials Secret is already gone
+    (a namespace being deleted removes it too), the objects are left in the bucket and the caller reports
+    it, rather than holding the AuroraSnapshot, and with it the namespace, in Terminating for ever."""
     if s.spec.deletion_policy == "Retain" or s.status.object_store is None or not s.status.prefix:
-        return f"deletionPolicy {s.spec.deletion_policy}: objects at {s.status.location or '(none)'} kept"
-    store: ObjectStore = await backup_pass.store_for(
-        kube, s.metadata.namespace, s.status.object_store, s.status.prefix
-    )
+        where = s.status.location or "(none)"
+        return True, f"deletionPolicy {s.spec.deletion_policy}: objects at {where} kept"
     try:
+        store: ObjectStore = await backup_pass.store_for(
+            kube, s.metadata.namespace, s.status.object_store, s.status.prefix
+        )
         n = await asyncio.to_thread(store.delete_prefix)
-    except StoreError as err:
-        raise RuntimeError(f"deleting {s.status.location}: {err}") from err
-    return f"deleted {n} objects at {s.status.location}"
+    except (LookupError, *StoreError) as err:
+        return False, f"objects at {s.status.location} left in the bucket: {str(err)[:300]}"
+    return True, f"deleted {n} objects at {s.status.location}"

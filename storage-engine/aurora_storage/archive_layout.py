@@ -1,14 +1,16 @@
 """Where WAL lives in object storage, with no I/O.
 
-Why it exists: the storage nodes write the archive and the backup/restore tooling (another issue) reads
-it, so the key layout is a small, documented, pure function both can import. Layout under the cluster's
-prefix ``P`` (see docs/storage-engine.md):
+Why it exists: the storage nodes write the archive and a restoring instance reads it, so the key layout
+is a small, documented, pure function both import (the operator, which imports neither package, reads the
+same keys through ``aurora_api.backups``). Layout under the cluster's prefix ``P`` (see
+docs/storage-engine.md and docs/backup.md):
 
     P/wal/<TTTTTTTT>/<segment name>     completed 16 MiB segments of timeline T
     P/wal/history/<TTTTTTTT>.history    timeline history files
 
-Each object carries metadata ``sha256``, ``start-lsn``, ``end-lsn``, ``uploaded-by`` and
-``system-identifier``. ``.partial`` files are never archived. It must not talk to S3.
+Each object carries metadata ``sha256`` (of the plaintext), ``start-lsn``, ``end-lsn``, ``uploaded-by`` and
+``system-identifier``, and when encrypted ``encryption`` (scheme and key id) and ``plain-size``.
+``.partial`` files are never archived. It must not talk to S3.
 """
 
 from __future__ import annotations

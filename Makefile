@@ -79,3 +79,9 @@ bench: venv
 BENCH_BACKUP_ARGS ?= --scale 20 --reps 3
 bench-backup: venv host bins
 	$(PY) storage-engine/bench/backup_bench.py $(BENCH_BACKUP_ARGS)
+
+## Regenerate operator/aurora_api/postgres15_parameters.json (checked in) from pg_settings of a throwaway
+## PostgreSQL 15 server; aurora_api.pgparams checks spec.postgresql.parameters against it.
+.PHONY: pg-catalog
+pg-catalog: venv
+	$(PY) operator/tools/pgcatalog_gen.py

@@ -374,3 +374,75 @@ def restored(
     manifest["spec"]["restore"] = restore
     manifest["spec"]["backup"]["encryption"] = {"keySecret": {"name": "backup-key"}}
     return manifest
+
+
+def tag_image_on_nodes(kubectl: Kubectl, source: str, target: str) -> None:
+    """Give the image ``source`` (already loaded on every kind node) a second name ``target`` in each node's
+    containerd: a "new" image for a rolling update without a registry (same bits, another reference)."""
+    tagged = 0
+    for node in kubectl.get_json("nodes")["items"]:
+        name = node["metadata"]["name"]
+        ctr = ["docker", "exec", name, "ctr", "-n", "k8s.io", "images"]
+        listed = subprocess.run([*ctr, "ls", "-q"], check=True, capture_output=True, text=True, timeout=60)
+        if source not in listed.stdout.split():
+            continue  # a node the image was not loaded on (the control plane): no database pod runs there
+        subprocess.run([*ctr, "tag", "--force", source, target], check=True, capture_output=True, timeout=60)
+        tagged += 1
+    if not tagged:
+        raise RuntimeError(f"image {source} is on no node (run `make image`)")
+
+
+def cluster_pods(ns: Kubectl, name: str) -> dict[str, dict[str, Any]]:
+    """The cluster's storage and instance pods by name."""
+    items = ns.get_json("pods", "-l", f"quorumdb.io/cluster={name}")["items"]
+    return {p["metadata"]["name"]: p for p in items if p["metadata"].get("labels", {}).get(
+        "quorumdb.io/component") in ("storage", "instance")}  # fmt: skip
+
+
+def revision(pod: dict[str, Any]) -> str:
+    return str(pod["metadata"].get("annotations", {}).get("quorumdb.io/revision", ""))
+
+
+class PodLives:
+    """Samples every ``interval`` seconds, in a thread, the UID of each of the cluster's pods: how many
+    times each pod was re-created while it ran (a sampler: a pod re-created twice between two samples
+    counts once)."""
+
+    def __init__(self, ns: Kubectl, name: str, interval: float = 1.0) -> None:
+        self.ns = ns
+        self.name = name
+        self.interval = interval
+        self.uids: dict[str, list[str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pod-lives-{name}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for pod_name, pod in cluster_pods(self.ns, self.name).items():
+                    seen = self.uids.setdefault(pod_name, [])
+                    if not seen or seen[-1] != pod["metadata"]["uid"]:
+                        seen.append(pod["metadata"]["uid"])
+            except (KubectlError, KeyError, ValueError):
+                pass
+            self._stop.wait(self.interval)
+
+    def restarts(self) -> dict[str, int]:
+        """Pod name -> times it was re-created since sampling started."""
+        return {name: len(uids) - 1 for name, uids in sorted(self.uids.items())}
+
+    def __enter__(self) -> PodLives:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def wait_maintenance(ns: Kubectl, name: str, state: str, timeout: float) -> dict[str, Any]:
+    """Until ``status.maintenance.state`` is ``state``."""
+    return _wait(ns, name, f"maintenance {state}",
+                 lambda: status(ns, name).get("maintenance", {}).get("state") == state, timeout)  # fmt: skip

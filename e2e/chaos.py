@@ -5,6 +5,9 @@ first acknowledged commit: p50, p90, p99, max) and the total acknowledged and mi
 write unavailability (last commit acknowledged before the request's disruption -> first one after). With
 ``--node-stop`` each run stops the writer's kind worker (``docker stop``; the operator and the client are
 moved off it first), measures from there, and starts it again; the old writer must rejoin as a reader.
+With ``--patch`` each run changes the image (alternating between the test image and a second name for it)
+and applies it now: a rolling update of every pod with one switchover; the distribution is of the longest
+gap between acknowledged commits during the roll, and the roll's duration is printed.
 
 Each run starts a fresh workload pod (one audit log per run keeps it far from the kubelet's log rotation),
 lets it write for ``--load-seconds``, force-deletes the current writer's pod, waits for another writer and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import math
 import subprocess
 import sys
@@ -34,6 +38,7 @@ from workload import AuditLog, Workload
 
 NAME = "demo"
 SWITCHOVER_ANNOTATION = "quorumdb.io/switchover"
+PATCHED = aurora.IMAGE.rpartition(":")[0] + ":patched"
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,14 @@ class Run:
     """Kill -> the operator saw the new writer report itself writer (``lastFailover.completedAt``)."""
     acked: int
     missing: int
+    roll: float | None = None
+    """--patch: the image change -> every pod up to date (``status.maintenance.state`` UpToDate)."""
 
     def describe(self) -> str:
+        if self.roll is not None:
+            return (f"roll {self.roll:.0f}s, switchover {self.old} -> {self.new} (term {self.term}), "
+                    f"longest write gap {self.outage:.2f}s, acknowledged {self.acked}, "
+                    f"missing {self.missing}")  # fmt: skip
         return (f"{self.old} -> {self.new} (term {self.term}): outage {self.outage:.2f}s "
                 f"(decided after {self.decided:.2f}s, completion seen after {self.completed:.2f}s), "
                 f"acknowledged {self.acked}, missing {self.missing}")  # fmt: skip
@@ -83,6 +94,38 @@ def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def longest_gap(log: AuditLog, start: float, end: float) -> float:
+    times = sorted(t for t in log.acks.values() if start <= t <= end)
+    return max((b - a for a, b in itertools.pairwise(times)), default=end - start)
+
+
+def patch_run(ns: Kubectl, number: int, args: argparse.Namespace) -> Run:
+    """One rolling update to the other image name, under the workload."""
+    before = aurora.wait_ready(ns, NAME, timeout=420)
+    image = PATCHED if number % 2 else aurora.IMAGE
+    load = Workload.start(ns, NAME, name=f"workload-{number}", pgbench=not args.no_pgbench)
+    try:
+        time.sleep(args.load_seconds)
+        t_patch = time.time()
+        spec = f'{{"spec": {{"engine": {{"image": "{image}"}}}}}}'
+        ns.run("patch", "aurora", NAME, "--type", "merge", "-p", spec)
+        ns.run("annotate", "aurora", NAME, "quorumdb.io/apply-pending-maintenance=now")
+        aurora.wait_maintenance(ns, NAME, "Rolling", 60)
+        after = aurora.wait_maintenance(ns, NAME, "UpToDate", 900)
+        t_done = time.time()
+        time.sleep(args.after_seconds)
+        result = load.audit()
+        gap = longest_gap(load.read(), t_patch, t_done)
+        if args.verbose:
+            print(f"  run {number} client: {client_view(load.read(), t_patch)}", flush=True)
+    finally:
+        load.delete()
+    change = after["lastFailover"]
+    return Run(number, before["writer"], after["writer"], int(after["term"]), gap,
+               since(t_patch, change["startedAt"]), since(t_patch, change["completedAt"]), len(result.acked),
+               len(result.missing), roll=t_done - t_patch)  # fmt: skip
 
 
 def one_run(ns: Kubectl, kubectl: Kubectl, number: int, args: argparse.Namespace) -> Run:
@@ -131,6 +174,16 @@ def summary(runs: Sequence[Run], switchover: bool = False, node_stop: bool = Fal
     outages = [r.outage for r in runs]
     if not outages:
         return "no completed run"
+    rolls = [r.roll for r in runs if r.roll is not None]
+    if rolls:
+        return (
+            f"rolling update (image change, applied now), longest write gap over {len(runs)} runs: "
+            f"p50 {percentile(outages, 50):.2f}s, p90 {percentile(outages, 90):.2f}s, "
+            f"max {max(outages):.2f}s\n"
+            f"roll duration: p50 {percentile(rolls, 50):.0f}s, max {max(rolls):.0f}s\n"
+            f"acknowledged commits audited: {sum(r.acked for r in runs)}, "
+            f"missing: {sum(r.missing for r in runs)}"
+        )
     if switchover:
         what = "switchover write unavailability (last acknowledged commit before -> first after)"
     elif node_stop:
@@ -161,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stop the writer's kind worker (docker stop) instead of a kill",
     )
+    parser.add_argument("--patch", action="store_true", help="rolling updates (image changes) instead")
     parser.add_argument("--verbose", action="store_true", help="print what the client saw in each run")
     parser.add_argument("--skip-install", action="store_true", help="the operator is already installed")
     args = parser.parse_args(argv)
@@ -173,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.skip_install:
         aurora.install_operator(kubectl)
+    if args.patch:
+        aurora.tag_image_on_nodes(kubectl, aurora.IMAGE, PATCHED)
     kubectl.run("create", "namespace", args.namespace)
     ns = kubectl.in_namespace(args.namespace)
     runs: list[Run] = []
@@ -185,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         with aurora.WriterLabels(ns, NAME) as labels:
             for number in range(1, args.runs + 1):
                 try:
-                    run = one_run(ns, kubectl, number, args)
+                    run = patch_run(ns, number, args) if args.patch else one_run(ns, kubectl, number, args)
                 except (TimeoutError, KubectlError, AssertionError, ValueError) as err:
                     failure = f"run {number} did not complete: {err}"
                     print(failure, flush=True)

@@ -33,6 +33,8 @@ LABEL_CLUSTER: Final = "quorumdb.io/cluster"
 LABEL_COMPONENT: Final = "quorumdb.io/component"  # COMPONENT_STORAGE | COMPONENT_INSTANCE
 LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, set on instance pods by the operator only
 LABEL_INSTANCE: Final = "quorumdb.io/instance"  # instance name, on instance pods
+ANNOTATION_REVISION: Final = "quorumdb.io/revision"  # pod template revision (role and term excluded)
+ANNOTATION_APPLY_NOW: Final = "quorumdb.io/apply-pending-maintenance"  # on an AuroraCluster: roll now
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
@@ -105,6 +107,10 @@ class EnvInstance:
     INSTANCE_NAME: Final = "QUORUMDB_INSTANCE_NAME"
     # Directory of the mounted cluster ConfigMap: file ``CONFIG_POSTGRESQL_CONF`` (PostgreSQL parameters).
     CONFIG_DIR: Final = "QUORUMDB_CONFIG_DIR"
+    # PostgreSQL parameters that need a restart, as postgresql.conf lines. In the pod template and not in the
+    # ConfigMap, so a pod runs with the values of the template it was created from (a rolling restart
+    # applies a change); a container restart never picks up a value that is still pending.
+    STATIC_PARAMETERS: Final = "QUORUMDB_STATIC_PARAMETERS"
     # Directory with tls.crt / tls.key / ca.crt when TLS is enabled; unset otherwise.
     TLS_DIR: Final = "QUORUMDB_TLS_DIR"
     # Promotion tier of this instance (0 = promoted first), decimal string.

@@ -86,15 +86,17 @@ def save_state(settings: Settings, state: State) -> None:
 
 
 def user_parameters(settings: Settings) -> dict[str, str]:
-    """User parameters from the mounted ConfigMap (empty without one); ConfigError on a bad line."""
+    """User parameters: the restart-only ones from the pod's environment, the reloadable ones from the
+    mounted ConfigMap (re-read on every cycle); ConfigError on a bad line."""
+    static = render.parse_parameters(settings.static_parameters, contract.EnvInstance.STATIC_PARAMETERS)
     if settings.config_dir is None:
-        return {}
+        return static
     path = settings.config_dir / contract.CONFIG_POSTGRESQL_CONF
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return {}
-    return render.parse_parameters(text, str(path))
+        return static
+    return static | render.parse_parameters(text, str(path))
 
 
 def restore_command(settings: Settings) -> str:

@@ -57,6 +57,8 @@ class Settings:
     archive_timeout_s: int = 0
     """``archive_timeout`` of a writer: with an object store, a segment is sealed (and so archived) at
     most this long after a commit, which bounds how far the latest restorable time trails; 0 = off."""
+    static_parameters: str = ""
+    """User parameters that need a restart, as postgresql.conf lines (fixed for the pod's life)."""
 
     @property
     def pgdata(self) -> Path:
@@ -138,6 +140,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         data_root=Path(env.get(contract.Env.DATA_DIR) or contract.PATH_DATA_DIR),
         secrets_dir=Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR),
         config_dir=_path(env, contract.EnvInstance.CONFIG_DIR),
+        static_parameters=env.get(contract.EnvInstance.STATIC_PARAMETERS, ""),
         podinfo_dir=_path(env, contract.Env.PODINFO_DIR),
         initial_role=role,
         initial_term=_int(env, contract.EnvInstance.TERM, 1),

@@ -39,7 +39,9 @@ FULL = {
             "credentialsSecret": {"name": "s3"},
         }
     },
-    "postgresql": {"parameters": {"work_mem": "8MB", "log_line_prefix": "it's %m"}},
+    "postgresql": {
+        "parameters": {"work_mem": "8MB", "log_line_prefix": "it's %m", "shared_buffers": "128MB"}
+    },
 }
 
 

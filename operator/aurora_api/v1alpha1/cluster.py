@@ -298,10 +298,15 @@ WINDOW_PATTERN = rf"^{DAY}:([01][0-9]|2[0-3]):[0-5][0-9]-{DAY}:([01][0-9]|2[0-3]
 
 
 class MaintenanceSpec(ApiModel):
-    """When disruptive work (restarts, patching) may happen."""
+    """When pod restarts (rolling updates for a new image, restart-only parameters, resources) may start.
+
+    Annotation ``quorumdb.io/apply-pending-maintenance`` on the AuroraCluster starts them at once; a rolling
+    update that started continues past the end of the window."""
 
     window: str = Field(
-        default="sun:03:00-sun:04:00", pattern=WINDOW_PATTERN, description="ddd:hh:mm-ddd:hh:mm, UTC."
+        default="sun:03:00-sun:04:00",
+        pattern=WINDOW_PATTERN,
+        description="Weekly window ddd:hh:mm-ddd:hh:mm, UTC, in which rolling updates start.",
     )
 
 
@@ -518,6 +523,27 @@ class RestoreStatus(ApiModel):
     min_lsn: str = Field(description="Recovery must replay at least this far (the archive's end).")
 
 
+class MaintenanceStatus(ApiModel):
+    """Pods whose template changed (image, restart-only parameters, resources, ...) and the rolling update
+    that restarts them."""
+
+    state: Literal["UpToDate", "Pending", "Starting", "Rolling", "Waiting", "Stopped"] = "UpToDate"
+    message: str = Field(default="", max_length=2048, description="The roll's last step or wait, in words.")
+    pending_pods: list[str] = Field(
+        default_factory=list, description="Pods still running an older template revision."
+    )
+    pods: int = Field(default=0, description="Pods of the cluster (storage and instances).")
+    next_window: datetime.datetime | None = Field(
+        default=None, description="When the maintenance window next opens (while changes are pending)."
+    )
+    rolling_since: datetime.datetime | None = Field(
+        default=None, description="Start of the rolling update in progress; it continues past the window."
+    )
+    last_completed: datetime.datetime | None = Field(
+        default=None, description="When the last rolling update finished."
+    )
+
+
 class AuroraClusterStatus(ApiModel):
     """Observed state, written only by the operator."""
 
@@ -549,6 +575,9 @@ class AuroraClusterStatus(ApiModel):
     secrets: SecretsStatus = Field(default_factory=SecretsStatus)
     backup: BackupStatus | None = Field(default=None, description="Continuous backup (with spec.backup).")
     restore: RestoreStatus | None = Field(default=None, description="The restore this cluster came from.")
+    maintenance: MaintenanceStatus | None = Field(
+        default=None, description="Pending template changes and the rolling update that applies them."
+    )
 
 
 class AuroraCluster(ApiModel):

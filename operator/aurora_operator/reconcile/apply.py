@@ -15,7 +15,7 @@ from aurora_api import contract
 from ..instances import Instances
 from ..kube import Kube
 from .failover import Demote, InstanceAction, Promote
-from .plan import Action, Apply, CreateSecret, Delete, RecreateVolume, SetRole, describe
+from .plan import Action, Apply, CreateSecret, Delete, RecreateVolume, RestartPod, SetRole, describe
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
             await kube.delete("v1", "PersistentVolumeClaim", namespace, claim)
             await kube.delete("v1", "Pod", namespace, pod)
             return True
+        case RestartPod(pod=pod):
+            return await kube.delete("v1", "Pod", namespace, pod)
         case SetRole(pod=pod, role=role, term=term):
             labels = {contract.LABEL_ROLE: role}
             await kube.patch_metadata(

@@ -18,6 +18,7 @@ from aurora_api import contract
 from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1 import snapshot as snap
 from aurora_api.v1alpha1.cluster import AuroraCluster
+from aurora_api.v1alpha1.common import Condition
 
 from ..instances import Instances
 from ..kube import Kube
@@ -31,7 +32,9 @@ from . import (
     checks,
     conditions,
     failover,
+    maintenance,
     observe,
+    parameters,
     plan,
     report,
     restore,
@@ -48,6 +51,7 @@ REASONS = {
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",
     plan.RecreateVolume: "VolumeRecreated",
+    plan.RestartPod: "PodRestarted",
 }
 
 
@@ -121,10 +125,14 @@ async def reconcile(
             c, writer=done_change.to, target_writer=None, failover=None, last_failover=done_change
         )
         events.append(Event("Normal", f"{done_change.kind.capitalize()}Completed", decision.sentence))
+    accepted, refused = parameters.accept(c, observed)
     decided = plan.plan(
-        c, settings, observed, password, resync=resync, writer_name=decision.writer,
+        accepted, settings, observed, password, resync=resync, writer_name=decision.writer,
         stranded_claims=stranded.find(observed, precise),
     )  # fmt: skip
+    roll = maintenance.step(c, observed, decided.revisions, decided.ordinals, decision.writer, precise)
+    if decision.start is not None or decision.completed is not None:
+        roll = dataclasses.replace(roll, action=None)  # a writer change this pass: the next pass decides
     # Promote/demote requests and the plan (role labels first) concurrently: a promotion takes seconds and
     # its clients need the writer label in place when it ends, not a pass of API calls later.
     (requests, (done, errors)) = await asyncio.gather(
@@ -137,15 +145,57 @@ async def reconcile(
         )
         if decision.blocked:
             events.append(Event("Warning", "SwitchoverRefused", decision.sentence))
+    roll_said = await _roll(kube, c, roll, errors)
     done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
     findings = checks.all_findings(c, observed)
     status, reported = report.report(c, observed, decided, decision, findings, errors, stamp)
+    held, held_cond, roll_events = maintenance.status_of(c, roll, precise)
+    params_cond, params_events = _parameters_condition(c, refused)
+    merged = conditions.merge(c.status.conditions, [held_cond, params_cond], stamp)
+    status = status.model_copy(
+        update={"maintenance": held, "conditions": [*status.conditions, *merged]}
+    )
     action_events = [Event(_severity(a), REASONS[type(a)], plan.describe(a)) for a in done]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
-    described = [plan.describe(a) for a in done] + seeded + requests
-    return Outcome(status, events + action_events + seed_events + error_events + reported, described)
+    described = [plan.describe(a) for a in done] + seeded + requests + roll_said
+    every = events + action_events + seed_events + error_events + reported + roll_events + params_events
+    return Outcome(status, every, described)
+
+
+async def _roll(kube: Kube, c: AuroraCluster, roll: maintenance.Step, errors: list[str]) -> list[str]:
+    """Carry out the roll's step (after the plan's applies, so a restarted pod finds its new template):
+    restart one pod, or ask for the switchover; at the end, clear the one-shot apply-now request."""
+    ns, name = c.metadata.namespace, c.metadata.name
+    said: list[str] = []
+    if isinstance(roll.action, plan.RestartPod):
+        done, failed = await apply.execute(kube, ns, (roll.action,))
+        errors += failed
+        said += [plan.describe(a) for a in done]
+    elif (
+        isinstance(roll.action, maintenance.Switchover)
+        and c.metadata.annotations.get(failover.SWITCHOVER_ANNOTATION) != roll.action.to
+    ):
+        await kube.patch_cluster_annotations(ns, name, {failover.SWITCHOVER_ANNOTATION: roll.action.to})
+        said.append(f"requested a switchover to {roll.action.to} for the rolling update")
+    if roll.state == "UpToDate" and contract.ANNOTATION_APPLY_NOW in c.metadata.annotations:
+        await kube.patch_cluster_annotations(ns, name, {contract.ANNOTATION_APPLY_NOW: None})
+    return said
+
+
+def _parameters_condition(
+    c: AuroraCluster, refused: list[str]
+) -> tuple[Condition, list[Event]]:
+    gen = c.metadata.generation
+    if not refused:
+        message = f"all {len(c.spec.postgresql.parameters)} parameters are applied"
+        return conditions.make(parameters.CONDITION, True, "Accepted", message, gen), []
+    message = "refused (the pods keep their current value): " + "; ".join(refused)
+    cond = conditions.make(parameters.CONDITION, False, "Refused", message[:2048], gen)
+    before = next((x for x in c.status.conditions if x.type == parameters.CONDITION), None)
+    changed = before is None or before.message != cond.message
+    return cond, [Event("Warning", "ParametersRefused", message[:1024])] if changed else []
 
 
 async def _restore_source(kube: Kube, c: AuroraCluster) -> tuple[api.ObjectStoreSpec, str] | str:

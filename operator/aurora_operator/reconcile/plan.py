@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
-from ..render import accounts, desired, names
+from ..render import accounts, desired, names, revision
 from ..settings import Settings
 from . import stranded
 from .observed import Manifest, Observed
@@ -68,7 +68,15 @@ class RecreateVolume:
     nodes: tuple[str, ...]
 
 
-Action = Apply | CreateSecret | Delete | SetRole | RecreateVolume
+@dataclasses.dataclass(frozen=True)
+class RestartPod:
+    """Delete ``pod`` so that its StatefulSet re-creates it from the current template (``maintenance``)."""
+
+    pod: str
+    reason: str
+
+
+Action = Apply | CreateSecret | Delete | SetRole | RecreateVolume | RestartPod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +86,8 @@ class Plan:
     """Ordinal of the writer instance."""
     ordinals: tuple[int, ...]
     """Ordinals of the instances that should exist, ascending."""
+    revisions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """StatefulSet name -> the template revision its pods should run (``render.revision``)."""
 
 
 def describe(action: Action) -> str:
@@ -97,6 +107,8 @@ def describe(action: Action) -> str:
                 f"re-created the volume of {pod}: claim {claim} was on node {', '.join(nodes)}, which no "
                 "longer exists"
             )
+        case RestartPod(pod=pod, reason=reason):
+            return f"restarted pod {pod} ({reason})"
 
 
 def fingerprint(manifest: Manifest) -> str:
@@ -167,6 +179,11 @@ def plan(
     wanted = desired.shared(c, settings)
     for ordinal in ordinals:
         wanted += desired.instance(c, settings, ordinal, writer)
+    revisions = {
+        m["metadata"]["name"]: rev
+        for m in wanted
+        if m["kind"] == "StatefulSet" and (rev := revision.of_set(m)) is not None
+    }
     for manifest in map(stamped, wanted):
         live = observed.objects.get((manifest["kind"], manifest["metadata"]["name"]))
         if live is None:
@@ -197,4 +214,4 @@ def plan(
         ) != str(term):
             actions.append(SetRole(meta["name"], role, term))
     actions += [RecreateVolume(s.pod, s.claim, s.nodes) for s in stranded_claims]
-    return Plan(tuple(actions), writer, ordinals)
+    return Plan(tuple(actions), writer, ordinals, revisions)

@@ -1,15 +1,18 @@
-"""The cluster ConfigMap: PostgreSQL parameters as a ``postgresql.conf`` fragment.
+"""PostgreSQL parameters: reloadable ones in the cluster ConfigMap, restart-only ones in the pod template.
 
-Why a file and not env: the instance manager includes it from its own postgresql.conf and reloads when the
-kubelet refreshes the mount, so changing a reloadable parameter never needs a restart.
+Why split: the instance manager re-reads the mounted ConfigMap and reloads, so a reloadable parameter is
+applied live, on every pod, within the kubelet's refresh. A parameter that needs a restart is different: it
+must take effect when its pod is restarted by a rolling update (in the maintenance window), not when a
+container happens to restart. So those go into the instance template's environment: the template's revision
+changes, each pod keeps the values it was created with, and the roll (``reconcile.maintenance``) applies them.
 """
 
 from __future__ import annotations
 
-from aurora_api import contract
+from aurora_api import contract, pgparams
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
-from . import meta, names
+from . import meta, names, podspec
 from .meta import Manifest
 
 HEADER = "# Rendered by the QuorumDB operator from spec.postgresql.parameters. Do not edit.\n"
@@ -20,9 +23,26 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _lines(params: dict[str, str]) -> str:
+    return "".join(f"{key} = {quote(value)}\n" for key, value in sorted(params.items()))
+
+
+def reloadable(c: AuroraCluster) -> dict[str, str]:
+    return {k: v for k, v in c.spec.postgresql.parameters.items() if not pgparams.needs_restart(k)}
+
+
+def static(c: AuroraCluster) -> dict[str, str]:
+    return {k: v for k, v in c.spec.postgresql.parameters.items() if pgparams.needs_restart(k)}
+
+
 def postgresql_conf(c: AuroraCluster) -> str:
-    lines = [f"{key} = {quote(value)}\n" for key, value in sorted(c.spec.postgresql.parameters.items())]
-    return HEADER + "".join(lines)
+    return HEADER + _lines(reloadable(c))
+
+
+def static_env(c: AuroraCluster) -> list[Manifest]:
+    """The restart-only parameters as one environment variable (none when there are none)."""
+    params = static(c)
+    return [podspec.env(contract.EnvInstance.STATIC_PARAMETERS, _lines(params))] if params else []
 
 
 def config_map(c: AuroraCluster) -> Manifest:

@@ -13,7 +13,7 @@ from aurora_api.contract import COMPONENT_INSTANCE, EnvInstance, InstancePaths, 
 from aurora_api.v1alpha1.cluster import AuroraCluster, InstancesSpec
 
 from ..settings import Settings
-from . import meta, names, podspec
+from . import config, meta, names, podspec, revision
 from .meta import Manifest
 
 ACU_MEMORY_MI = 2048
@@ -69,6 +69,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             podspec.env(EnvInstance.TERM, str(term)),
             podspec.env(EnvInstance.INSTANCE_NAME, name),
             podspec.env(EnvInstance.CONFIG_DIR, contract.PATH_CONFIG_DIR),
+            *config.static_env(c),
             podspec.env(EnvInstance.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
             *([podspec.env(EnvInstance.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
             *podspec.restore_env(c),
@@ -148,9 +149,10 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
     }
     if claims:
         spec["volumeClaimTemplates"] = claims
-    return {
+    manifest = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": meta.metadata(c, name, COMPONENT_INSTANCE, **ident),
         "spec": spec,
     }
+    return revision.stamp(manifest)

@@ -14,7 +14,7 @@ from aurora_api.contract import COMPONENT_STORAGE, EnvStorage, SecretsLayout, St
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
-from . import accounts, meta, names, podspec
+from . import accounts, meta, names, podspec, revision
 from .meta import Manifest
 
 PER_ZONE = contract.STORAGE_NODES // contract.ZONES
@@ -123,4 +123,4 @@ def writer_env(c: AuroraCluster) -> list[Manifest]:
 
 
 def all_sets(c: AuroraCluster, settings: Settings) -> list[Manifest]:
-    return [stateful_set(c, settings, z) for z in range(contract.ZONES)]
+    return [revision.stamp(stateful_set(c, settings, z)) for z in range(contract.ZONES)]

@@ -9,12 +9,15 @@ import pytest
 from aurora_api import contract
 from aurora_api.reports import InstanceReport, Role, StorageReport
 from aurora_api.v1alpha1.cluster import AuroraCluster
-from aurora_operator.reconcile import maintenance
+from aurora_operator.instances import FakeInstances
+from aurora_operator.kube import FakeKube
+from aurora_operator.reconcile import loop, maintenance
 from aurora_operator.reconcile.maintenance import Switchover, Window
 from aurora_operator.reconcile.observed import Manifest, Observed
 from aurora_operator.reconcile.plan import RestartPod
-from aurora_operator.render import instances, names, revision
+from aurora_operator.render import instances, names, revision, storage
 from aurora_operator.settings import Settings
+from aurora_operator.storage_nodes import FakeStorageNodes
 
 from . import factories
 
@@ -211,3 +214,62 @@ def test_status_records_the_start_and_the_end_of_a_roll() -> None:
     status, cond, events = maintenance.status_of(rolling(), done, MONDAY_NOON)
     assert status.rolling_since is None and status.last_completed == MONDAY_NOON and cond.status == "True"
     assert [e.reason for e in events] == ["RollCompleted"]
+
+
+async def test_the_loop_applies_the_new_templates_first_then_restarts_one_pod_per_pass() -> None:
+    """The whole pass on FakeKube: an image change under a started roll restarts nothing while the
+    StatefulSets still have the old template, then one storage pod per pass; an operator restart between
+    passes changes nothing (the state is on the pods)."""
+    kube = FakeKube(factories.nodes())
+    base = {"writer": "demo-instance-0", "term": 3, "systemIdentifier": "7", "phase": "Ready"}
+    first = factories.body({"instances": {"readers": 1}}, base, resourceVersion="1")
+    kube.put(first)
+    await loop.reconcile(kube, Settings(), AuroraCluster.model_validate(first), now=MONDAY_NOON)
+    instances_fake, storage_fake = FakeInstances(), FakeStorageNodes({})
+    pods = [*names.storage_pods(factories.cluster()), "demo-instance-0-0", "demo-instance-1-0"]
+    for i, name in enumerate(pods):
+        set_name = name.rsplit("-", 1)[0]
+        sts = kube.objects["StatefulSet", "db", set_name]
+        component = "instance" if "instance" in name else "storage"
+        pod = factories.pod(name, {contract.LABEL_CLUSTER: "demo", contract.LABEL_COMPONENT: component})
+        pod["metadata"]["annotations"] = {contract.ANNOTATION_REVISION: revision.of_set(sts)}
+        pod["status"]["podIP"] = f"10.0.0.{i}"
+        kube.put(pod)
+        if component == "storage":
+            storage_fake.states[f"http://10.0.0.{i}:{contract.STORAGE_HTTP_PORT}"] = {
+                "term": 3, "streaming": True, "state": "streaming"}  # fmt: skip
+        else:
+            role: Role = "writer" if name == "demo-instance-0-0" else "reader"
+            instances_fake.reports[f"http://10.0.0.{i}:{contract.INSTANCE_HTTP_PORT}"] = InstanceReport(
+                role=role, term=3, ready=True, postmaster_running=True, system_identifier="7")
+    roll = {"state": "Rolling", "rollingSince": "2026-11-30T11:59:00Z"}
+    patched = factories.body({"instances": {"readers": 1}, "engine": {"image": "quorumdb:next"}},
+                             base | {"maintenance": roll}, resourceVersion="2")  # fmt: skip
+    kube.put(patched)
+
+    async def one_pass() -> loop.Outcome:
+        c = AuroraCluster.model_validate(kube.objects["AuroraCluster", "db", "demo"])
+        return await loop.reconcile(kube, Settings(), c, now=MONDAY_NOON, storage=storage_fake,
+                                    instances=instances_fake)  # fmt: skip
+
+    templates_only = await one_pass()
+    assert not [call for call in kube.calls if call.startswith("delete Pod/")]
+    assert templates_only.status is not None and templates_only.status.maintenance is not None
+    assert templates_only.status.maintenance.state == "Waiting"
+    restarting = await one_pass()
+    assert [call for call in kube.calls if call.startswith("delete Pod/")] == ["delete Pod/demo-storage-0-0"]
+    assert any(e.reason == "PodRestarted" for e in restarting.events)
+    # The pod is gone (its StatefulSet has not re-created it yet): the next pass waits and deletes nothing.
+    waiting = await one_pass()
+    assert [call for call in kube.calls if call.startswith("delete Pod/")] == ["delete Pod/demo-storage-0-0"]
+    assert waiting.status is not None and waiting.status.maintenance is not None
+    assert "demo-storage-0-0 missing" in waiting.status.maintenance.message
+
+
+def test_an_operator_upgrade_restarts_pods_only_when_it_renders_them_differently() -> None:
+    c = established()
+    before = [revision.of_set(s) for s in storage.all_sets(c, Settings())]
+    same = [revision.of_set(s) for s in storage.all_sets(c, Settings(resync_seconds=1, peering="other"))]
+    new_default_image = [revision.of_set(s) for s in storage.all_sets(c, Settings(image="quorumdb:0.2.0"))]
+    assert same == before
+    assert all(a != b for a, b in zip(before, new_default_image, strict=True))

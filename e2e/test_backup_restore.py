@@ -143,6 +143,22 @@ def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_a
     acked = {rid for rid, at in log.acks.items() if at <= restorable.timestamp()}
     assert len(rows) == 3 * BATCH
 
+    # A reader added now is seeded from the newest base backup in the store, not copied from the writer,
+    # and catches up with every row.
+    t_scale = time.monotonic()
+    ns.run("scale", "aurora", SOURCE, "--replicas", "2")
+    added = f"{SOURCE}-instance-2-0"
+    wait_for("the added reader ready", lambda: aurora.status(ns, SOURCE).get("readersReady") == 2, 300, 2)
+    seeded = [line for line in ns.run("logs", added, "--tail=-1").splitlines() if "seeded from base" in line]
+    print(f"reader added and ready in {time.monotonic() - t_scale:.0f}s: {seeded[-1] if seeded else None}")
+    assert seeded, f"{added} was not seeded from the object store"
+
+    def reader_rows() -> str:
+        return ns.run("exec", added, "--", "psql", "-X", "-At", "-h", aurora.SOCKET_DIR, "-U", "postgres",
+                      "-d", "app", "-c", "SELECT count(*) FROM pitr", check=False).strip()  # fmt: skip
+
+    wait_for("the seeded reader has every row", lambda: reader_rows() == str(3 * BATCH), 60, 2)
+
     # A time between the first and second batch: exactly the first batch.
     first_end = max(at for i, at in rows.items() if i < 1000)
     second_start = min(at for i, at in rows.items() if 1000 <= i < 2000)

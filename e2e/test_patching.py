@@ -1,6 +1,7 @@
 """Patching on the kind test bed: a new image rolled through the cluster under the audited workload (the
-operator killed mid-roll), a broken image that stops the roll after its first pod, and a restart-only
-parameter that waits for the maintenance window while a reloadable one and a refused one do not.
+operator killed mid-roll; a failover afterwards restarts no other pod), a broken image that stops the roll
+after its first pod, and a restart-only parameter that waits for the maintenance window while a reloadable
+one and a refused one do not.
 
 Real pods are restarted by the operator for real; every acknowledged commit is audited afterwards. The
 "new image" is the test image under a second name in each node's containerd (no registry here): the same
@@ -96,15 +97,19 @@ def test_patch_image_rolls_with_one_switchover_resumes_after_an_operator_kill_an
     assert "quorumdb.io/apply-pending-maintenance" not in namespace.get_json("aurora", NAME)["metadata"].get(
         "annotations", {})  # fmt: skip
     assert aurora.event_count(namespace, NAME, "RollCompleted") >= 1
-    # And a later writer change (a switchover: new term, roles swapped) restarts no pod.
+    # And a failover afterwards (the writer's pod force-deleted: new term, roles swapped, every instance
+    # template re-applied) restarts no other pod, and the operator's next passes restart none either.
     uids = {name: pod["metadata"]["uid"] for name, pod in pods_after.items()}
-    namespace.run("annotate", "aurora", NAME, f"quorumdb.io/switchover={old_writer}")
+    killed = aurora.instance_pod(after["writer"])
+    aurora.force_delete_pod(namespace, killed)
     aurora.wait_writer_changed(namespace, NAME, after["writer"], timeout=60)
+    aurora.wait_rejoined_as_reader(namespace, NAME, after["writer"], timeout=180)
     time.sleep(20)
     final = aurora.wait_ready(namespace, NAME, timeout=60)
     now = {name: pod["metadata"]["uid"] for name, pod in aurora.cluster_pods(namespace, NAME).items()}
-    assert now == uids, "a writer change restarted pods"
+    assert {n for n in now if now[n] != uids[n]} == {killed}, "the failover restarted other pods"
     assert final["maintenance"]["state"] == "UpToDate", final["maintenance"]
+    assert final["term"] > after["term"]
 
 
 def test_patch_broken_image_stops_the_roll_after_one_pod_and_the_cluster_keeps_serving(
@@ -148,8 +153,9 @@ def test_patch_restart_parameter_waits_for_the_window_reloadable_applies_live_in
     namespace: Kubectl,
 ) -> None:
     # Given a Ready cluster with one reader and a maintenance window that opens two minutes from now,
-    opens = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=3)).replace(second=0,
-                                                                                        microsecond=0)
+    opens = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=3)).replace(
+        second=0, microsecond=0
+    )
     manifest = aurora.demo(readers=1)
     manifest["spec"]["maintenance"] = {"window": _window_from(opens)}
     namespace.apply([manifest])

@@ -99,14 +99,18 @@ def user_parameters(settings: Settings) -> dict[str, str]:
     return static | render.parse_parameters(text, str(path))
 
 
-def restore_command(settings: Settings) -> str:
+def restore_command(settings: Settings, *, archive: bool = False) -> str:
     """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum; a
-    fetch from the quorum gives up when a promotion creates the hold file (``walfetch``)."""
+    fetch from the quorum gives up when a promotion creates the hold file (``walfetch``). With ``archive``
+    (a reader of a cluster with an object store), WAL the quorum no longer holds (a reader seeded from an
+    older base backup, or one that fell far behind) comes from the cluster's own archive, inside the
+    same abandonable fetch."""
     c, hold = settings.wal_cache, settings.wal_hold
+    flag = "--archive " if archive else ""
     return (
         f'if [ -f "{c}/%f" ]; then cp "{c}/%f" "%p"; '
         f'elif [ -f "{c}/%f.absent" ] || [ -f "{hold}" ]; then exit 1; '
-        f'else exec {settings.python} -m aurora_instance.walfetch "%f" "%p" "{hold}"; fi'
+        f'else exec {settings.python} -m aurora_instance.walfetch {flag}"%f" "%p" "{hold}"; fi'
     )
 
 
@@ -132,7 +136,7 @@ def write_config(
             f"application_name={settings.instance_name} connect_timeout=2 "
             "keepalives_idle=5 keepalives_interval=2"
         )
-    restore = restore_command(settings)
+    restore = restore_command(settings, archive=role == contract.ROLE_READER and settings.own_archive)
     inputs = render.ConfigInputs(
         role=role, term=term, cluster_name=settings.cluster_name,
         listen_address=settings.listen_address if synchronous else "", port=settings.postgres_port,

@@ -18,7 +18,7 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, promotion, restore, sql
+from aurora_instance import actions, decide, files, promotion, restore, seed, sql
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -150,7 +150,7 @@ class Manager:
         table: dict[Action, Callable[[], str]] = {
             Action.BOOTSTRAP_WRITER: lambda: actions.bootstrap_writer(ctx, intent),
             Action.RESTORE_WRITER: lambda: restore.restore_writer(ctx, intent),
-            Action.BOOTSTRAP_READER: lambda: actions.bootstrap_reader(ctx, intent),
+            Action.BOOTSTRAP_READER: lambda: seed.bootstrap_reader(ctx, intent),
             Action.START: lambda: actions.start(ctx, intent),
             Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),
             Action.PROMOTE: lambda: promotion.promote(ctx, intent),

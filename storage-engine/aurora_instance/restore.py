@@ -79,7 +79,9 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise ActionError(f"restoring: unexpected entry {member.name!r} in the base backup: refused")
 
 
-def _unpack(src: Source, record: backups.BaseBackup, staging: Path) -> None:
+def unpack(src: Source, record: backups.BaseBackup, staging: Path) -> None:
+    """Stream base backup ``record`` of ``src`` into ``staging``, verified against its record (ActionError
+    when it does not match: nothing half-restored is ever used)."""
     _, chunks = src.archive.read_chunks(backups.backup_key(src.prefix, record.id))
     stream = _Verified(chunks)
     raw: IO[bytes] = io.BufferedReader(stream, 1 << 20)
@@ -227,7 +229,7 @@ def restore_writer(ctx: Context, intent: Intent) -> str:
     staging.mkdir(mode=0o700, parents=True)
     t0 = time.monotonic()
     try:
-        _unpack(src, record, staging)
+        unpack(src, record, staging)
         unpacked = time.monotonic() - t0
         how = _recover(ctx, src, staging, intent)
     except envelope.EnvelopeError as err:

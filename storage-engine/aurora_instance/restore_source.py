@@ -54,6 +54,16 @@ def source_from_env(env: Mapping[str, str]) -> Source | None:
     )  # fmt: skip
 
 
+def own_from_env(env: Mapping[str, str]) -> Source | None:
+    """This cluster's own archive (its backup settings), to seed a reader from and to fall back to for WAL
+    the storage quorum no longer holds; None when the cluster has no object store."""
+    target = s3.from_env(env)
+    if target is None:
+        return None
+    archive, prefix = target
+    return Source(archive, prefix, "", None, 0)
+
+
 def fetch_wal(src: Source, name: str, dest: Path) -> bool:
     """Copy one archived WAL file to ``dest`` (verified); False when the archive does not hold it."""
     try:

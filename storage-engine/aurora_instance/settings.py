@@ -59,6 +59,8 @@ class Settings:
     most this long after a commit, which bounds how far the latest restorable time trails; 0 = off."""
     static_parameters: str = ""
     """User parameters that need a restart, as postgresql.conf lines (fixed for the pod's life)."""
+    own_archive: bool = False
+    """The cluster has an object store: readers seed from its base backups and fall back to its archive."""
 
     @property
     def pgdata(self) -> Path:
@@ -141,6 +143,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         secrets_dir=Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR),
         config_dir=_path(env, contract.EnvInstance.CONFIG_DIR),
         static_parameters=env.get(contract.EnvInstance.STATIC_PARAMETERS, ""),
+        own_archive=bool(env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET)),
         podinfo_dir=_path(env, contract.Env.PODINFO_DIR),
         initial_role=role,
         initial_term=_int(env, contract.EnvInstance.TERM, 1),

@@ -10,6 +10,10 @@ reads, a 16 MiB partial) kept ``pg_promote`` waiting for seconds on a loaded nod
 thread while the main thread watches for the promotion's hold file (the optional third argument); when it
 appears, the helper answers "absent" at once. That is always safe: PostgreSQL then reads its own pg_wal,
 and promotion has already cached what it needs from the quorum.
+
+With ``--archive`` (a reader of a cluster with an object store), WAL no storage node holds (a reader seeded
+from a base backup older than the quorum's retention, or one that fell that far behind) comes from the
+cluster's own archive, inside the same abandonable fetch; any failure of the store is only "absent".
 """
 
 from __future__ import annotations
@@ -47,8 +51,11 @@ def fetch_unless(fetch: Callable[[], bool], abandon: Path | None, poll: float = 
 
 
 def main(argv: list[str]) -> int:
+    archive = argv[:1] == ["--archive"]
+    argv = argv[1:] if archive else argv
     if len(argv) not in (2, 3):
-        print("usage: quorumdb-instance wal-fetch %f %p [abandon-when-this-file-exists]", file=sys.stderr)
+        print("usage: quorumdb-instance wal-fetch [--archive] %f %p [abandon-when-this-file-exists]",
+              file=sys.stderr)  # fmt: skip
         return 2
     name, dest = argv[:2]
     abandon = Path(argv[2]) if len(argv) == 3 else None
@@ -58,7 +65,14 @@ def main(argv: list[str]) -> int:
     from aurora_instance import backends
 
     def fetch() -> bool:
-        return backends.storage_from_env(os.environ).fetch(name, Path(dest))
+        if backends.storage_from_env(os.environ).fetch(name, Path(dest)):
+            return True
+        if not archive:
+            return False
+        from aurora_instance import restore_source
+
+        own = restore_source.own_from_env(os.environ)
+        return own is not None and restore_source.fetch_wal(own, name, Path(dest))
 
     found = fetch_unless(fetch, abandon)
     if found is None:

@@ -1,7 +1,7 @@
 """Benchmark: base backup and restore throughput of QuorumDB against pg_basebackup and pgBackRest.
 
 Why it exists: the issue's target is that our base backup (``pg_basebackup`` streamed into S3 by
-``aurora_instance.basebackup.take``) and our restore (``aurora_instance.restore._unpack``: the tar streamed
+``aurora_instance.basebackup.take``) and our restore (``aurora_instance.restore.unpack``: the tar streamed
 back from S3, hashed and extracted) run at no less than 0.8x the faster of two baselines, measured in one
 run on one machine: (A) ``pg_basebackup -F t`` to local disk and ``tar -xf`` of that tar, the cost of the
 bytes alone, and (B) pgBackRest ``backup --type=full`` / ``restore`` against an S3 repository on the same
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from aurora_api import backups, contract  # noqa: E402
 from aurora_instance import basebackup  # noqa: E402
-from aurora_instance.restore import _unpack  # noqa: E402
+from aurora_instance.restore import unpack  # noqa: E402
 from aurora_instance.restore_source import Source  # noqa: E402
 from aurora_instance.settings import Settings  # noqa: E402
 from aurora_storage import s3  # noqa: E402
@@ -328,7 +328,7 @@ class Bench:
                     record = backups.BaseBackup.model_validate(
                         archive.get_json(backups.record_key(PREFIX, backup_id))
                     )
-                    _unpack(Source(archive, PREFIX, backup_id, None, 0), record, target)
+                    unpack(Source(archive, PREFIX, backup_id, None, 0), record, target)
 
                 return self._timed("restore", method, rep, ours, size)
             if method == LOCAL:
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     sealed = ", AES-256-GCM" if a.encrypt else ""
     opened = " | decrypt" if a.encrypt else ""
     print(f"ours: basebackup.take (pg_basebackup -F t -X none -c fast -Z client-zstd:1 | sha256{sealed} | "
-          f"S3 multipart, 16 MiB parts) and restore._unpack (S3 GET{opened} | sha256 | zstd -d | tar "
+          f"S3 multipart, 16 MiB parts) and restore.unpack (S3 GET{opened} | sha256 | zstd -d | tar "
           "extract); every timed step ends with sync")  # fmt: skip
     report(samples, bench.pgbr_failed)
 

@@ -241,7 +241,8 @@ async def test_the_loop_applies_the_new_templates_first_then_restarts_one_pod_pe
         else:
             role: Role = "writer" if name == "demo-instance-0-0" else "reader"
             instances_fake.reports[f"http://10.0.0.{i}:{contract.INSTANCE_HTTP_PORT}"] = InstanceReport(
-                role=role, term=3, ready=True, postmaster_running=True, system_identifier="7")
+                role=role, term=3, ready=True, postmaster_running=True, system_identifier="7"
+            )
     roll = {"state": "Rolling", "rollingSince": "2026-11-30T11:59:00Z"}
     patched = factories.body({"instances": {"readers": 1}, "engine": {"image": "quorumdb:next"}},
                              base | {"maintenance": roll}, resourceVersion="2")  # fmt: skip

@@ -153,9 +153,7 @@ async def reconcile(
     held, held_cond, roll_events = maintenance.status_of(c, roll, precise)
     params_cond, params_events = _parameters_condition(c, refused)
     merged = conditions.merge(c.status.conditions, [held_cond, params_cond], stamp)
-    status = status.model_copy(
-        update={"maintenance": held, "conditions": [*status.conditions, *merged]}
-    )
+    status = status.model_copy(update={"maintenance": held, "conditions": [*status.conditions, *merged]})
     action_events = [Event(_severity(a), REASONS[type(a)], plan.describe(a)) for a in done]
     error_events = [Event("Warning", "ApplyFailed", message) for message in errors]
     seed_events = [Event("Normal", "TermSeeded", message) for message in seeded]
@@ -184,9 +182,7 @@ async def _roll(kube: Kube, c: AuroraCluster, roll: maintenance.Step, errors: li
     return said
 
 
-def _parameters_condition(
-    c: AuroraCluster, refused: list[str]
-) -> tuple[Condition, list[Event]]:
+def _parameters_condition(c: AuroraCluster, refused: list[str]) -> tuple[Condition, list[Event]]:
     gen = c.metadata.generation
     if not refused:
         message = f"all {len(c.spec.postgresql.parameters)} parameters are applied"

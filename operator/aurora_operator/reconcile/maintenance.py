@@ -334,7 +334,6 @@ def _ordinal(c: AuroraCluster, pod: str) -> int:
     return ordinal
 
 
-
 def status_of(
     c: AuroraCluster, step: Step, now: datetime.datetime
 ) -> tuple[api.MaintenanceStatus, Condition, list[Event]]:

@@ -233,9 +233,8 @@ def report(
     status = api.AuroraClusterStatus(
         phase=phase,
         observed_generation=c.metadata.generation,
-        conditions=conditions.merge(c.status.conditions, current, now) + [
-            cond for cond in c.status.conditions if cond.type in OTHER_PASSES
-        ],
+        conditions=conditions.merge(c.status.conditions, current, now)
+        + [cond for cond in c.status.conditions if cond.type in OTHER_PASSES],
         writer=writer_name,
         target_writer=c.status.target_writer,
         term=term,

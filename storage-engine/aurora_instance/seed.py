@@ -1,0 +1,91 @@
+"""A new reader (or one that lost its data directory) seeded from the cluster's newest base backup in the
+object store instead of a copy of the writer.
+
+Why: ``pg_basebackup`` from the writer reads every data file through the writer's disk and network while it
+serves the workload; a base backup already in the store costs the writer nothing, and the WAL since that
+backup comes from the storage quorum (or, past the quorum's retention, from the archive: the reader's
+``restore_command`` falls back to it). The copy is checked like a copy of the writer (this cluster's stamp,
+the system the storage nodes hold) before it is renamed into place. When there is no object store, no
+usable backup, or anything fails, the reader is copied from the writer as before: seeding never makes a
+reader fail that a copy would have brought up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+from aurora_api import backups, contract
+from aurora_storage import archive_layout
+
+from aurora_instance import actions, files
+from aurora_instance.actions import ActionError
+from aurora_instance.context import Context
+from aurora_instance.postgres import PostgresError
+from aurora_instance.restore import unpack
+from aurora_instance.restore_source import Source, own_from_env
+from aurora_instance.snapshot import Intent
+
+log = logging.getLogger(__name__)
+
+
+def newest_usable(src: Source, system_identifier: str | None) -> backups.BaseBackup | None:
+    """The newest base backup of this system whose own WAL is archived (None when there is none)."""
+    keys = [o.key for o in src.archive.list(backups.backups_prefix(src.prefix))]
+    records = []
+    for key in keys:
+        if key.endswith("/" + backups.RECORD_FILE):
+            record = backups.BaseBackup.model_validate(src.archive.get_json(key))
+            if system_identifier is None or record.system_identifier == system_identifier:
+                records.append(record)
+    if not records:
+        return None
+    wal = [o.key for o in src.archive.list(archive_layout.wal_prefix(src.prefix))]
+    good = backups.usable(records, backups.archived_segments(wal))
+    return good[-1] if good else None
+
+
+def seed_reader(ctx: Context, intent: Intent) -> str | None:
+    """Seed from the store; a sentence, or None when there is nothing to seed from (no store, no backup)."""
+    src = own_from_env(os.environ)
+    if src is None or not intent.writer:
+        return None
+    record = newest_usable(src, ctx.storage.identity().system_identifier)
+    if record is None:
+        return None
+    s = ctx.settings
+    staging = s.data_root / "pgdata.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        unpack(src, record, staging)
+        for leftover in ("standby.signal", "recovery.signal", "postmaster.pid"):
+            (staging / leftover).unlink(missing_ok=True)
+        actions.check_copy(ctx, f"base backup {record.id}", staging)
+    except (ActionError, PostgresError):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if s.pgdata.exists():
+        shutil.rmtree(s.pgdata)
+    staging.rename(s.pgdata)
+    files.save_state(s, files.State(contract.ROLE_READER, intent.term, intent.writer))
+    size = record.size_bytes / 1e6
+    return actions.start(ctx, intent) + (
+        f" (seeded from base backup {record.id} in the object store, {size:.0f} MB, taken "
+        f"{record.completed_at:%Y-%m-%dT%H:%M:%SZ}; WAL since then from the storage quorum)"
+    )
+
+
+def bootstrap_reader(ctx: Context, intent: Intent) -> str:
+    """Seed from the store when it can, else copy the writer (``actions.bootstrap_reader``)."""
+    try:
+        seeded = seed_reader(ctx, intent)
+    except Exception as err:  # any failure of the store path: the writer copy still works
+        log.warning("seeding from the object store failed, copying the writer instead: %s", err)
+        if ctx.pg.running():
+            ctx.pg.stop("fast")
+        shutil.rmtree(ctx.settings.data_root / "pgdata.new", ignore_errors=True)
+        seeded = None
+    if seeded is not None:
+        return seeded
+    return actions.bootstrap_reader(ctx, intent)

@@ -130,6 +130,9 @@ class HttpStorage:
     def fetch_range(self, timeline: int, start: int, end: int) -> bytes | None:
         return self.client.fetch_range(timeline, start, end, self._quorum())
 
+    def trimmed(self, name: str) -> bool:
+        return client.trimmed(name, [f for node in self._quorum().nodes for f in node.files])
+
     def fetch(self, name: str, dest: Path) -> bool:
         """Within a few seconds of ``tail`` (a promotion, nodes fenced) reuse its quorum view."""
         return self.client.fetch(name, dest, self._quorum())

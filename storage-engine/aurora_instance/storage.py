@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from aurora_api import contract
-from aurora_storage import lsn
+from aurora_storage import client, lsn
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,10 @@ class StorageQuorum(Protocol):
         """
         ...
 
+    def trimmed(self, name: str) -> bool:
+        """WAL file ``name`` is older than everything the reachable nodes hold (removed by retention)."""
+        ...
+
     def fetch_range(self, timeline: int, start: int, end: int) -> bytes | None:
         """WAL bytes ``[start, end)`` (inside one segment) on ``timeline`` from a node holding them; None when
         none does. Used right after ``tail``: a promoting reader fetches only what its own receiver missed."""
@@ -184,6 +188,9 @@ class MemoryStorage:
                 if data is not None and len(data.rstrip(b"\0")) >= end - lsn.segment_start(segno):
                     return data[offset : end - lsn.segment_start(segno)]
         return None
+
+    def trimmed(self, name: str) -> bool:
+        return client.trimmed(name, [f for _, node in self._up() for f in node.files])
 
     def fetch(self, name: str, dest: Path) -> bool:
         up = self._up()

@@ -11,9 +11,11 @@ thread while the main thread watches for the promotion's hold file (the optional
 appears, the helper answers "absent" at once. That is always safe: PostgreSQL then reads its own pg_wal,
 and promotion has already cached what it needs from the quorum.
 
-With ``--archive`` (a reader of a cluster with an object store), WAL no storage node holds (a reader seeded
-from a base backup older than the quorum's retention, or one that fell that far behind) comes from the
-cluster's own archive, inside the same abandonable fetch; any failure of the store is only "absent".
+With ``--archive`` (a reader of a cluster with an object store), a segment older than everything the storage
+nodes hold (a reader seeded from a base backup older than the quorum's retention, or one that fell that far
+behind) comes from the cluster's own archive, inside the same abandonable fetch; any failure of the store is
+only "absent". The newest segment (the one a reader asks for every 200 ms while the writer is down) never
+goes to the store: that would only slow a failover.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ def main(argv: list[str]) -> int:
     from aurora_instance import backends
 
     def fetch() -> bool:
-        if backends.storage_from_env(os.environ).fetch(name, Path(dest)):
+        quorum = backends.storage_from_env(os.environ)
+        if quorum.fetch(name, Path(dest)):
             return True
-        if not archive:
+        if not archive or not quorum.trimmed(name):
             return False
         from aurora_instance import restore_source
 

@@ -260,3 +260,24 @@ class StorageClient:
             if self.fetch(name, dest_dir / name, q):
                 done.append(name)
         return done
+
+
+def trimmed(name: str, held: Sequence[str]) -> bool:
+    """``name`` is a plain segment older than every segment in ``held`` (what the nodes hold): retention
+    removed it, so only the archive can have it. A history file, or a segment at or past the oldest held
+    (the one a reader waits for while the writer is down), is never "trimmed"."""
+    try:
+        wanted = lsnmod.parse_wal_name(name)
+    except lsnmod.LsnError:
+        return False
+    if wanted.kind is not lsnmod.WalKind.SEGMENT:
+        return False
+    segments = []
+    for other in held:
+        try:
+            parsed = lsnmod.parse_wal_name(other)
+        except lsnmod.LsnError:
+            continue
+        if parsed.kind is not lsnmod.WalKind.HISTORY:
+            segments.append(parsed.segno)
+    return bool(segments) and wanted.segno < min(segments)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aurora_api import contract
 from aurora_instance import backends, files, restore_source, settings, walfetch
+from aurora_storage import client
 
 SEGMENT = "000000010000000000000003"
 ENV = {
@@ -49,28 +50,32 @@ def test_a_promotion_hold_answers_absent_without_starting_the_helper(tmp_path: P
 
 
 class Quorum:
-    def __init__(self, has: bool) -> None:
-        self.has, self.asked = has, 0
+    def __init__(self, has: bool, trimmed: bool = True) -> None:
+        self.has, self.is_trimmed, self.asked = has, trimmed, 0
 
     def fetch(self, name: str, dest: Path) -> bool:
         self.asked += 1
         return self.has
 
+    def trimmed(self, name: str) -> bool:
+        return self.is_trimmed
+
 
 @pytest.mark.parametrize(
-    ("flag", "quorum_has", "archive_has", "expected_code", "archive_asked"),
+    ("flag", "quorum_has", "trimmed", "archive_has", "expected_code", "archive_asked"),
     [
-        (True, True, True, 0, False),  # the quorum answers: the store is never asked
-        (True, False, True, 0, True),  # no node has it: the archive does
-        (True, False, False, 1, True),  # nobody has it
-        (False, False, True, 1, False),  # no --archive: the quorum's answer stands
+        (True, True, True, True, 0, False),  # the quorum answers: the store is never asked
+        (True, False, True, True, 0, True),  # retention removed it from every node: the archive has it
+        (True, False, True, False, 1, True),  # nobody has it
+        (True, False, False, True, 1, False),  # not yet written (the writer is down): never the store
+        (False, False, True, True, 1, False),  # no --archive: the quorum's answer stands
     ],
 )
-def test_the_archive_is_asked_only_when_no_storage_node_has_the_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flag: bool, quorum_has: bool, archive_has: bool,
-    expected_code: int, archive_asked: bool,
+def test_the_archive_is_asked_only_for_a_segment_older_than_the_storage_nodes_hold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flag: bool, quorum_has: bool, trimmed: bool,
+    archive_has: bool, expected_code: int, archive_asked: bool,
 ) -> None:  # fmt: skip
-    quorum = Quorum(quorum_has)
+    quorum = Quorum(quorum_has, trimmed)
     asked: list[str] = []
 
     def fetch_wal(src: object, name: str, dest: Path) -> bool:
@@ -94,3 +99,12 @@ def test_a_store_that_fails_is_only_absent(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setattr(restore_source, "own_from_env", lambda env: object())
     monkeypatch.setattr(restore_source, "fetch_wal", down)
     assert walfetch.main(["--archive", SEGMENT, str(tmp_path / "out")]) == 1
+
+
+def test_trimmed_means_older_than_every_held_segment() -> None:
+    held = ["000000020000000000000005", "000000020000000000000006.partial", "00000002.history"]
+    assert client.trimmed("000000010000000000000004", held)
+    assert not client.trimmed("000000020000000000000005", held)
+    assert not client.trimmed("000000020000000000000007", held)  # not written yet
+    assert not client.trimmed("00000001.history", held)
+    assert not client.trimmed("000000010000000000000001", [])  # nothing held: nothing to compare with

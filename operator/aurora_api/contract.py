@@ -35,6 +35,7 @@ LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, set on inst
 LABEL_INSTANCE: Final = "quorumdb.io/instance"  # instance name, on instance pods
 ANNOTATION_REVISION: Final = "quorumdb.io/revision"  # pod template revision (role and term excluded)
 ANNOTATION_APPLY_NOW: Final = "quorumdb.io/apply-pending-maintenance"  # on an AuroraCluster: roll now
+ANNOTATION_TARGET_ACU: Final = "quorumdb.io/target-acu"  # serverless instance pod: the autoscaler's target
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
@@ -111,6 +112,9 @@ class EnvInstance:
     # ConfigMap, so a pod runs with the values of the template it was created from (a rolling restart
     # applies a change); a container restart never picks up a value that is still pending.
     STATIC_PARAMETERS: Final = "QUORUMDB_STATIC_PARAMETERS"
+    # "true" on serverless clusters: the settings that follow memory (``capacity.live_parameters``) are
+    # derived from the container's cgroup memory limit and reloaded when an in-place resize changes it.
+    SERVERLESS: Final = "QUORUMDB_SERVERLESS"
     # Directory with tls.crt / tls.key / ca.crt when TLS is enabled; unset otherwise.
     TLS_DIR: Final = "QUORUMDB_TLS_DIR"
     # Promotion tier of this instance (0 = promoted first), decimal string.

@@ -26,6 +26,21 @@ class Intent(BaseModel):
     writer: str | None = None
 
 
+class LoadReport(BaseModel):
+    """The instance container's cgroup now: cumulative CPU counters (the operator takes rates between two
+    reports), memory in use (without reclaimable inactive file cache) and the limits the kubelet enforces."""
+
+    sampled_at: float
+    """The instance manager's monotonic clock, seconds: only differences between its reports mean anything."""
+    cpu_seconds: float | None = None
+    cpu_throttled_seconds: float | None = None
+    cpu_limit_cores: float | None = None
+    memory_working_set_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    connections: int | None = None
+    """Client connections to PostgreSQL (the manager's own not counted)."""
+
+
 class InstanceReport(BaseModel):
     """``GET InstancePaths.STATUS`` of the instance manager: the manager builds it, the operator parses it."""
 
@@ -58,6 +73,7 @@ class InstanceReport(BaseModel):
     data_present: bool = True
     seed_needed: bool = False
     """No data directory while the storage nodes hold the cluster: it waits to be re-seeded as a reader."""
+    load: LoadReport | None = None
 
 
 class BackupJobReport(BaseModel):

@@ -24,7 +24,7 @@ from lightkube import AsyncClient
 from .instances import HttpInstances
 from .kube import Kube, LightKube
 from .objectstore import StoreError
-from .reconcile import backup_pass, conditions, loop, observe, snapshot_pass
+from .reconcile import autoscale_pass, backup_pass, conditions, loop, observe, snapshot_pass
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -35,6 +35,8 @@ DRIFT_SECONDS = 60.0
 """At most this long between full re-applies that undo manual edits of operator-owned fields."""
 BACKUP_SECONDS = 10.0
 """Period of the backup pass: reads the object store, proves the restorable time, starts base backups."""
+SCALE_SECONDS = 2.0
+"""Period of the autoscaler's pass: two samples (about 4 s) of sustained pressure scale an instance up."""
 SNAPSHOT_SECONDS = 5.0
 """Period of a running snapshot's pass."""
 WATCH_SECONDS = 1.0
@@ -57,6 +59,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.instances = HttpInstances()
     memo.silence = {}
     memo.wake = {}
+    memo.autoscale = {}
 
 
 def _wake(memo: kopf.Memo, namespace: str, cluster: str) -> asyncio.Event:
@@ -155,6 +158,23 @@ async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
             return await fn(api.AuroraCluster.model_validate(fresh))
 
     result = await backup_pass.run(kube, memo.instances, cluster, locked)
+    for type_, reason, message in result.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+
+@kopf.timer(GROUP, VERSION, api.PLURAL, interval=SCALE_SECONDS, initial_delay=SCALE_SECONDS,
+            field="spec.instances.serverless", value=kopf.PRESENT)  # fmt: skip
+async def scale_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Serverless: each instance's ACU follows its load, resized in place (``reconcile.autoscale``)."""
+    try:
+        cluster = api.AuroraCluster.model_validate(dict(body))
+    except pydantic.ValidationError:
+        return  # the main pass reports the invalid spec
+    if cluster.metadata.deletion_timestamp:
+        return
+    memory: dict[str, autoscale_pass.Memory] = memo.autoscale
+    state = memory.setdefault(cluster.metadata.uid, autoscale_pass.Memory())
+    result = await autoscale_pass.run(memo.kube, memo.instances, cluster, state, time.monotonic())
     for type_, reason, message in result.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 

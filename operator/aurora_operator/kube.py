@@ -93,6 +93,10 @@ class Kube(Protocol):
     ) -> None:
         """Merge annotations into an AuroraCluster (None removes one)."""
 
+    async def resize_pod(self, namespace: str, name: str, container: str, resources: Manifest) -> bool:
+        """Change one container's requests and limits in place (the ``resize`` subresource); False when
+        the pod is gone."""
+
 
 class LightKube:
     """``Kube`` over lightkube's async client."""
@@ -201,6 +205,16 @@ class LightKube:
             AuroraClusterResource, name, body, namespace=namespace, patch_type=PatchType.MERGE
         )
 
+    async def resize_pod(self, namespace: str, name: str, container: str, resources: Manifest) -> bool:
+        body = {"spec": {"containers": [{"name": container, "resources": resources}]}}
+        try:
+            await self._client.patch(core_v1.Pod.Resize, name, body, namespace=namespace)
+        except ApiError as err:
+            if err.status.code == 404:
+                return False
+            raise
+        return True
+
 
 def _to_dict(obj: Any) -> Manifest:
     result: Manifest = obj.to_dict()
@@ -308,3 +322,13 @@ class FakeKube:
             else:
                 found[key] = value
         self.calls.append(f"annotate AuroraCluster/{name}")
+
+    async def resize_pod(self, namespace: str, name: str, container: str, resources: Manifest) -> bool:
+        pod = self.objects.get(("Pod", namespace, name))
+        if pod is None:
+            return False
+        for c in pod["spec"]["containers"]:
+            if c["name"] == container:
+                c["resources"] = copy.deepcopy(resources)
+        self.calls.append(f"resize Pod/{name}")
+        return True

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from aurora_api import contract
+from aurora_api import capacity, contract
 from aurora_storage import fsutil
 
-from aurora_instance import render
+from aurora_instance import load, render
 from aurora_instance.accounts import Credentials
 from aurora_instance.settings import ConfigError, Settings
 
@@ -87,8 +87,14 @@ def save_state(settings: Settings, state: State) -> None:
 
 def user_parameters(settings: Settings) -> dict[str, str]:
     """User parameters: the restart-only ones from the pod's environment, the reloadable ones from the
-    mounted ConfigMap (re-read on every cycle); ConfigError on a bad line."""
+    mounted ConfigMap (re-read on every cycle), over (serverless) the settings that follow the cgroup's
+    memory limit, so an in-place resize is a change like any other and is reloaded; ConfigError on a bad
+    line."""
     static = render.parse_parameters(settings.static_parameters, contract.EnvInstance.STATIC_PARAMETERS)
+    if settings.serverless:
+        limit = load.read(settings.cgroup_root).memory_limit_bytes
+        live = capacity.live_parameters(limit) if limit else {}
+        static = {name: f"'{value}'" for name, value in live.items()} | static
     if settings.config_dir is None:
         return static
     path = settings.config_dir / contract.CONFIG_POSTGRESQL_CONF

@@ -18,7 +18,7 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, promotion, restore, seed, sql
+from aurora_instance import actions, decide, files, load, promotion, restore, seed, sql
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -221,6 +221,7 @@ class Manager:
             system_identifier=self.system_identifier(),
             data_present=(self.ctx.settings.pgdata / "PG_VERSION").exists(),
             seed_needed=decide.seed_needed(w) if w else False,
+            load=load.read(self.ctx.settings.cgroup_root, pg.connections if pg else None),
         )
 
     def system_identifier(self) -> str | None:

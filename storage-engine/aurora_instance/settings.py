@@ -61,6 +61,9 @@ class Settings:
     """User parameters that need a restart, as postgresql.conf lines (fixed for the pod's life)."""
     own_archive: bool = False
     """The cluster has an object store: readers seed from its base backups and fall back to its archive."""
+    serverless: bool = False
+    """Settings that follow memory are derived from the cgroup's memory limit (``capacity``)."""
+    cgroup_root: Path = Path("/sys/fs/cgroup")
 
     @property
     def pgdata(self) -> Path:
@@ -144,6 +147,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         config_dir=_path(env, contract.EnvInstance.CONFIG_DIR),
         static_parameters=env.get(contract.EnvInstance.STATIC_PARAMETERS, ""),
         own_archive=bool(env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET)),
+        serverless=env.get(contract.EnvInstance.SERVERLESS) == "true",
         podinfo_dir=_path(env, contract.Env.PODINFO_DIR),
         initial_role=role,
         initial_term=_int(env, contract.EnvInstance.TERM, 1),

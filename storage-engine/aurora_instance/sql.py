@@ -7,6 +7,7 @@ except through the explicit helpers at the bottom (slots, promotion), used by ac
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class PgObservation:
     upstream_lsn: int | None = None  # reader: writer's end as last reported to the receiver
     declared_term: int = 0  # quorumdb.term of the running configuration
     system_identifier: str | None = None  # pg_control_system(): which PostgreSQL system this data dir is
+    connections: int = 0  # client backends, the observing connection not counted
 
     @property
     def lag_bytes(self) -> int | None:
@@ -97,7 +99,17 @@ def connect(
     )
 
 
+_CONNECTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+
+
 def observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
+    row = conn.execute(_CONNECTIONS).fetchone()
+    return dataclasses.replace(_observe(conn), connections=int(str(row[0])) if row else 0)
+
+
+def _observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
     if not in_recovery(conn):
         p = conn.execute(_PRIMARY, (quorum.node_names(),)).fetchone()
         assert p is not None

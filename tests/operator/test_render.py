@@ -157,12 +157,21 @@ def test_instance_data_is_on_a_claim_by_default_and_on_an_empty_dir_by_choice() 
     assert volumes["data"] == {"name": "data", "emptyDir": {"sizeLimit": "3Gi"}}
 
 
-def test_serverless_sizes_requests_at_min_and_limits_at_max() -> None:
+def test_serverless_pods_start_at_min_capacity_and_resize_without_restart() -> None:
     c = factories.cluster(FULL)
     assert instances.resources(c.spec.instances) == {
         "requests": {"cpu": "125m", "memory": "1024Mi"},
-        "limits": {"memory": "8192Mi"},
+        "limits": {"cpu": "250m", "memory": "1024Mi"},
     }
+    container = instances.stateful_set(c, SETTINGS, 0, "writer", 1)["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert {p["restartPolicy"] for p in container["resizePolicy"]} == {"NotRequired"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env[contract.EnvInstance.SERVERLESS] == "true"
+    # Restart-only settings sized for the range, the user's win.
+    assert "max_connections = '500'" in env[contract.EnvInstance.STATIC_PARAMETERS]
+    assert "shared_buffers = '128MB'" in env[contract.EnvInstance.STATIC_PARAMETERS]
     provisioned = factories.cluster({"instances": {"resources": {"requests": {"cpu": 1, "memory": "1Gi"}}}})
     assert instances.resources(provisioned.spec.instances) == {"requests": {"cpu": 1, "memory": "1Gi"}}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
 from typing import Any
 
@@ -143,8 +145,24 @@ def test_transition_time_kept_while_status_unchanged() -> None:
     assert {e.reason for e in events} == {"WriterNotReady", "Degraded"}
 
 
-def test_serverless_reports_acu() -> None:
+def test_serverless_reports_acu_as_the_pods_hold_it() -> None:
     c = factories.cluster({"instances": {"serverless": {"minCapacity": 1, "maxCapacity": 4}}})
-    status, _ = run(c, world(c))
-    assert status.acu == 1
+    observed = world(c)
+    pods = []
+    for pod in observed.pods:
+        if pod["metadata"]["name"] == names.instance_pod(c, 0):
+            pod = copy.deepcopy(pod)
+            pod["metadata"].setdefault("annotations", {})[contract.ANNOTATION_TARGET_ACU] = "3"
+            pod["spec"] = {"containers": [{"name": "postgres", "resources": {"limits": {"memory": "6Gi"}}}]}
+            pod["status"]["containerStatuses"] = [
+                {"name": "postgres", "resources": {"limits": {"memory": "4Gi"}}, "state": {"running": {}}}
+            ]
+            pod["status"]["conditions"].append(
+                {"type": "PodResizeInProgress", "status": "True", "message": "resizing"}
+            )
+        pods.append(pod)
+    status, _ = run(c, dataclasses.replace(observed, pods=tuple(pods)))
+    writer = status.instances[0]
+    assert (status.acu, writer.acu, writer.target_acu) == (2, 2, 3)  # 4 GiB applied, 6 GiB asked
+    assert writer.resize.startswith("InProgress")
     assert run(factories.cluster(), Observed())[0].acu is None

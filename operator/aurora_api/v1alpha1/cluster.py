@@ -404,6 +404,11 @@ class InstanceStatus(ApiModel):
     replayed_lsn: str | None = None
     lag_bytes: int | None = None
     decision: str = Field(default="", description="The instance manager's last decision, in words.")
+    acu: float | None = Field(
+        default=None, description="Serverless: capacity the pod holds now (its memory limit as applied)."
+    )
+    target_acu: float | None = Field(default=None, description="Serverless: the autoscaler's last target.")
+    resize: str = Field(default="", description="A resize the kubelet has not finished: its state and why.")
 
 
 class ZoneStatus(ApiModel):
@@ -569,7 +574,9 @@ class AuroraClusterStatus(ApiModel):
     instances: list[InstanceStatus] = Field(default_factory=list)
     readers: int = 0
     readers_ready: int = 0
-    acu: float | None = Field(default=None, description="Current capacity in ACU (serverless only).")
+    acu: float | None = Field(
+        default=None, description="Serverless: the writer's capacity in ACU, as its pod holds it now."
+    )
     endpoints: Endpoints = Field(default_factory=Endpoints)
     storage: StorageStatus = Field(default_factory=StorageStatus)
     secrets: SecretsStatus = Field(default_factory=SecretsStatus)

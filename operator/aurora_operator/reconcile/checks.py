@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from aurora_api import capacity
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..render import names
@@ -23,6 +24,7 @@ class Finding:
 
 ZONES = "ZonesAvailable"
 SECRETS = "SecretsAvailable"
+CAPACITY = "CapacitySupported"
 
 
 def zones(c: AuroraCluster, observed: Observed) -> list[Finding]:
@@ -87,5 +89,36 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
     return found
 
 
+def capacity_range(c: AuroraCluster, observed: Observed) -> list[Finding]:
+    """Serverless settings this operator cannot honour: auto-pause (not built: instances never go below
+    0.5 ACU) and a maximum no node can hold (the autoscaler stops at what the instance's node holds)."""
+    serverless = c.spec.instances.serverless
+    if serverless is None:
+        return []
+    found = []
+    if serverless.min_capacity == 0 or serverless.seconds_until_auto_pause is not None:
+        found.append(
+            Finding(
+                CAPACITY,
+                "AutoPauseNotSupported",
+                "minCapacity 0 and secondsUntilAutoPause ask for auto-pause, which this operator does not "
+                f"do: instances run at {capacity.SMALLEST} ACU at least and are never paused",
+            )
+        )
+    largest = max((capacity.fitting(*offer) for offer in observed.node_allocatable.values()), default=None)
+    if largest is not None and serverless.max_capacity > largest:
+        found.append(
+            Finding(
+                CAPACITY,
+                "MaxCapacityTooLarge",
+                f"maxCapacity {serverless.max_capacity:g} ACU requests "
+                f"{capacity.memory_bytes(serverless.max_capacity) / capacity.GIB:g} GiB and "
+                f"{capacity.cpu_millis(serverless.max_capacity) * capacity.CPU_REQUEST_SHARE / 1000:g} "
+                f"cores per instance; the largest node holds {largest:g} ACU: the autoscaler stops there",
+            )
+        )
+    return found
+
+
 def all_findings(c: AuroraCluster, observed: Observed) -> list[Finding]:
-    return zones(c, observed) + secrets(c, observed)
+    return zones(c, observed) + secrets(c, observed) + capacity_range(c, observed)

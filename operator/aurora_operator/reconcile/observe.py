@@ -12,6 +12,7 @@ import time
 from aurora_api import contract
 from aurora_api.reports import InstanceReport, StorageReport
 from aurora_api.v1alpha1.cluster import AuroraCluster
+from lightkube.utils.quantity import parse_quantity
 
 from ..instances import Instances
 from ..kube import Kube
@@ -103,6 +104,7 @@ async def observe(
         pods=tuple(pods),
         secrets=frozenset(name for name, obj in zip(secret_names, secrets, strict=True) if obj is not None),
         node_zones=node_zones(nodes, c.spec.storage.zones.topology_key),
+        node_allocatable=node_allocatable(nodes, c.spec.storage.zones.topology_key),
         instances=reports,
         instance_urls=urls,
         silent_seconds=(silence or Silence()).update(reports),
@@ -145,6 +147,21 @@ async def _storage_reports(
 
     answered = await asyncio.gather(*(one(url) for url in urls.values()))
     return dict(zip(urls, answered, strict=True))
+
+
+def node_allocatable(nodes: list[Manifest], key: str) -> dict[str, tuple[float, int]]:
+    """(cores, memory bytes) each zoned, schedulable node offers to pods."""
+    zoned = node_zones(nodes, key)
+    found = {}
+    for node in nodes:
+        name = node["metadata"]["name"]
+        offer = node.get("status", {}).get("allocatable", {})
+        if name in zoned and "cpu" in offer and "memory" in offer:
+            found[name] = (
+                float(parse_quantity(offer["cpu"]) or 0),
+                int(parse_quantity(offer["memory"]) or 0),
+            )
+    return found
 
 
 def node_zones(nodes: list[Manifest], key: str) -> dict[str, str]:

@@ -38,6 +38,8 @@ class Observed:
     """Instance name -> seconds since its status endpoint last answered (0 when it answered now)."""
     storage: Mapping[str, StorageReport | None] = dataclasses.field(default_factory=dict)
     """Storage pod name -> the node's own report, None when the pod is missing or did not answer."""
+    node_allocatable: Mapping[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    """Node name -> (allocatable cores, allocatable memory bytes), for the nodes in ``node_zones``."""
     node_names: frozenset[str] = frozenset()
     """Every Node object that exists, schedulable or not."""
     claims: Mapping[str, Manifest] = dataclasses.field(default_factory=dict)

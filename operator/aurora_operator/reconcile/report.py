@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aurora_api import contract
 from aurora_api.v1alpha1 import cluster as api
@@ -18,15 +18,15 @@ from aurora_api.v1alpha1.common import Condition
 
 from ..render import names
 from ..render.storage import ZONE_INDEX_LABEL
-from . import conditions
+from . import autoscale, conditions
 from .backups import CONDITION as BACKUP_CONDITION
-from .checks import SECRETS, ZONES, Finding
+from .checks import CAPACITY, SECRETS, ZONES, Finding
 from .failover import Decision
 from .observed import Manifest, Observed, pod_ready
 from .plan import Plan
 from .restore import CONDITION as RESTORE_CONDITION
 
-PROBLEMS = frozenset({ZONES, SECRETS, "Reconciled"})
+PROBLEMS = frozenset({ZONES, SECRETS, CAPACITY, "Reconciled"})
 """Condition types whose failure is a user-fixable problem rather than progress."""
 
 
@@ -60,9 +60,21 @@ def instance_statuses(c: AuroraCluster, observed: Observed, plan: Plan) -> list[
                 replayed_lsn=rep.replayed_lsn if rep else None,
                 lag_bytes=rep.lag_bytes if rep else None,
                 decision=rep.last_decision[:300] if rep else "no answer from the instance manager",
+                **(_capacity(pod) if c.spec.instances.serverless is not None and pod else {}),
             )
         )
     return found
+
+
+def _capacity(pod: Manifest) -> dict[str, Any]:
+    """Serverless: what the pod holds (as the kubelet applied it), the target, a resize under way."""
+    target = pod["metadata"].get("annotations", {}).get(contract.ANNOTATION_TARGET_ACU)
+    state, message = autoscale.resize_state(pod)
+    return {
+        "acu": autoscale.pod_acu(pod),
+        "target_acu": float(target) if target else None,
+        "resize": f"{state}: {message}"[:300] if state else "",
+    }
 
 
 def storage_status(c: AuroraCluster, observed: Observed, term: int) -> api.StorageStatus:
@@ -172,10 +184,13 @@ def _conditions(
             gen,
         ),
     ]
-    for kind, ok_reason, ok_message in (
+    checked = [
         (ZONES, "AllZonesHaveNodes", "every storage zone has a schedulable node"),
         (SECRETS, "AllSecretsFound", "every referenced Secret exists"),
-    ):
+    ]
+    if c.spec.instances.serverless is not None:
+        checked.append((CAPACITY, "InRange", "the capacity range fits the nodes"))
+    for kind, ok_reason, ok_message in checked:
         bad = [f for f in findings if f.condition == kind]
         if bad:
             found.append(conditions.make(kind, False, bad[0].reason, "; ".join(f.message for f in bad), gen))
@@ -247,7 +262,7 @@ def report(
         instances=instances,
         readers=c.spec.instances.readers,
         readers_ready=readers_ready,
-        acu=None if serverless is None else (c.status.acu or serverless.min_capacity),
+        acu=None if serverless is None else next((i.acu for i in instances if i.name == writer_name), None),
         endpoints=api.Endpoints(
             writer=names.endpoint(c, names.writer_service(c)),
             reader=names.endpoint(c, names.reader_service(c)),

@@ -9,7 +9,7 @@ changes, each pod keeps the values it was created with, and the roll (``reconcil
 
 from __future__ import annotations
 
-from aurora_api import contract, pgparams
+from aurora_api import capacity, contract, pgparams
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from . import meta, names, podspec
@@ -32,7 +32,11 @@ def reloadable(c: AuroraCluster) -> dict[str, str]:
 
 
 def static(c: AuroraCluster) -> dict[str, str]:
-    return {k: v for k, v in c.spec.postgresql.parameters.items() if pgparams.needs_restart(k)}
+    """Restart-only parameters: the user's, over (serverless) those the capacity model fixes for the pod's
+    life from minCapacity (``capacity.static_parameters``)."""
+    serverless = c.spec.instances.serverless
+    sized = {} if serverless is None else capacity.static_parameters(serverless.min_capacity)
+    return sized | {k: v for k, v in c.spec.postgresql.parameters.items() if pgparams.needs_restart(k)}
 
 
 def postgresql_conf(c: AuroraCluster) -> str:

@@ -8,7 +8,7 @@ stable name, and ``OnDelete`` leaves the restart order (readers first, writer la
 
 from __future__ import annotations
 
-from aurora_api import contract
+from aurora_api import capacity, contract
 from aurora_api.contract import COMPONENT_INSTANCE, EnvInstance, InstancePaths, SecretsLayout
 from aurora_api.v1alpha1.cluster import AuroraCluster, InstancesSpec
 
@@ -16,26 +16,25 @@ from ..settings import Settings
 from . import config, meta, names, podspec, revision
 from .meta import Manifest
 
-ACU_MEMORY_MI = 2048
-"""Memory per ACU (Aurora: about 2 GiB)."""
-ACU_CPU_MILLI = 250
-"""CPU per ACU on this platform (a request, not a cap)."""
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}}
 ALL_ACCOUNTS = (SecretsLayout.SUPERUSER, SecretsLayout.REPLICATION, SecretsLayout.APP)
 
 
 def resources(spec: InstancesSpec) -> Manifest:
-    """Provisioned resources as given; serverless: requests at minCapacity, limits at maxCapacity."""
+    """Provisioned resources as given; serverless: a pod starts at minCapacity (``capacity.resources``) and
+    the autoscaler resizes it in place from there."""
     if spec.resources is not None:
         return spec.resources.model_dump(exclude_defaults=True)
     if spec.serverless is not None:
-        low = max(spec.serverless.min_capacity, 0.125)  # a paused instance is not scheduled; keep it valid
-        high = spec.serverless.max_capacity
-        return {
-            "requests": {"cpu": f"{int(low * ACU_CPU_MILLI)}m", "memory": f"{int(low * ACU_MEMORY_MI)}Mi"},
-            "limits": {"memory": f"{int(high * ACU_MEMORY_MI)}Mi"},
-        }
+        return capacity.resources(max(spec.serverless.min_capacity, capacity.SMALLEST))
     return DEFAULT_RESOURCES
+
+
+RESIZE_POLICY = [
+    {"resourceName": "cpu", "restartPolicy": "NotRequired"},
+    {"resourceName": "memory", "restartPolicy": "NotRequired"},
+]
+"""In-place resizes never restart the container (PostgreSQL keeps running, connections stay)."""
 
 
 def headless_service(c: AuroraCluster) -> Manifest:
@@ -70,6 +69,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             podspec.env(EnvInstance.INSTANCE_NAME, name),
             podspec.env(EnvInstance.CONFIG_DIR, contract.PATH_CONFIG_DIR),
             *config.static_env(c),
+            *([podspec.env(EnvInstance.SERVERLESS, "true")] if c.spec.instances.serverless else []),
             podspec.env(EnvInstance.PROMOTION_TIER, str(c.spec.instances.tier(ordinal))),
             *([podspec.env(EnvInstance.TLS_DIR, contract.PATH_TLS_DIR)] if c.spec.tls.enabled else []),
             *podspec.restore_env(c),
@@ -87,6 +87,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             {"name": "shm", "mountPath": "/dev/shm"},
         ],
         "resources": resources(c.spec.instances),
+        **({"resizePolicy": RESIZE_POLICY} if c.spec.instances.serverless else {}),
         "securityContext": podspec.container_security(),
     }
     volumes: list[Manifest] = [

@@ -5,7 +5,7 @@ Shipped in the workload's ConfigMap next to ``audit_client.py`` and run in a sec
 pod (they share ``/tmp``, so one stop file stops both). It only adds load: nothing it does is audited, and
 it must not touch the ``audit`` table. Connection parameters come from libpq's environment (``PGHOST``...).
 Lines it prints: ``init <t> <rc>``, ``pgbench <t> rc=<rc> <seconds>s``, ``done <t> <runs>``, plus pgbench's
-own output.
+own output (``progress: <unix time> s, <tps> tps, ...`` every 5 s).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         seconds = max(1, int(deadline - time.monotonic()))
         started = time.monotonic()
-        cmd = ["pgbench", "-n", "-c", str(args.clients), "-j", "1", "-T", str(seconds), "-P", "5"]
+        cmd = ["pgbench", "-n", "-c", str(args.clients), "-j", "1", "-T", str(seconds), "-P", "5",
+               "--progress-timestamp"]  # fmt: skip
         rc = run_until(cmd, args.stop_file, deadline)
         runs += 1
         print("pgbench", time.time(), f"rc={rc}", f"{time.monotonic() - started:.1f}s", flush=True)

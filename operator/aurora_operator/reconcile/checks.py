@@ -91,7 +91,7 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
 
 def capacity_range(c: AuroraCluster, observed: Observed) -> list[Finding]:
     """Serverless settings this operator cannot honour: auto-pause (not built: instances never go below
-    0.5 ACU) and a maximum no node can hold (the autoscaler stops at what the instance's node holds)."""
+    0.5 ACU) and a maximum no node can hold (the kubelet refuses the resize; the autoscaler stays below)."""
     serverless = c.spec.instances.serverless
     if serverless is None:
         return []
@@ -114,7 +114,8 @@ def capacity_range(c: AuroraCluster, observed: Observed) -> list[Finding]:
                 f"maxCapacity {serverless.max_capacity:g} ACU requests "
                 f"{capacity.memory_bytes(serverless.max_capacity) / capacity.GIB:g} GiB and "
                 f"{capacity.cpu_millis(serverless.max_capacity) * capacity.CPU_REQUEST_SHARE / 1000:g} "
-                f"cores per instance; the largest node holds {largest:g} ACU: the autoscaler stops there",
+                f"cores per instance; the largest node holds {largest:g} ACU: a resize past what a node "
+                "holds is refused by its kubelet, and the autoscaler stays below it",
             )
         )
     return found

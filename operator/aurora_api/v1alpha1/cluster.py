@@ -89,12 +89,20 @@ class ServerlessSpec(ApiModel):
 
     model_config = common.config(*ACU_RULES)
 
-    min_capacity: Acu = Field(default=0.5, ge=0, le=256, description="Lowest ACU: 0 (auto-pause) or 0.5-256.")
+    min_capacity: Acu = Field(
+        default=0.5,
+        ge=0,
+        le=256,
+        description="Lowest ACU: 0.5-256 (0 asks for auto-pause: not done; see condition CapacitySupported).",
+    )
     max_capacity: Acu = Field(
         default=4, ge=0.5, le=256, description="Highest ACU: 0.5-256, at least minCapacity."
     )
     seconds_until_auto_pause: int | None = Field(
-        default=None, ge=300, le=86400, description="Idle seconds before pausing; only with minCapacity 0."
+        default=None,
+        ge=300,
+        le=86400,
+        description="Idle seconds before pausing; only with minCapacity 0 (auto-pause: not done).",
     )
 
     @model_validator(mode="after")

@@ -98,3 +98,17 @@ async def test_an_infeasible_resize_is_reported_once_and_becomes_the_ceiling() -
     assert kube.objects["Pod", "db", "demo-instance-0-0"]["spec"]["containers"][0]["resources"] == (
         capacity.resources(3.5)
     )
+
+
+async def test_a_resize_asked_but_not_yet_applied_is_not_asked_again() -> None:
+    c = factories.cluster(SPEC)
+    kube, instances = FakeKube(), FakeInstances()
+    asked = pod(c, 0, 0.5)
+    asked["spec"]["containers"][0]["resources"] = capacity.resources(1)  # the kubelet has not acted yet
+    kube.put(asked)
+    memory = autoscale_pass.Memory()
+    url = f"http://10.0.0.0:{contract.INSTANCE_HTTP_PORT}"
+    for step in range(3):
+        instances.reports[url] = report("writer", 0.25 * 2 * step, 2.0 * step)
+        assert (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events == []
+    assert not [call for call in kube.calls if call.startswith("resize")]

@@ -79,18 +79,28 @@ async def run(kube: Kube, instances: Instances, c: AuroraCluster, memory: Memory
             memory.refused[uid] = wanted - capacity.STEP
             events.append(("Warning", "ScaleRefused", f"{name}: {wanted} ACU refused by the node: {message}"))
         ordinal = names.instance_ordinal(c, name)
+        current = autoscale.pod_acu(pod)
+        # Asked but not yet applied, before the kubelet has even set a condition: still in flight.
+        unapplied = (
+            state == "" and current is not None and not autoscale.same(autoscale.wanted_acu(pod), current)
+        )
         views.append(
             autoscale.InstanceView(
                 name=name,
                 role=report.role if report is not None else "unknown",
                 tier=c.spec.instances.tier(ordinal) if ordinal is not None else 15,
-                current=autoscale.pod_acu(pod),
+                current=current,
                 samples=memory.samples.get(name, ()),
                 last_change=memory.changed_at.get(name),
-                resizing=state not in ("", "Infeasible"),
+                resizing=state not in ("", "Infeasible") or unapplied,
                 ceiling=memory.refused.get(uid),
             )
         )
+    uids = {p["metadata"].get("uid", "") for p in pods.values()}
+    memory.refused = {uid: acu for uid, acu in memory.refused.items() if uid in uids}
+    for gone in set(memory.last) - set(pods):
+        memory.last.pop(gone)
+        memory.samples.pop(gone, None)
     decided = autoscale.targets(views, serverless.min_capacity, serverless.max_capacity, now)
     for view in views:
         target = decided.get(view.name)

@@ -88,6 +88,8 @@ def test_serverless_scales_up_in_place_under_load_without_restart_and_back_down(
     restarts = container_restarts(namespace)
     # under pgbench through the cluster endpoint (and the audited writer), throttled at 0.5 ACU,
     with Workload.start(namespace, NAME) as load:
+        # (pgbench -i at 0.5 ACU takes a while: the baseline starts at its first progress report)
+        wait_for("pgbench running", lambda: PROGRESS.search(load.log_text("pgbench")) is not None, 300)
         time.sleep(BASELINE_SECONDS)
         # when maxCapacity is raised to 4 (pressure already sustained: the autoscaler's reaction is timed),
         t_raise = time.time()

@@ -1,5 +1,6 @@
 """Serverless on the kind test bed: a cluster held at 0.5 ACU under pgbench, then allowed up to 4, scales up
-in place (no PostgreSQL restart, no client error, nothing lost) and back down when the load stops.
+in place (no PostgreSQL restart, no client error, nothing lost) and back down when the load stops; a
+maxCapacity no node can hold is flagged in a condition while nothing running is touched.
 
 Real pods are resized by the operator through the ``resize`` subresource and the kubelet changes their
 cgroups for real; the instance managers read their load from those cgroups. What is printed (reaction
@@ -126,3 +127,21 @@ def test_serverless_scales_up_in_place_under_load_without_restart_and_back_down(
     print(f"serverless scale-down: {peak:g} -> {downs[-1][1]:g} ACU {took:.0f} s after the load stopped")
     assert postmaster_started(namespace) == started
     assert aurora.event_count(namespace, NAME, "Scaled") >= 2
+    # A maxCapacity no node can hold is flagged in a condition, and nothing running is touched.
+    uids = {name: pod["metadata"]["uid"] for name, pod in aurora.cluster_pods(namespace, NAME).items()}
+    too_big = {"spec": {"instances": {"serverless": {"maxCapacity": 256}}}}
+    namespace.run("patch", "aurora", NAME, "--type", "merge", "-p", json.dumps(too_big))
+    wait_for(
+        "CapacitySupported False (MaxCapacityTooLarge)",
+        lambda: (
+            aurora.condition(aurora.status(namespace, NAME), "CapacitySupported").get("reason")
+            == "MaxCapacityTooLarge"
+        ),
+        60,
+    )
+    print("flagged:", aurora.condition(aurora.status(namespace, NAME), "CapacitySupported")["message"])
+    time.sleep(10)
+    assert {
+        name: pod["metadata"]["uid"] for name, pod in aurora.cluster_pods(namespace, NAME).items()
+    } == uids
+    assert postmaster_started(namespace) == started

@@ -112,3 +112,24 @@ async def test_a_resize_asked_but_not_yet_applied_is_not_asked_again() -> None:
         instances.reports[url] = report("writer", 0.25 * 2 * step, 2.0 * step)
         assert (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events == []
     assert not [call for call in kube.calls if call.startswith("resize")]
+
+
+async def test_a_resize_the_node_deferred_is_withdrawn_when_the_load_is_gone() -> None:
+    c = factories.cluster(SPEC)
+    kube, instances = FakeKube(), FakeInstances()
+    deferred = pod(c, 0, 2)
+    deferred["spec"]["containers"][0]["resources"] = capacity.resources(4)  # asked 4, the node said later
+    deferred["status"]["conditions"].append(
+        {"type": "PodResizePending", "status": "True", "reason": "Deferred"}
+    )
+    kube.put(deferred)
+    memory = autoscale_pass.Memory()
+    url = f"http://10.0.0.0:{contract.INSTANCE_HTTP_PORT}"
+    events = []
+    for step in range(33):  # 0.6 cores for a minute: 2 ACU is right, the 4 asked are not needed any more
+        instances.reports[url] = report("writer", 0.6 * 2 * step, 2.0 * step)
+        events += (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events
+    assert kube.objects["Pod", "db", "demo-instance-0-0"]["spec"]["containers"][0]["resources"] == (
+        capacity.resources(2)
+    )
+    assert len(events) == 1 and "stays at 2 ACU (the 4 ACU asked is withdrawn)" in events[0][2]

@@ -117,11 +117,13 @@ class InstanceView:
     role: str
     tier: int
     current: float | None
-    """ACU the pod holds now (from its container's resources), None when unknown."""
+    """ACU asked of the pod (its spec): what the node holds once the kubelet has applied it (a resize the
+    node deferred stays asked until a new target replaces it). None when unknown."""
     samples: tuple[Sample, ...]
     last_change: float | None
     resizing: bool
-    """A resize of this pod is still pending or in progress: no new one until the kubelet has finished."""
+    """The kubelet is applying a resize to this pod now: no decision until it has finished. (A resize the
+    node deferred is not in progress: a new target replaces it.)"""
     ceiling: float | None = None
     """Below a capacity the node refused (an infeasible resize), for as long as the pod lives."""
 

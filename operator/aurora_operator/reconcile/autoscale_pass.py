@@ -79,20 +79,15 @@ async def run(kube: Kube, instances: Instances, c: AuroraCluster, memory: Memory
             memory.refused[uid] = wanted - capacity.STEP
             events.append(("Warning", "ScaleRefused", f"{name}: {wanted} ACU refused by the node: {message}"))
         ordinal = names.instance_ordinal(c, name)
-        current = autoscale.pod_acu(pod)
-        # Asked but not yet applied, before the kubelet has even set a condition: still in flight.
-        unapplied = (
-            state == "" and current is not None and not autoscale.same(autoscale.wanted_acu(pod), current)
-        )
         views.append(
             autoscale.InstanceView(
                 name=name,
                 role=report.role if report is not None else "unknown",
                 tier=c.spec.instances.tier(ordinal) if ordinal is not None else 15,
-                current=current,
+                current=autoscale.wanted_acu(pod),
                 samples=memory.samples.get(name, ()),
                 last_change=memory.changed_at.get(name),
-                resizing=state not in ("", "Infeasible") or unapplied,
+                resizing=state == "InProgress",
                 ceiling=memory.refused.get(uid),
             )
         )
@@ -105,12 +100,16 @@ async def run(kube: Kube, instances: Instances, c: AuroraCluster, memory: Memory
     for view in views:
         target = decided.get(view.name)
         if target is None or view.current is None or autoscale.same(target.acu, view.current):
-            continue
+            continue  # nothing new to ask
         if await _resize(kube, namespace, pods[view.name], target.acu):
             memory.changed_at[view.name] = now
-            verb = "up" if target.acu > view.current else "down"
-            message = f"{view.name} {verb} from {view.current:g} to {target.acu:g} ACU: {target.reason}"
-            events.append(("Normal", "Scaled", message))
+            held = autoscale.pod_acu(pods[view.name])
+            if held is not None and autoscale.same(target.acu, held):
+                message = f"{view.name} stays at {held:g} ACU (the {view.current:g} ACU asked is withdrawn)"
+            else:
+                verb = "up" if target.acu > view.current else "down"
+                message = f"{view.name} {verb} from {view.current:g} to {target.acu:g} ACU"
+            events.append(("Normal", "Scaled", f"{message}: {target.reason}"))
     return Result(events)
 
 

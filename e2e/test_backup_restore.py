@@ -206,8 +206,13 @@ def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_a
     print(f"restored from the snapshot: {aurora.status(ns, 'fromsnap')['restore']}")
     ns.run("delete", "aurora", "pitr", "early", "fromsnap", "--wait=false")
     ns.run("delete", "aurorasnapshot", "snap", "--wait=true", timeout=120)
-    deleted = ns.get_json("events", "--field-selector", "involvedObject.name=snap,reason=Deleting")["items"]
-    assert any("deleted" in e["message"] and "objects" in e["message"] for e in deleted), deleted
+
+    def deletion_reported() -> bool:
+        # kopf posts Events from a background task: the object can be gone before its Event is stored.
+        found = ns.get_json("events", "--field-selector", "involvedObject.name=snap,reason=Deleting")["items"]
+        return any("deleted" in e["message"] and "objects" in e["message"] for e in found)
+
+    wait_for("the snapshot's Deleting Event (its objects deleted)", deletion_reported, 30)
 
     # The source deleted: restore to the latest restorable time from the bucket alone.
     ns.run("delete", "aurora", SOURCE, "--wait=true", timeout=300)

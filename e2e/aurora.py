@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from kube import Kubectl, KubectlError, wait_for
@@ -278,18 +278,38 @@ class Sample:
     status_writer: str | None
 
 
-class WriterLabels:
+class Sampler:
+    """A background thread that runs ``_run`` (which loops until ``_stop``) while the ``with`` block runs."""
+
+    def __init__(self, ns: Kubectl, name: str, interval: float) -> None:
+        self.ns = ns
+        self.name = name
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}-{name}", daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+class WriterLabels(Sampler):
     """Samples every ``interval`` seconds, in a thread, which pods carry the writer label and what
     ``status.writer`` says. A sampler: an overlap shorter than the interval can go unseen."""
 
     def __init__(self, ns: Kubectl, name: str, interval: float = 0.5) -> None:
-        self.ns = ns
-        self.name = name
-        self.interval = interval
+        super().__init__(ns, name, interval)
         self.samples: list[Sample] = []
         self.failed_samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"writer-labels-{name}", daemon=True)
 
     def _sample(self) -> Sample:
         pods = self.ns.get_json("pods", "-l", f"quorumdb.io/cluster={self.name},{WRITER_LABEL}")["items"]
@@ -304,16 +324,6 @@ class WriterLabels:
             except (KubectlError, KeyError, ValueError):
                 self.failed_samples += 1
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-
-    def __enter__(self) -> WriterLabels:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join(30)
 
     def overlaps(self) -> list[Sample]:
         """Samples with more than one writer-labelled pod."""
@@ -403,18 +413,14 @@ def revision(pod: dict[str, Any]) -> str:
     return str(pod["metadata"].get("annotations", {}).get("quorumdb.io/revision", ""))
 
 
-class PodLives:
+class PodLives(Sampler):
     """Samples every ``interval`` seconds, in a thread, the UID of each of the cluster's pods: how many
     times each pod was re-created while it ran (a sampler: a pod re-created twice between two samples
     counts once)."""
 
     def __init__(self, ns: Kubectl, name: str, interval: float = 1.0) -> None:
-        self.ns = ns
-        self.name = name
-        self.interval = interval
+        super().__init__(ns, name, interval)
         self.uids: dict[str, list[str]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"pod-lives-{name}", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -430,16 +436,6 @@ class PodLives:
     def restarts(self) -> dict[str, int]:
         """Pod name -> times it was re-created since sampling started."""
         return {name: len(uids) - 1 for name, uids in sorted(self.uids.items())}
-
-    def __enter__(self) -> PodLives:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        self._thread.join(30)
 
 
 def wait_maintenance(ns: Kubectl, name: str, state: str, timeout: float) -> dict[str, Any]:

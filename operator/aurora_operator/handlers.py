@@ -86,6 +86,16 @@ def _parse(body: kopf.Body, patch: kopf.Patch) -> api.AuroraCluster | None:
         return None
 
 
+def _live(body: kopf.Body) -> api.AuroraCluster | None:
+    """The cluster for a side pass (backup, scaling); None when its spec is invalid (the main pass reports
+    that) or it is being deleted."""
+    try:
+        cluster = api.AuroraCluster.model_validate(dict(body))
+    except pydantic.ValidationError:
+        return None
+    return None if cluster.metadata.deletion_timestamp else cluster
+
+
 async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) -> loop.Outcome:
     """One pass, status written, all under the cluster's lock, on the AuroraCluster as stored now.
 
@@ -141,11 +151,8 @@ async def reconcile_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
             field="spec.backup", value=kopf.PRESENT)  # fmt: skip
 async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Continuous backup: its own pass and timer, so a slow or unreachable store never delays a failover."""
-    try:
-        cluster = api.AuroraCluster.model_validate(dict(body))
-    except pydantic.ValidationError:
-        return  # the main pass reports the invalid spec
-    if cluster.metadata.deletion_timestamp or cluster.spec.backup is None:
+    cluster = _live(body)
+    if cluster is None or cluster.spec.backup is None:
         return
     kube: Kube = memo.kube
 
@@ -166,11 +173,8 @@ async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
             field="spec.instances.serverless", value=kopf.PRESENT)  # fmt: skip
 async def scale_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Serverless: each instance's ACU follows its load, resized in place (``reconcile.autoscale``)."""
-    try:
-        cluster = api.AuroraCluster.model_validate(dict(body))
-    except pydantic.ValidationError:
-        return  # the main pass reports the invalid spec
-    if cluster.metadata.deletion_timestamp:
+    cluster = _live(body)
+    if cluster is None:
         return
     memory: dict[str, autoscale_pass.Memory] = memo.autoscale
     state = memory.setdefault(cluster.metadata.uid, autoscale_pass.Memory())

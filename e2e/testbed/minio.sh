@@ -34,15 +34,20 @@ kubectl -n "$NS" rollout status deploy/minio --timeout=180s >"$LOG_DIR/wait-mini
   || { kubectl -n "$NS" get pods -o wide >&2; die "MinIO not ready within 180s; see $LOG_DIR/wait-minio.log"; }
 
 bucket() {
-  local port=19000
-  kubectl -n "$NS" port-forward svc/minio "$port:9000" >"$LOG_DIR/minio-port-forward.log" 2>&1 &
-  local pf=$!
+  local port=19000 pf=""
   trap 'kill $pf 2>/dev/null || true' RETURN
   local user pass
   user=$(kubectl -n "$NS" get secret minio-root -o jsonpath='{.data.accessKeyId}' | base64 -d)
   pass=$(kubectl -n "$NS" get secret minio-root -o jsonpath='{.data.secretAccessKey}' | base64 -d)
   local code=""
   for _ in $(seq 60); do
+    # A port-forward exits for good on its first failed connection (MinIO restarting with its node after
+    # a host reboot answered "connection refused" although the Deployment was rolled out): start another.
+    if [ -z "$pf" ] || ! kill -0 "$pf" 2>/dev/null; then
+      kubectl -n "$NS" port-forward svc/minio "$port:9000" >>"$LOG_DIR/minio-port-forward.log" 2>&1 &
+      pf=$!
+      sleep 1
+    fi
     # PUT bucket, signed with SigV4 by curl itself: 200 created, 409 already ours.
     code=$(curl -s -o "$LOG_DIR/minio-bucket.out" -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
       --user "$user:$pass" "http://127.0.0.1:$port/quorumdb" || true)

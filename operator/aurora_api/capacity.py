@@ -33,6 +33,16 @@ MAX_CONNECTIONS = 500
 ``spec.postgresql.parameters``."""
 
 
+PAUSED_CPU_MILLIS = 10
+PAUSED_MEMORY_MIB = 128
+"""A paused instance's requests: what its manager (PostgreSQL is stopped) needs; the rest is released."""
+
+
+def running(min_acu: float) -> float:
+    """The smallest capacity an instance runs at (``minCapacity`` 0 means paused, not 0 ACU running)."""
+    return max(min_acu, SMALLEST)
+
+
 def memory_bytes(acu: float) -> int:
     return int(acu * MEMORY_PER_ACU)
 
@@ -49,6 +59,17 @@ def resources(acu: float) -> dict[str, dict[str, str]]:
     return {
         "requests": {"cpu": f"{max(1, int(limit * CPU_REQUEST_SHARE))}m", "memory": memory},
         "limits": {"cpu": f"{limit}m", "memory": memory},
+    }
+
+
+def paused_resources(acu: float) -> dict[str, dict[str, str]]:
+    """A paused instance's container: requests down to the manager's needs, so the scheduler can give the
+    node to others, and the limits of ``acu`` kept. Why keep the limits: a resume then starts PostgreSQL at
+    once, without waiting for the kubelet to apply a resize (the requests are raised back after), and the
+    pod's QoS class (which a resize cannot change) stays Burstable."""
+    return {
+        "requests": {"cpu": f"{PAUSED_CPU_MILLIS}m", "memory": f"{PAUSED_MEMORY_MIB}Mi"},
+        "limits": resources(acu)["limits"],
     }
 
 
@@ -73,7 +94,7 @@ def static_parameters(min_acu: float) -> dict[str, str]:
     capacity's memory (at least 128 MB), ``max_connections`` ``MAX_CONNECTIONS`` whatever the range (a
     standby refuses to replay from a writer with a higher value, so a value that moved with maxCapacity
     would stall the rolling restart that applies a lower one)."""
-    smallest = max(min_acu, SMALLEST)
+    smallest = running(min_acu)
     shared = max(128, memory_bytes(smallest) // 4 // MIB)
     return {"shared_buffers": f"{shared}MB", "max_connections": str(MAX_CONNECTIONS)}
 

@@ -25,6 +25,12 @@ ZONES: Final = 3
 POSTGRES_PORT: Final = 5432
 INSTANCE_HTTP_PORT: Final = 8008
 STORAGE_HTTP_PORT: Final = 7000
+PROXY_WRITER_PORT: Final = 5432
+"""The resume proxy's port for the cluster endpoint (forwards to the writer)."""
+PROXY_READER_PORT: Final = 5433
+"""The resume proxy's port for the reader endpoint (forwards to the readers in turn)."""
+PROXY_HTTP_PORT: Final = 8010
+"""The resume proxy's probes."""
 
 # --- Roles, labels and annotations -------------------------------------------------------------------
 ROLE_WRITER: Final = "writer"
@@ -39,6 +45,7 @@ ANNOTATION_TARGET_ACU: Final = "quorumdb.io/target-acu"  # serverless instance p
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
+COMPONENT_PROXY: Final = "proxy"
 
 # --- Fixed in-pod paths (the matching ``Env``/``EnvInstance`` variables are always set to these) ---------
 PATH_DATA_DIR: Final = "/var/lib/quorumdb/data"
@@ -94,6 +101,18 @@ class Env:
     # writing plaintext.
     BACKUP_KEY: Final = "QUORUMDB_BACKUP_KEY"
     BACKUP_ENCRYPTED: Final = "QUORUMDB_BACKUP_ENCRYPTED"
+
+
+class EnvProxy:
+    """Environment of the resume proxy (``quorumdb-proxy``)."""
+
+    # The instances, comma-separated: ``host`` (ports POSTGRES_PORT and INSTANCE_HTTP_PORT) or
+    # ``host:postgres_port:http_port``. The proxy asks their managers which one writes.
+    INSTANCES: Final = "QUORUMDB_PROXY_INSTANCES"
+    LISTEN: Final = "QUORUMDB_PROXY_LISTEN"  # address to listen on (default all)
+    WRITER_PORT: Final = "QUORUMDB_PROXY_WRITER_PORT"
+    READER_PORT: Final = "QUORUMDB_PROXY_READER_PORT"
+    HTTP_PORT: Final = "QUORUMDB_PROXY_HTTP_PORT"
 
 
 class EnvInstance:
@@ -186,6 +205,24 @@ class InstancePaths:
     DEMOTE: Final = "/v1/demote"
     METRICS: Final = "/metrics"
     BACKUPS: Final = "/v1/backups"  # POST BackupRequest: start one; GET: reports.BackupJobReport list
+    PAUSE: Final = "/v1/pause"  # POST PauseFields
+    RESUME: Final = "/v1/resume"  # POST (no body)
+
+
+class PauseFields:
+    """JSON body of ``InstancePaths.PAUSE`` (POST): {"wakes": int}, the ``InstanceReport.wakes`` the caller
+    saw when it judged the instance idle. Refused with 409 when a client woke the instance since (its wakes
+    moved on): a pause never races a resume. 202: PostgreSQL stops once it has no client connection and
+    stays stopped, across restarts of the manager, until ``InstancePaths.RESUME``.
+
+    ``InstancePaths.RESUME`` (POST): start PostgreSQL again if paused, counted in ``wakes``; answers once
+    the instance is ready (200 with the status) or after ``RESUME_WAIT_SECONDS`` (503). Idempotent: on a
+    running instance it answers at once."""
+
+    WAKES: Final = "wakes"
+
+
+RESUME_WAIT_SECONDS: Final = 30.0
 
 
 class BackupFields:

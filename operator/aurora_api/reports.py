@@ -74,6 +74,10 @@ class InstanceReport(BaseModel):
     seed_needed: bool = False
     """No data directory while the storage nodes hold the cluster: it waits to be re-seeded as a reader."""
     load: LoadReport | None = None
+    paused: bool = False
+    """Asked to pause (``InstancePaths.PAUSE``): PostgreSQL stops, or has stopped, until a resume."""
+    wakes: int = 0
+    """Resumes this manager process has answered: a pause asked with an older count is refused."""
 
 
 class BackupJobReport(BaseModel):

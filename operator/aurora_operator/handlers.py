@@ -24,7 +24,7 @@ from lightkube import AsyncClient
 from .instances import HttpInstances
 from .kube import Kube, LightKube
 from .objectstore import StoreError
-from .reconcile import autoscale_pass, backup_pass, conditions, loop, observe, snapshot_pass
+from .reconcile import autoscale_pass, backup_pass, conditions, loop, observe, pause_pass, snapshot_pass
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -60,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.silence = {}
     memo.wake = {}
     memo.autoscale = {}
+    memo.pause = {}
 
 
 def _wake(memo: kopf.Memo, namespace: str, cluster: str) -> asyncio.Event:
@@ -154,6 +155,13 @@ async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     cluster = _live(body)
     if cluster is None or cluster.spec.backup is None:
         return
+    result = await backup_pass.run(memo.kube, memo.instances, cluster, _locked(memo, cluster))
+    for type_, reason, message in result.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+
+def _locked(memo: kopf.Memo, cluster: api.AuroraCluster) -> pause_pass.Locked:
+    """Runs a side pass's write on the AuroraCluster as stored now, under the cluster's lock."""
     kube: Kube = memo.kube
 
     async def locked(fn: Any) -> Any:
@@ -164,22 +172,30 @@ async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                 return None
             return await fn(api.AuroraCluster.model_validate(fresh))
 
-    result = await backup_pass.run(kube, memo.instances, cluster, locked)
-    for type_, reason, message in result.events:
-        kopf.event(body, type=type_, reason=reason, message=message)
+    return locked
 
 
-@kopf.timer(GROUP, VERSION, api.PLURAL, interval=SCALE_SECONDS, initial_delay=SCALE_SECONDS,
-            field="spec.instances.serverless", value=kopf.PRESENT)  # fmt: skip
+@kopf.timer(GROUP, VERSION, api.PLURAL, interval=SCALE_SECONDS, initial_delay=SCALE_SECONDS)
 async def scale_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Serverless: each instance's ACU follows its load, resized in place (``reconcile.autoscale``)."""
+    """Serverless: each instance's ACU follows its load, resized in place (``reconcile.autoscale``), and a
+    cluster with ``minCapacity: 0`` pauses when idle and resumes for a client (``reconcile.pause``). Runs
+    for every cluster (returning at once for the others) so a pause outlives turning serverless off."""
     cluster = _live(body)
-    if cluster is None:
+    if cluster is None or (cluster.spec.instances.serverless is None and cluster.status.pause is None):
         return
-    memory: dict[str, autoscale_pass.Memory] = memo.autoscale
-    state = memory.setdefault(cluster.metadata.uid, autoscale_pass.Memory())
-    result = await autoscale_pass.run(memo.kube, memo.instances, cluster, state, time.monotonic())
-    for type_, reason, message in result.events:
+    uid = cluster.metadata.uid
+    scaling: dict[str, autoscale_pass.Memory] = memo.autoscale
+    pausing: dict[str, pause_pass.Memory] = memo.pause
+    seen = await autoscale_pass.look(memo.kube, memo.instances, cluster)
+    now = time.monotonic()
+    scaled = await autoscale_pass.run(
+        memo.kube, cluster, seen, scaling.setdefault(uid, autoscale_pass.Memory()), now
+    )
+    paused = await pause_pass.run(
+        memo.kube, memo.instances, cluster, seen, pausing.setdefault(uid, pause_pass.Memory()), now,
+        datetime.datetime.now(datetime.UTC), _locked(memo, cluster),
+    )  # fmt: skip
+    for type_, reason, message in scaled.events + paused.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 
 

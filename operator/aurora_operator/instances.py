@@ -38,6 +38,12 @@ class Instances(Protocol):
     async def backups(self, url: str) -> list[BackupJobReport] | None:
         """The instance's backup jobs, or None when it cannot be reached."""
 
+    async def pause(self, url: str, wakes: int) -> int:
+        """Ask the instance to pause unless woken since ``wakes``; the HTTP status (409: woken since)."""
+
+    async def resume(self, url: str) -> int:
+        """Ask the instance to resume, without waiting for it to be ready; the HTTP status."""
+
 
 class HttpInstances:
     """``Instances`` over httpx. Short timeouts: an instance that does not answer in a second is unhealthy."""
@@ -79,6 +85,12 @@ class HttpInstances:
         }  # fmt: skip
         return await self._post(url + contract.InstancePaths.BACKUPS, body)
 
+    async def pause(self, url: str, wakes: int) -> int:
+        return await self._post(url + contract.InstancePaths.PAUSE, {contract.PauseFields.WAKES: wakes})
+
+    async def resume(self, url: str) -> int:
+        return await self._post(url + contract.InstancePaths.RESUME + "?wait=0", {})
+
     async def backups(self, url: str) -> list[BackupJobReport] | None:
         try:
             response = await self._client.get(url + contract.InstancePaths.BACKUPS)
@@ -118,3 +130,14 @@ class FakeInstances:
 
     async def backups(self, url: str) -> list[BackupJobReport] | None:
         return self.jobs.get(url, []) if url in self.reports else None
+
+    async def pause(self, url: str, wakes: int) -> int:
+        self.requests.append(("pause", url, wakes))
+        report = self.reports.get(url)
+        if report is None:
+            return 0
+        return 409 if report.wakes != wakes else 202
+
+    async def resume(self, url: str) -> int:
+        self.requests.append(("resume", url, 0))
+        return 202 if url in self.reports else 0

@@ -36,6 +36,7 @@ RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("v1", "ServiceAccount"): core_v1.ServiceAccount,
     ("v1", "PersistentVolumeClaim"): core_v1.PersistentVolumeClaim,
     ("apps/v1", "StatefulSet"): apps_v1.StatefulSet,
+    ("apps/v1", "Deployment"): apps_v1.Deployment,
     ("policy/v1", "PodDisruptionBudget"): policy_v1.PodDisruptionBudget,
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_authorization_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_authorization_v1.RoleBinding,

@@ -142,6 +142,12 @@ def start(ctx: Context, intent: Intent, *, local_wal: bool = False) -> str:
     return f"started as {intent.role} at term {intent.term}"
 
 
+def pause(ctx: Context) -> str:
+    """Stop PostgreSQL cleanly (fast: no client is connected, ``decide`` checked)."""
+    ctx.pg.stop("fast")
+    return "paused: PostgreSQL stopped"
+
+
 def _basebackup(ctx: Context, writer: str, target: Path) -> None:
     host, port = writer.rsplit(":", 1)
     ctx.pg.run(

@@ -34,6 +34,7 @@ class Action(enum.Enum):
     PROMOTE = "promote"
     REJOIN = "rejoin as reader"
     RELOAD = "apply configuration"
+    PAUSE = "pause"
 
 
 class Decision(NamedTuple):
@@ -46,6 +47,8 @@ def decide(w: World) -> Decision:
         return Decision(None, f"waiting: {w.action} in progress")
     if w.local.data is DataDir.MISSING:
         return _no_data(w)
+    if w.paused:
+        return _paused(w)
     if w.intent.role == contract.ROLE_WRITER:
         return _writer(w)
     return _reader(w)
@@ -103,6 +106,20 @@ def _no_data(w: World) -> Decision:
             f"bootstrapping a new writer at term {intent.term}",
         )
     return Decision(Action.BOOTSTRAP_READER, f"no data directory: copying the writer at {intent.writer}")
+
+
+def _paused(w: World) -> Decision:
+    """Paused: PostgreSQL stops only with no client connected (a client that came in after the operator
+    judged the instance idle keeps it up), and a stopped instance stays stopped until a resume. Stopping
+    is a clean shutdown: a writer's shutdown checkpoint reaches the storage nodes like any WAL, and it
+    starts again as the cleanly stopped writer of the same term."""
+    if not w.postmaster_running:
+        return Decision(None, "paused: PostgreSQL stopped until a client connects")
+    if w.pg is None:
+        return Decision(None, "pause asked: waiting for PostgreSQL to answer")
+    if w.pg.connections > 0:
+        return Decision(None, f"pause asked but {w.pg.connections} client connections are open: waiting")
+    return Decision(Action.PAUSE, "pausing: no client connection, stopping PostgreSQL cleanly")
 
 
 def _writer(w: World) -> Decision:

@@ -85,6 +85,22 @@ def save_state(settings: Settings, state: State) -> None:
     write(settings.state_file, json.dumps({"role": state.role, "term": state.term, "writer": state.writer}))
 
 
+def pause_marker(settings: Settings) -> Path:
+    """Present while the instance is paused: a manager restarted while paused keeps PostgreSQL stopped."""
+    return settings.data_root / "paused"
+
+
+def load_paused(settings: Settings) -> bool:
+    return pause_marker(settings).exists()
+
+
+def save_paused(settings: Settings, paused: bool) -> None:
+    if paused:
+        write(pause_marker(settings), "paused until a client connects\n")
+    else:
+        pause_marker(settings).unlink(missing_ok=True)
+
+
 def user_parameters(settings: Settings) -> dict[str, str]:
     """User parameters: the restart-only ones from the pod's environment, the reloadable ones from the
     mounted ConfigMap (re-read on every cycle), over (serverless) the settings that follow the cgroup's

@@ -1,5 +1,5 @@
-"""The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, base
-backups, metrics.
+"""The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, pause,
+resume, base backups, metrics.
 
 Why: the operator and the kubelet learn everything about an instance here, and the control plane changes its
 role only here, by term. Promote/demote are idempotent per term and never act directly: they persist the new
@@ -8,8 +8,10 @@ role only here, by term. Promote/demote are idempotent per term and never act di
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 
 from aiohttp import web
 from aurora_api import contract
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 P = contract.InstancePaths
 F = contract.PromoteFields
 B = contract.BackupFields
+RESUME_POLL_SECONDS = 0.02
 
 
 async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
@@ -76,6 +79,30 @@ def build(manager: Manager, backups: Backups) -> web.Application:
         manager.set_intent(wanted)
         return status_response(202)
 
+    async def pause(request: web.Request) -> web.Response:
+        try:
+            wakes = (await request.json())[contract.PauseFields.WAKES]
+            if not isinstance(wakes, int) or isinstance(wakes, bool) or wakes < 0:
+                raise ValueError("wakes must be a non-negative integer")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            expected = f"expected JSON {{'{contract.PauseFields.WAKES}': <int>}}"
+            raise web.HTTPBadRequest(text=f"{expected}: {err}") from err
+        if not manager.pause(wakes):
+            message = f"woken since (wakes {manager.wakes}, not {wakes}): not pausing"
+            return web.json_response({"error": message}, status=409)
+        return status_response(202)
+
+    async def resume(request: web.Request) -> web.Response:
+        """Answers once the instance serves (a proxy holds its client until then), or at once with 202 when
+        asked ``?wait=0`` (the operator, which looks again on its next pass)."""
+        manager.resume()
+        if request.query.get("wait") == "0":
+            return status_response(200 if manager.ready() else 202)
+        deadline = time.monotonic() + contract.RESUME_WAIT_SECONDS
+        while not manager.ready() and time.monotonic() < deadline:
+            await asyncio.sleep(RESUME_POLL_SECONDS)
+        return status_response(200 if manager.ready() else 503)
+
     async def start_backup(request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -121,6 +148,8 @@ def build(manager: Manager, backups: Backups) -> web.Application:
             web.get(P.STATUS, status),
             web.post(P.PROMOTE, promote),
             web.post(P.DEMOTE, demote),
+            web.post(P.PAUSE, pause),
+            web.post(P.RESUME, resume),
             web.post(P.BACKUPS, start_backup),
             web.get(P.BACKUPS, list_backups),
             web.get(P.METRICS, metrics),

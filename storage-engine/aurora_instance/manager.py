@@ -61,14 +61,40 @@ class Manager:
         self._system: tuple[tuple[int, int, int], str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
+        self.paused = files.load_paused(ctx.settings)
+        self.wakes = 0
 
     # --- intent (changed by HTTP) ---------------------------------------------------------------------
     def set_intent(self, intent: Intent) -> None:
+        """A new role or term also ends a pause: the control plane wants the instance running."""
+        if self.paused:
+            files.save_paused(self.ctx.settings, False)
+            self.paused = False
         files.save_state(self.ctx.settings, files.State(intent.role, intent.term, intent.writer))
         log.info("intent changed: %s at term %d (writer %s)", intent.role, intent.term, intent.writer)
         self.intent = intent
         self._stalled_since = None
         self._wake.set()
+
+    def pause(self, wakes: int) -> bool:
+        """Pause unless a client woke the instance after the caller judged it idle (``wakes`` moved on)."""
+        if wakes != self.wakes:
+            return False
+        if not self.paused:
+            files.save_paused(self.ctx.settings, True)
+            log.info("pause asked: PostgreSQL stops once no client is connected")
+            self.paused = True
+            self._wake.set()
+        return True
+
+    def resume(self) -> None:
+        """Count a wake; start PostgreSQL again if paused (persisted first, like an intent)."""
+        self.wakes += 1
+        if self.paused:
+            files.save_paused(self.ctx.settings, False)
+            log.info("resume asked: starting PostgreSQL")
+            self.paused = False
+            self._wake.set()
 
     def _wake_threadsafe(self) -> None:
         if self._loop is not None:
@@ -87,7 +113,7 @@ class Manager:
         if running:
             try:
                 with self.ctx.connect(timeout=2) as conn:
-                    obs = sql.observe(conn)
+                    obs = sql.observe(conn, self.ctx.creds.replication.username)
                 system = obs.system_identifier
                 if obs.receiver_status is not None and obs.timeline is not None and pg.proc is not None:
                     self.ctx.receiver_timeline = (pg.proc.pid, obs.timeline)
@@ -142,6 +168,7 @@ class Manager:
             stalled_seconds=now - self._stalled_since if self._stalled_since else 0.0,
             storage_identity=identity,
             restore_from=self.ctx.restore.describe() if self.ctx.restore is not None else None,
+            paused=self.paused,
         )
 
     # --- act -------------------------------------------------------------------------------------------
@@ -156,6 +183,7 @@ class Manager:
             Action.PROMOTE: lambda: promotion.promote(ctx, intent),
             Action.REJOIN: lambda: actions.rejoin(ctx, intent),
             Action.RELOAD: lambda: actions.reload(ctx, intent, files.user_parameters(ctx.settings)),
+            Action.PAUSE: lambda: actions.pause(ctx),
         }
         return table[action]
 
@@ -222,6 +250,8 @@ class Manager:
             data_present=(self.ctx.settings.pgdata / "PG_VERSION").exists(),
             seed_needed=decide.seed_needed(w) if w else False,
             load=load.read(self.ctx.settings.cgroup_root, pg.connections if pg else None),
+            paused=self.paused,
+            wakes=self.wakes,
         )
 
     def system_identifier(self) -> str | None:
@@ -236,7 +266,7 @@ class Manager:
 
     def ready(self) -> bool:
         w = self.world
-        if w is None or w.pg is None or self.executor.running is not None:
+        if w is None or w.pg is None or self.executor.running is not None or self.paused:
             return False
         pg = w.pg
         if self.intent.role == contract.ROLE_WRITER:

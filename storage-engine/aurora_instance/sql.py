@@ -99,13 +99,17 @@ def connect(
     )
 
 
-_CONNECTIONS = (
-    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-)
+_CONNECTIONS = """
+SELECT count(*) FROM pg_stat_activity
+ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM %s
+"""
 
 
-def observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
-    row = conn.execute(_CONNECTIONS).fetchone()
+def observe(conn: psycopg.Connection[tuple[object, ...]], internal_user: str | None = None) -> PgObservation:
+    """What PostgreSQL says of itself; ``connections`` counts clients, not the cluster's own components
+    (storage nodes probing the writer, readers, backups: they use the replication account ``internal_user``),
+    so that they neither keep a cluster from pausing nor count as load."""
+    row = conn.execute(_CONNECTIONS, (internal_user,)).fetchone()
     return dataclasses.replace(_observe(conn), connections=int(str(row[0])) if row else 0)
 
 

@@ -36,6 +36,12 @@ def pod(c: Any, ordinal: int, acu: float) -> dict[str, Any]:
     return p
 
 
+async def scale(
+    kube: FakeKube, instances: FakeInstances, c: Any, memory: autoscale_pass.Memory, now: float
+) -> autoscale_pass.Result:
+    return await autoscale_pass.run(kube, c, await autoscale_pass.look(kube, instances, c), memory, now)
+
+
 def report(role: str, cpu_seconds: float, at: float) -> InstanceReport:
     load = LoadReport(
         sampled_at=at, cpu_seconds=cpu_seconds, memory_working_set_bytes=300 << 20, connections=4
@@ -55,7 +61,7 @@ async def test_a_throttled_writer_is_resized_in_place_and_its_tier_1_reader_foll
         t = 2.0 * step
         instances.reports[url.format(0)] = report("writer", 0.25 * t, t)
         instances.reports[url.format(1)] = report("reader", 0.001 * t, t)
-        events += (await autoscale_pass.run(kube, instances, c, memory, 100 + t)).events
+        events += (await scale(kube, instances, c, memory, 100 + t)).events
     resized = [call for call in kube.calls if call.startswith("resize")]
     assert resized == ["resize Pod/demo-instance-0-0", "resize Pod/demo-instance-1-0"]
     writer = kube.objects["Pod", "db", "demo-instance-0-0"]
@@ -76,7 +82,7 @@ async def test_a_pod_whose_resize_is_still_in_progress_is_left_alone() -> None:
     url = f"http://10.0.0.0:{contract.INSTANCE_HTTP_PORT}"
     for step in range(3):
         instances.reports[url] = report("writer", 0.5 * step, 2.0 * step)
-        await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)
+        await scale(kube, instances, c, memory, 100 + 2.0 * step)
     assert not [call for call in kube.calls if call.startswith("resize")]
 
 
@@ -93,7 +99,7 @@ async def test_an_infeasible_resize_is_reported_once_and_becomes_the_ceiling() -
     events = []
     for step in range(3):  # saturated at 2 ACU: would ask for 4 again
         instances.reports[url] = report("writer", 1.0 * 2 * step, 2.0 * step)
-        events += (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events
+        events += (await scale(kube, instances, c, memory, 100 + 2.0 * step)).events
     assert [e[1] for e in events] == ["ScaleRefused", "Scaled"]
     assert kube.objects["Pod", "db", "demo-instance-0-0"]["spec"]["containers"][0]["resources"] == (
         capacity.resources(3.5)
@@ -110,7 +116,7 @@ async def test_a_resize_asked_but_not_yet_applied_is_not_asked_again() -> None:
     url = f"http://10.0.0.0:{contract.INSTANCE_HTTP_PORT}"
     for step in range(3):
         instances.reports[url] = report("writer", 0.25 * 2 * step, 2.0 * step)
-        assert (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events == []
+        assert (await scale(kube, instances, c, memory, 100 + 2.0 * step)).events == []
     assert not [call for call in kube.calls if call.startswith("resize")]
 
 
@@ -128,7 +134,7 @@ async def test_a_resize_the_node_deferred_is_withdrawn_when_the_load_is_gone() -
     events = []
     for step in range(33):  # 0.6 cores for a minute: 2 ACU is right, the 4 asked are not needed any more
         instances.reports[url] = report("writer", 0.6 * 2 * step, 2.0 * step)
-        events += (await autoscale_pass.run(kube, instances, c, memory, 100 + 2.0 * step)).events
+        events += (await scale(kube, instances, c, memory, 100 + 2.0 * step)).events
     assert kube.objects["Pod", "db", "demo-instance-0-0"]["spec"]["containers"][0]["resources"] == (
         capacity.resources(2)
     )

@@ -1,4 +1,4 @@
-"""The CapacitySupported findings: auto-pause (not done) and a maxCapacity no node can hold."""
+"""The CapacitySupported finding: a maxCapacity no node can hold."""
 
 from __future__ import annotations
 
@@ -21,11 +21,9 @@ def test_a_range_the_nodes_hold_is_supported() -> None:
     assert checks.capacity_range(factories.cluster(), Observed(node_allocatable=NODES)) == []
 
 
-def test_auto_pause_is_flagged_as_not_done() -> None:
-    assert reasons({"minCapacity": 0, "maxCapacity": 4}) == ["AutoPauseNotSupported"]
-    assert reasons({"minCapacity": 0, "maxCapacity": 4, "secondsUntilAutoPause": 300}) == [
-        "AutoPauseNotSupported"
-    ]
+def test_auto_pause_is_supported() -> None:
+    assert reasons({"minCapacity": 0, "maxCapacity": 4}) == []
+    assert reasons({"minCapacity": 0, "maxCapacity": 4, "secondsUntilAutoPause": 300}) == []
 
 
 def test_a_max_no_node_holds_is_flagged_with_what_the_largest_node_holds() -> None:

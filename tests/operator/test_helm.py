@@ -100,7 +100,7 @@ def test_rbac_is_least_privilege_and_sufficient() -> None:
     assert not any("*" in part for rule in rules for part in rule), "no wildcards"
     plural = {"ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings",
               "ConfigMap": "configmaps", "Service": "services", "StatefulSet": "statefulsets",
-              "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
+              "PodDisruptionBudget": "poddisruptionbudgets", "Deployment": "deployments"}  # fmt: skip
     for api_version, kind in observe.RENDERED_KINDS:
         group = api_version.rpartition("/")[0]
         for verb in ("get", "list", "create", "patch", "delete"):

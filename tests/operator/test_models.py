@@ -63,7 +63,7 @@ def test_camel_case_on_the_wire() -> None:
             "secondsUntilAutoPause",
         ),
         (
-            {"instances": {"serverless": {"minCapacity": 0, "secondsUntilAutoPause": 10}}},
+            {"instances": {"serverless": {"minCapacity": 0, "secondsUntilAutoPause": 9}}},
             "secondsUntilAutoPause",
         ),
         ({"instances": {"resources": {}, "serverless": {}}}, "mutually exclusive"),

@@ -29,7 +29,7 @@ MANAGED_PARAMETERS = (
 
 Tier = Annotated[int, Field(ge=0, le=15)]
 ZoneValue = Annotated[str, Field(min_length=1, max_length=63)]
-Phase = Literal["Pending", "Provisioning", "Ready", "Degraded", "Failed", "Deleting"]
+Phase = Literal["Pending", "Provisioning", "Ready", "Degraded", "Paused", "Failed", "Deleting"]
 
 
 class EngineSpec(ApiModel):
@@ -84,6 +84,10 @@ Acu = Annotated[
 ]
 
 
+DEFAULT_AUTO_PAUSE_SECONDS = 300
+"""Aurora's default idle time before a pause."""
+
+
 class ServerlessSpec(ApiModel):
     """Aurora Capacity Units: 1 ACU is about 2 GiB of memory with matching CPU. 0 ACU means paused."""
 
@@ -93,16 +97,19 @@ class ServerlessSpec(ApiModel):
         default=0.5,
         ge=0,
         le=256,
-        description="Lowest ACU: 0.5-256 (0 asks for auto-pause: not done; see condition CapacitySupported).",
+        description="Lowest ACU: 0.5-256, or 0: pause after secondsUntilAutoPause without a client.",
     )
     max_capacity: Acu = Field(
         default=4, ge=0.5, le=256, description="Highest ACU: 0.5-256, at least minCapacity."
     )
     seconds_until_auto_pause: int | None = Field(
         default=None,
-        ge=300,
+        ge=10,
         le=86400,
-        description="Idle seconds before pausing; only with minCapacity 0 (auto-pause: not done).",
+        description=(
+            "Seconds without a client connection before the cluster pauses (default 300); only with "
+            "minCapacity 0."
+        ),
     )
 
     @model_validator(mode="after")
@@ -112,6 +119,13 @@ class ServerlessSpec(ApiModel):
         if self.seconds_until_auto_pause is not None and self.min_capacity != 0:
             raise ValueError("secondsUntilAutoPause requires minCapacity 0")
         return self
+
+    @property
+    def auto_pause_seconds(self) -> int | None:
+        """Idle seconds before a pause; None when the cluster never pauses (minCapacity above 0)."""
+        if self.min_capacity != 0:
+            return None
+        return self.seconds_until_auto_pause or DEFAULT_AUTO_PAUSE_SECONDS
 
 
 class InstancesSpec(ApiModel):
@@ -413,7 +427,8 @@ class InstanceStatus(ApiModel):
     lag_bytes: int | None = None
     decision: str = Field(default="", description="The instance manager's last decision, in words.")
     acu: float | None = Field(
-        default=None, description="Serverless: capacity the pod holds now (its memory limit as applied)."
+        default=None,
+        description="Serverless: capacity the pod holds now (its memory limit as applied; 0 while paused).",
     )
     target_acu: float | None = Field(default=None, description="Serverless: the autoscaler's last target.")
     resize: str = Field(default="", description="A resize the kubelet has not finished: its state and why.")
@@ -557,6 +572,20 @@ class MaintenanceStatus(ApiModel):
     )
 
 
+class PauseStatus(ApiModel):
+    """Serverless auto-pause in progress or in force. While present, the cluster and reader endpoints lead
+    to the resume proxy, which wakes the cluster when a client connects."""
+
+    state: Literal["Pausing", "Paused", "Resuming"]
+    since: datetime.datetime = Field(description="When this state began.")
+    message: str = Field(default="", max_length=1024, description="What the pause is doing or waiting for.")
+    wakes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Each instance's wake count when it was judged idle: a pause asked with it is refused "
+        "by an instance a client woke since.",
+    )
+
+
 class AuroraClusterStatus(ApiModel):
     """Observed state, written only by the operator."""
 
@@ -592,6 +621,9 @@ class AuroraClusterStatus(ApiModel):
     restore: RestoreStatus | None = Field(default=None, description="The restore this cluster came from.")
     maintenance: MaintenanceStatus | None = Field(
         default=None, description="Pending template changes and the rolling update that applies them."
+    )
+    pause: PauseStatus | None = Field(
+        default=None, description="Serverless: the auto-pause in progress or in force (absent: running)."
     )
 
 

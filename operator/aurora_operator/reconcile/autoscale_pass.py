@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any
 
 from aurora_api import capacity, contract
-from aurora_api.reports import LoadReport
+from aurora_api.reports import InstanceReport, LoadReport
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..instances import Instances
@@ -47,20 +47,40 @@ class Result:
     """(type, reason, message) for the AuroraCluster."""
 
 
-async def run(kube: Kube, instances: Instances, c: AuroraCluster, memory: Memory, now: float) -> Result:
-    serverless = c.spec.instances.serverless
-    if serverless is None:
-        return Result([])
-    namespace = c.metadata.namespace
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """The instance pods (by instance name, those not being deleted), their managers' URLs and reports."""
+
+    pods: dict[str, Manifest]
+    urls: dict[str, str | None]
+    reports: dict[str, InstanceReport | None]
+
+
+async def look(kube: Kube, instances: Instances, c: AuroraCluster) -> Look:
+    """One read of the instance pods and their reports, shared by the autoscaler and the pause."""
     labels = {contract.LABEL_CLUSTER: c.metadata.name, contract.LABEL_COMPONENT: contract.COMPONENT_INSTANCE}
     pods = {
         p["metadata"]["labels"].get(contract.LABEL_INSTANCE, ""): p
-        for p in await kube.list_objects("v1", "Pod", namespace, labels)
+        for p in await kube.list_objects("v1", "Pod", c.metadata.namespace, labels)
         if not p["metadata"].get("deletionTimestamp")
     }
     urls = {name: observe.pod_url(pod, contract.INSTANCE_HTTP_PORT) for name, pod in pods.items()}
     answers = await asyncio.gather(*(instances.status(u) if u else _none() for u in urls.values()))
-    reports = dict(zip(urls, answers, strict=True))
+    return Look(pods, urls, dict(zip(urls, answers, strict=True)))
+
+
+async def run(kube: Kube, c: AuroraCluster, seen: Look, memory: Memory, now: float) -> Result:
+    """One autoscaling step; nothing while a pause is in progress or in force (``pause_pass`` owns the pods'
+    resources then, and a resumed cluster starts its history afresh)."""
+    serverless = c.spec.instances.serverless
+    if serverless is None:
+        return Result([])
+    if c.status.pause is not None:
+        memory.last.clear()
+        memory.samples.clear()
+        return Result([])
+    namespace = c.metadata.namespace
+    pods, reports = seen.pods, seen.reports
     events: list[tuple[str, str, str]] = []
     views = []
     for name, pod in pods.items():

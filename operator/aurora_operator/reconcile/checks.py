@@ -90,21 +90,11 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
 
 
 def capacity_range(c: AuroraCluster, observed: Observed) -> list[Finding]:
-    """Serverless settings this operator cannot honour: auto-pause (not built: instances never go below
-    0.5 ACU) and a maximum no node can hold (the kubelet refuses the resize; the autoscaler stays below)."""
+    """A serverless maximum no node can hold (the kubelet refuses the resize; the autoscaler stays below)."""
     serverless = c.spec.instances.serverless
     if serverless is None:
         return []
     found = []
-    if serverless.min_capacity == 0 or serverless.seconds_until_auto_pause is not None:
-        found.append(
-            Finding(
-                CAPACITY,
-                "AutoPauseNotSupported",
-                "minCapacity 0 and secondsUntilAutoPause ask for auto-pause, which this operator does not "
-                f"do: instances run at {capacity.SMALLEST} ACU at least and are never paused",
-            )
-        )
     largest = max((capacity.fitting(*offer) for offer in observed.node_allocatable.values()), default=None)
     if largest is not None and serverless.max_capacity > largest:
         found.append(

@@ -273,6 +273,8 @@ async def needs_attention(kube: Kube, instances: Instances, c: AuroraCluster) ->
         return True
     url = observe.pod_url(pod, contract.INSTANCE_HTTP_PORT)
     report = await instances.status(url) if url else None
+    if report is not None and report.paused and status.pause is not None:
+        return False  # stopped by the auto-pause, not failed
     return report is None or report.seed_needed or report.role != contract.ROLE_WRITER
 
 

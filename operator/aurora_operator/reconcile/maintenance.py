@@ -224,6 +224,8 @@ def step(
     rolling = c.status.maintenance is not None and c.status.maintenance.rolling_since is not None
     requested = contract.ANNOTATION_APPLY_NOW in c.metadata.annotations
     count = f"{len(outdated)} of {total} pods"
+    if c.status.pause is not None:
+        return Step("Pending", f"{count} need a restart; waiting for the cluster to resume", outdated, total)
     if not rolling:
         if not (requested or window.contains(now)):
             opens = window.next_start(now)

@@ -28,6 +28,7 @@ RENDERED_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "Service"),
     ("apps/v1", "StatefulSet"),
+    ("apps/v1", "Deployment"),
     ("policy/v1", "PodDisruptionBudget"),
 )
 

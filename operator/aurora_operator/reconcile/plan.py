@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
-from ..render import accounts, desired, names, revision
+from ..render import accounts, desired, names, proxy, revision
 from ..settings import Settings
 from . import stranded
 from .observed import Manifest, Observed
@@ -179,6 +179,10 @@ def plan(
     wanted = desired.shared(c, settings)
     for ordinal in ordinals:
         wanted += desired.instance(c, settings, ordinal, writer)
+    if proxy.wanted(c):
+        wanted.append(proxy.deployment(c, settings, ordinals))
+    elif ("Deployment", names.proxy(c)) in observed.objects and c.status.pause is None:
+        actions.append(Delete("apps/v1", "Deployment", names.proxy(c)))
     revisions = {
         m["metadata"]["name"]: rev
         for m in wanted

@@ -18,7 +18,7 @@ from aurora_api.v1alpha1.common import Condition
 
 from ..render import names
 from ..render.storage import ZONE_INDEX_LABEL
-from . import autoscale, conditions
+from . import autoscale, conditions, pause
 from .backups import CONDITION as BACKUP_CONDITION
 from .checks import CAPACITY, SECRETS, ZONES, Finding
 from .failover import Decision
@@ -67,11 +67,13 @@ def instance_statuses(c: AuroraCluster, observed: Observed, plan: Plan) -> list[
 
 
 def _capacity(pod: Manifest) -> dict[str, Any]:
-    """Serverless: what the pod holds (as the kubelet applied it), the target, a resize under way."""
+    """Serverless: what the pod holds (as the kubelet applied it; 0 once a pause released its requests),
+    the target, a resize under way."""
     target = pod["metadata"].get("annotations", {}).get(contract.ANNOTATION_TARGET_ACU)
     state, message = autoscale.resize_state(pod)
+    released = pause.requests_paused(pod) and not state
     return {
-        "acu": autoscale.pod_acu(pod),
+        "acu": 0.0 if released else autoscale.pod_acu(pod),
         "target_acu": float(target) if target else None,
         "resize": f"{state}: {message}"[:300] if state else "",
     }
@@ -128,6 +130,8 @@ def phase_of(
 ) -> api.Phase:
     if c.metadata.deletion_timestamp:
         return "Deleting"
+    if c.status.pause is not None:
+        return "Paused"  # from the start of a pause until the writer serves again after a resume
     if writer_ready and readers_ok and consistent and storage.nodes_ready == contract.STORAGE_NODES:
         return "Ready"
     if c.status.phase in ("Ready", "Degraded"):
@@ -287,5 +291,8 @@ def report(
             and c.status.phase == "Provisioning"
         ):
             message += f" ({(now - c.metadata.creation_timestamp).total_seconds():.0f}s after creation)"
-        events.append(Event("Normal" if phase in ("Ready", "Provisioning") else "Warning", phase, message))
+        severity: Literal["Normal", "Warning"] = (
+            "Normal" if phase in ("Ready", "Provisioning", "Paused") else "Warning"
+        )
+        events.append(Event(severity, phase, message))
     return status, events

@@ -82,6 +82,11 @@ def config(c: AuroraCluster) -> str:
     return f"{c.metadata.name}-config"
 
 
+def proxy(c: AuroraCluster) -> str:
+    """The resume proxy's Deployment (serverless clusters that pause)."""
+    return f"{c.metadata.name}-proxy"
+
+
 def service_account(c: AuroraCluster) -> str:
     return f"{c.metadata.name}-pods"
 

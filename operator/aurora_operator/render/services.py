@@ -2,18 +2,29 @@
 
 Why label selection: the role label on instance pods is the single switch a failover flips; Services follow it
 without being rewritten, and only ready pods receive traffic (readiness = ``InstancePaths.READINESS``).
+
+A serverless cluster that pauses switches its cluster and reader endpoints to the resume proxy while
+``status.pause`` is set (from the start of a pause until the writer serves again after a resume): a client
+that connects meanwhile is held and forwarded, never refused; the rest of the time traffic goes straight to
+the instances and pays nothing for the proxy.
 """
 
 from __future__ import annotations
 
 from aurora_api import contract
-from aurora_api.contract import COMPONENT_INSTANCE
+from aurora_api.contract import COMPONENT_INSTANCE, COMPONENT_PROXY
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from . import meta, names
 from .meta import Manifest
 
 POSTGRES = {"name": "postgres", "port": contract.POSTGRES_PORT, "targetPort": "postgres"}
+PROXIED_READERS = {"name": "postgres", "port": contract.POSTGRES_PORT, "targetPort": "readers"}
+
+
+def proxied(c: AuroraCluster) -> bool:
+    """The endpoints lead to the resume proxy (a pause is in progress or in force)."""
+    return c.status.pause is not None
 
 
 def _service(
@@ -38,11 +49,15 @@ def writer(c: AuroraCluster) -> Manifest:
     target promotes, instead of after a readiness probe and another endpoint round trip. Until it has
     promoted, clients get a read-only or connection error from it, never a second writer.
     """
+    if proxied(c):
+        return _service(c, names.writer_service(c), meta.selector(c, COMPONENT_PROXY), [POSTGRES])
     select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_ROLE: contract.ROLE_WRITER})
     return _service(c, names.writer_service(c), select, [POSTGRES], unready=True)
 
 
 def readers(c: AuroraCluster) -> Manifest:
+    if proxied(c):
+        return _service(c, names.reader_service(c), meta.selector(c, COMPONENT_PROXY), [PROXIED_READERS])
     select = meta.selector(c, COMPONENT_INSTANCE, **{contract.LABEL_ROLE: contract.ROLE_READER})
     return _service(c, names.reader_service(c), select, [POSTGRES])
 

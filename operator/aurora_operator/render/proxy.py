@@ -1,0 +1,65 @@
+"""The resume proxy of a serverless cluster that pauses: one small Deployment, always running.
+
+Why always running and not started on demand: it is what accepts a client while the cluster is paused, so
+it must be up before the cluster pauses; it holds no data, so a Deployment (re-created anywhere) suits it.
+The endpoints lead to it only while ``status.pause`` is set (``services``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aurora_api import contract
+from aurora_api.contract import COMPONENT_PROXY, EnvProxy
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..settings import Settings
+from . import meta, names, podspec
+from .meta import Manifest
+
+RESOURCES = {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "192Mi"}}
+"""No CPU limit: a throttled proxy would add its throttling to every resume."""
+
+
+def wanted(c: AuroraCluster) -> bool:
+    serverless = c.spec.instances.serverless
+    return serverless is not None and serverless.auto_pause_seconds is not None
+
+
+def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) -> Manifest:
+    """The proxy, told the instances' stable names (it asks their managers which one writes)."""
+    instances = ",".join(names.instance(c, o) for o in sorted(ordinals))
+    select = meta.selector(c, COMPONENT_PROXY)
+    container = {
+        "name": "proxy",
+        "image": podspec.image(c, settings),
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["quorumdb-proxy"],
+        "env": [podspec.env(EnvProxy.INSTANCES, instances)],
+        "ports": [
+            {"name": "postgres", "containerPort": contract.PROXY_WRITER_PORT},
+            {"name": "readers", "containerPort": contract.PROXY_READER_PORT},
+            {"name": "http", "containerPort": contract.PROXY_HTTP_PORT},
+        ],
+        "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2),
+        "livenessProbe": podspec.http_probe("/healthz", "http", period=10, failures=3),
+        "resources": RESOURCES,
+        "securityContext": podspec.container_security(),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(c, names.proxy(c), COMPONENT_PROXY),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": select},
+            "template": {
+                "metadata": {"labels": meta.labels(c, COMPONENT_PROXY)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": podspec.pod_security(settings),
+                    "containers": [container],
+                },
+            },
+        },
+    }

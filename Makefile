@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup chaos clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup chaos chaos-pause clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -57,6 +57,12 @@ e2e: venv cluster image
 CHAOS_ARGS ?= --runs 10
 chaos: venv cluster image
 	$(PY) e2e/chaos.py $(CHAOS_ARGS)
+
+## Serverless auto-pause and resume cycles in a row (a script, not a test): prints the resume-time
+## distribution (connect through the cluster endpoint -> first answer) and acknowledged/missing totals.
+CHAOS_PAUSE_ARGS ?= --runs 10
+chaos-pause: venv cluster image
+	$(PY) e2e/pause_chaos.py $(CHAOS_PAUSE_ARGS)
 
 ## The README's main command: test bed, image, operator via Helm, the example AuroraCluster, a workload.
 demo: venv

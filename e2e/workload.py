@@ -26,7 +26,7 @@ from kube import Kubectl, KubectlError
 
 IMAGE = os.environ.get("QUORUMDB_IMAGE", "quorumdb.local/quorumdb:dev")
 HERE = pathlib.Path(__file__).resolve().parent
-SCRIPTS = ("audit_client.py", "pgbench_loop.py")
+SCRIPTS = ("audit_client.py", "pgbench_loop.py", "resume_client.py")
 SCRIPT_DIR = "/opt/quorumdb-e2e"
 PYTHON = "/opt/quorumdb/bin/python"
 STOP_FILE = "/tmp/stop"

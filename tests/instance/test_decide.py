@@ -193,3 +193,25 @@ def test_a_restored_cluster_recovers_the_backup_instead_of_initdb() -> None:
     # Readers copy the restored writer like any other.
     reader = dataclasses.replace(no_data(READER, NO_CLUSTER), restore_from="backup b of s3://q/db/src")
     assert decide(reader).action is Action.BOOTSTRAP_READER
+
+
+def test_a_paused_instance_stops_only_without_clients_and_stays_stopped() -> None:
+    idle = dataclasses.replace(PRIMARY, connections=0)
+    assert decide(world(paused=True, pg=idle)) == (
+        Action.PAUSE,
+        "pausing: no client connection, stopping PostgreSQL cleanly",
+    )
+    busy = dataclasses.replace(STANDBY, connections=2)
+    assert decide(world(READER, paused=True, pg=busy)) == (
+        None,
+        "pause asked but 2 client connections are open: waiting",
+    )
+    stopped = world(
+        paused=True, postmaster_running=False, pg=None, local=Local(DataDir.OURS, "shut down", "writer")
+    )
+    assert decide(stopped) == (None, "paused: PostgreSQL stopped until a client connects")
+    # Resumed: the cleanly stopped writer starts again at its term (no promotion, no recovery).
+    assert decide(dataclasses.replace(stopped, paused=False)) == (
+        Action.START,
+        "starting the cleanly stopped writer at term 3",
+    )

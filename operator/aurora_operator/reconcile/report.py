@@ -275,6 +275,7 @@ def report(
         secrets=api.SecretsStatus(**{a: names.secret(c, a) for a in names.ACCOUNTS}),
         backup=c.status.backup,
         restore=c.status.restore,
+        pause=c.status.pause,  # written by the pause pass
     )
     known = {cond.type for cond in c.status.conditions}
     events = [

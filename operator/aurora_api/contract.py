@@ -216,8 +216,8 @@ class PauseFields:
     stays stopped, across restarts of the manager, until ``InstancePaths.RESUME``.
 
     ``InstancePaths.RESUME`` (POST): start PostgreSQL again if paused, counted in ``wakes``; answers once
-    the instance is ready (200 with the status) or after ``RESUME_WAIT_SECONDS`` (503). Idempotent: on a
-    running instance it answers at once."""
+    the instance is ready (200 with the status) or after ``RESUME_WAIT_SECONDS`` (503); with ``?wait=0``
+    at once (202 while not ready). Idempotent: on a running instance it answers at once."""
 
     WAKES: Final = "wakes"
 

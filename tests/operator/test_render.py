@@ -15,7 +15,17 @@ import yaml
 from aurora_api import contract
 from aurora_api.contract import Env, EnvInstance, EnvStorage
 from aurora_api.v1alpha1.cluster import AuroraCluster
-from aurora_operator.render import accounts, config, desired, disruption, instances, names, services, storage
+from aurora_operator.render import (
+    accounts,
+    config,
+    desired,
+    disruption,
+    instances,
+    names,
+    proxy,
+    services,
+    storage,
+)  # fmt: skip
 from aurora_operator.settings import Settings
 from lightkube import codecs
 
@@ -193,6 +203,23 @@ def test_services_select_by_role_and_instance() -> None:
     assert "publishNotReadyAddresses" not in readers["spec"]  # readers serve only within their lag bound
     headless = storage.headless_service(factories.cluster())
     assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+
+
+def test_a_pausing_cluster_has_a_proxy_and_its_endpoints_lead_to_it_only_while_paused() -> None:
+    spec = {"instances": {"readers": 1, "serverless": {"minCapacity": 0, "secondsUntilAutoPause": 60}}}
+    c = factories.cluster(spec)
+    assert proxy.wanted(c) and not proxy.wanted(factories.cluster())
+    deployment = proxy.deployment(c, Settings(), (0, 1))
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["quorumdb-proxy"]
+    instances_env = {"name": contract.EnvProxy.INSTANCES, "value": "demo-instance-0,demo-instance-1"}
+    assert container["env"] == [instances_env]
+    assert services.writer(c)["spec"]["selector"][contract.LABEL_ROLE] == "writer"
+    paused = factories.cluster(spec, {"pause": {"state": "Paused", "since": "2026-12-01T09:00:00Z"}})
+    to_proxy = {contract.LABEL_CLUSTER: "demo", contract.LABEL_COMPONENT: contract.COMPONENT_PROXY}
+    assert services.writer(paused)["spec"]["selector"] == to_proxy
+    readers = services.readers(paused)["spec"]
+    assert readers["selector"] == to_proxy and readers["ports"][0]["targetPort"] == "readers"
 
 
 def test_every_object_is_owned_by_the_cluster() -> None:

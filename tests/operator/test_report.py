@@ -166,3 +166,17 @@ def test_serverless_reports_acu_as_the_pods_hold_it() -> None:
     assert (status.acu, writer.acu, writer.target_acu) == (2, 2, 3)  # 4 GiB applied, 6 GiB asked
     assert writer.resize.startswith("InProgress")
     assert run(factories.cluster(), Observed())[0].acu is None
+
+
+def test_a_paused_cluster_keeps_its_pause_record_says_paused_and_warns_of_nothing() -> None:
+    spec = {"instances": {"serverless": {"minCapacity": 0, "maxCapacity": 4}}}
+    ready = factories.cluster(spec)
+    before, _ = run(ready, world(ready))
+    record = {"state": "Paused", "since": "2026-12-01T09:00:00Z", "message": "2 instances stopped"}
+    was = before.model_dump(by_alias=True, mode="json") | {"pause": record}
+    c = factories.cluster(spec, was)
+    status, events = run(c, world(c, storage_ready=0, writer=False, readers_ready=0))
+    assert status.phase == "Paused"
+    assert status.pause is not None and status.pause.state == "Paused"  # the main pass keeps the record
+    assert [e for e in events if e.type == "Warning"] == []
+    assert [e.reason for e in events] == ["Paused"]

@@ -31,6 +31,12 @@ PROXY_READER_PORT: Final = 5433
 """The resume proxy's port for the reader endpoint (forwards to the readers in turn)."""
 PROXY_HTTP_PORT: Final = 8010
 """The resume proxy's probes."""
+DATA_API_PORT: Final = 8080
+"""The Data API (HTTP, the RDS Data API's wire format)."""
+PATH_DATA_API_KEYS: Final = "/etc/quorumdb/data-api/keys"
+"""The Data API's callers' access keys (``accessKeyId``, ``secretAccessKey``)."""
+PATH_DATA_API_SECRETS: Final = "/etc/quorumdb/data-api/secrets"
+"""One directory per database Secret the Data API's callers may name in ``secretArn``."""
 
 # --- Roles, labels and annotations -------------------------------------------------------------------
 ROLE_WRITER: Final = "writer"
@@ -113,6 +119,18 @@ class EnvProxy:
     WRITER_PORT: Final = "QUORUMDB_PROXY_WRITER_PORT"
     READER_PORT: Final = "QUORUMDB_PROXY_READER_PORT"
     HTTP_PORT: Final = "QUORUMDB_PROXY_HTTP_PORT"
+
+
+class EnvDataApi:
+    """Environment of the Data API (``quorumdb-data-api``); the cluster is ``Env.CLUSTER_NAME``."""
+
+    DATABASE_HOST: Final = "QUORUMDB_DATA_API_DATABASE_HOST"  # default: the cluster endpoint
+    DATABASE_PORT: Final = "QUORUMDB_DATA_API_DATABASE_PORT"
+    KEYS_DIR: Final = "QUORUMDB_DATA_API_KEYS_DIR"
+    SECRETS_DIR: Final = "QUORUMDB_DATA_API_SECRETS_DIR"
+    TRANSACTION_IDLE_SECONDS: Final = "QUORUMDB_DATA_API_TRANSACTION_IDLE_SECONDS"
+    LISTEN: Final = "QUORUMDB_DATA_API_LISTEN"
+    PORT: Final = "QUORUMDB_DATA_API_PORT"
 
 
 class EnvInstance:

@@ -1,0 +1,63 @@
+"""A Data API server on a local port, in a thread of its own (boto3 is synchronous), for integration tests
+and the benchmark: the real service code, real HTTP, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiohttp import web
+from aurora_data_api.service import Config, DataApi, app
+
+from tests.fixtures import availability
+
+KEY, SECRET_KEY = "AKIDQUORUMDBTEST", "s3cr3t-signing-key"
+CLUSTER = "demo"
+
+
+def write_secret(root: Path, name: str, username: str, password: str, dbname: str) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    for key, value in (("username", username), ("password", password), ("dbname", dbname)):
+        (folder / key).write_text(value)
+
+
+@contextlib.contextmanager
+def running(config: Config) -> Iterator[str]:
+    """Serve ``config`` until the block ends; yields the endpoint URL."""
+    port = availability.free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready = threading.Event()
+    api = DataApi(config)
+
+    async def main() -> None:
+        runner = web.AppRunner(app(api), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await api.expire(stop)
+        await api.close()
+        await runner.cleanup()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
+
+
+def client(endpoint: str, key: str = KEY, secret: str = SECRET_KEY) -> object:
+    import boto3  # type: ignore[import-untyped]
+    import botocore.config  # type: ignore[import-untyped]
+
+    return boto3.client(
+        "rds-data", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
+        aws_secret_access_key=secret, config=botocore.config.Config(retries={"max_attempts": 1}),
+    )  # fmt: skip

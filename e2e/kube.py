@@ -53,6 +53,43 @@ class Kubectl:
         return self.run("exec", pod, "--", *command, check=check, timeout=timeout)
 
 
+class PortForward:
+    """``kubectl port-forward`` to a Service on a free local port, restarted whenever it exits (it exits for
+    good on its first failed connection, e.g. while the target pod restarts)."""
+
+    def __init__(self, kubectl: Kubectl, target: str, remote_port: int) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.kubectl, self.target, self.remote_port = kubectl, target, remote_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def ensure(self) -> str:
+        """The local URL, with a live forward behind it."""
+        import socket
+
+        if self.proc is None or self.proc.poll() is not None:
+            ns = self.kubectl.namespace or "default"
+            cmd = ["kubectl", "--kubeconfig", self.kubectl.kubeconfig, "-n", ns,
+                   "port-forward", self.target, f"{self.port}:{self.remote_port}"]  # fmt: skip
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 def wait_for(what: str, predicate: Callable[[], bool], timeout: float, interval: float = 1.0) -> None:
     """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -52,6 +52,7 @@ ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
 COMPONENT_PROXY: Final = "proxy"
+COMPONENT_DATA_API: Final = "data-api"
 
 # --- Fixed in-pod paths (the matching ``Env``/``EnvInstance`` variables are always set to these) ---------
 PATH_DATA_DIR: Final = "/var/lib/quorumdb/data"

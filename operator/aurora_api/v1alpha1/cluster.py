@@ -378,6 +378,21 @@ class TLSSpec(ApiModel):
         return self
 
 
+class DataApiSpec(ApiModel):
+    """SQL over HTTP in the RDS Data API's wire format (boto3's ``rds-data`` client works unchanged)."""
+
+    enabled: bool = True
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Secrets (username, password, dbname) callers may name in secretArn; default: the "
+        "generated app Secret.",
+    )
+    transaction_idle_seconds: int = Field(
+        default=180, ge=5, le=86400, description="An idle transaction is rolled back after this long."
+    )
+
+
 class AuroraClusterSpec(ApiModel):
     """Desired state of an AuroraCluster."""
 
@@ -400,6 +415,7 @@ class AuroraClusterSpec(ApiModel):
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec, json_schema_extra=nested())
     postgresql: PostgresSpec = Field(default_factory=PostgresSpec, json_schema_extra=nested())
     tls: TLSSpec = Field(default_factory=TLSSpec, json_schema_extra=nested())
+    data_api: DataApiSpec | None = Field(default=None, description="The Data API (absent: none).")
     deletion_protection: bool = Field(
         default=False, description="When true, deleting the AuroraCluster is refused."
     )
@@ -473,6 +489,7 @@ class Endpoints(ApiModel):
 
     writer: str = ""
     reader: str = ""
+    data_api: str = Field(default="", description="The Data API's URL (with spec.dataApi).")
 
 
 class SecretsStatus(ApiModel):
@@ -481,6 +498,7 @@ class SecretsStatus(ApiModel):
     superuser: str = ""
     replication: str = ""
     app: str = ""
+    data_api_keys: str = Field(default="", description="The Data API callers' key Secret (spec.dataApi).")
 
 
 class BackupRef(ApiModel):

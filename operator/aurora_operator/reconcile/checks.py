@@ -86,6 +86,8 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
             found.append(c.spec.backup.encryption.key_secret.name)
     if c.spec.tls.enabled and c.spec.tls.secret_name:
         found.append(c.spec.tls.secret_name)
+    if c.spec.data_api is not None and c.spec.data_api.enabled:
+        found += [s for s in c.spec.data_api.secrets if s not in found]
     return found
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
-from ..render import accounts, desired, names, proxy, revision
+from ..render import accounts, data_api, desired, names, proxy, revision
 from ..settings import Settings
 from . import stranded
 from .observed import Manifest, Observed
@@ -183,6 +183,16 @@ def plan(
         wanted.append(proxy.deployment(c, settings, ordinals))
     elif ("Deployment", names.proxy(c)) in observed.objects and c.status.pause is None:
         actions.append(Delete("apps/v1", "Deployment", names.proxy(c)))
+    if data_api.wanted(c):
+        if names.data_api_keys(c) not in observed.secrets:
+            actions.append(CreateSecret(data_api.keys_secret(c)))
+        wanted += [data_api.deployment(c, settings), data_api.service(c)]
+    else:
+        actions += [
+            Delete(version, kind, names.data_api(c))
+            for version, kind in (("apps/v1", "Deployment"), ("v1", "Service"))
+            if (kind, names.data_api(c)) in observed.objects
+        ]
     revisions = {
         m["metadata"]["name"]: rev
         for m in wanted

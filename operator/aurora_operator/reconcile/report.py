@@ -16,7 +16,7 @@ from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_api.v1alpha1.common import Condition
 
-from ..render import names
+from ..render import data_api, names
 from ..render.storage import ZONE_INDEX_LABEL
 from . import autoscale, conditions, pause
 from .backups import CONDITION as BACKUP_CONDITION
@@ -270,9 +270,13 @@ def report(
         endpoints=api.Endpoints(
             writer=names.endpoint(c, names.writer_service(c)),
             reader=names.endpoint(c, names.reader_service(c)),
+            data_api=data_api.url(c) if data_api.wanted(c) else "",
         ),
         storage=storage,
-        secrets=api.SecretsStatus(**{a: names.secret(c, a) for a in names.ACCOUNTS}),
+        secrets=api.SecretsStatus(
+            **{a: names.secret(c, a) for a in names.ACCOUNTS},
+            data_api_keys=names.data_api_keys(c) if data_api.wanted(c) else "",
+        ),
         backup=c.status.backup,
         restore=c.status.restore,
         pause=c.status.pause,  # written by the pause pass

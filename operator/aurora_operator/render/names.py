@@ -82,6 +82,16 @@ def config(c: AuroraCluster) -> str:
     return f"{c.metadata.name}-config"
 
 
+def data_api(c: AuroraCluster) -> str:
+    """The Data API's Deployment and Service."""
+    return f"{c.metadata.name}-data-api"
+
+
+def data_api_keys(c: AuroraCluster) -> str:
+    """The Secret with the Data API callers' access key (``accessKeyId``, ``secretAccessKey``)."""
+    return f"{c.metadata.name}-data-api-keys"
+
+
 def proxy(c: AuroraCluster) -> str:
     """The resume proxy's Deployment (serverless clusters that pause)."""
     return f"{c.metadata.name}-proxy"

@@ -1,0 +1,122 @@
+"""The Data API of a cluster with ``spec.dataApi``: a Deployment, its Service, and its callers' key.
+
+Why the database Secrets are mounted rather than read through the API server: the Data API then needs no
+Kubernetes credentials at all, and the only Secrets a caller can name in ``secretArn`` are the ones the
+cluster's owner listed (``spec.dataApi.secrets``): naming any other is refused (``ForbiddenException``).
+The callers' access key is generated once into ``<cluster>-data-api-keys`` (never re-rendered), like the
+database passwords; the caller signs requests with it (SigV4), as boto3 does with AWS keys.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from aurora_api import contract
+from aurora_api.contract import COMPONENT_DATA_API, EnvDataApi
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from ..settings import Settings
+from . import meta, names, podspec
+from .meta import Manifest
+
+RESOURCES = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+DATABASE_KEYS = (
+    contract.SecretsLayout.USERNAME,
+    contract.SecretsLayout.PASSWORD,
+    contract.SecretsLayout.DATABASE,
+)
+
+
+def wanted(c: AuroraCluster) -> bool:
+    return c.spec.data_api is not None and c.spec.data_api.enabled
+
+
+def allowed_secrets(c: AuroraCluster) -> list[str]:
+    assert c.spec.data_api is not None
+    return c.spec.data_api.secrets or [names.secret(c, contract.SecretsLayout.APP)]
+
+
+def keys_secret(c: AuroraCluster) -> Manifest:
+    """Created once (random): an access key id that says which cluster it is for, and its secret key."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta.metadata(c, names.data_api_keys(c), COMPONENT_DATA_API),
+        "type": "Opaque",
+        "stringData": {
+            "accessKeyId": f"QDB{secrets.token_hex(8).upper()}",
+            "secretAccessKey": secrets.token_urlsafe(30),
+        },
+    }
+
+
+def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
+    assert c.spec.data_api is not None
+    allowed = allowed_secrets(c)
+    mounts = [{"name": "keys", "mountPath": contract.PATH_DATA_API_KEYS, "readOnly": True}] + [
+        {"name": f"db-{i}", "mountPath": f"{contract.PATH_DATA_API_SECRETS}/{name}", "readOnly": True}
+        for i, name in enumerate(allowed)
+    ]
+    volumes = [{"name": "keys", "secret": {"secretName": names.data_api_keys(c), "defaultMode": 0o440}}] + [
+        {
+            "name": f"db-{i}",
+            "secret": {
+                "secretName": name,
+                "defaultMode": 0o440,
+                "items": [{"key": k, "path": k} for k in DATABASE_KEYS],
+            },
+        }
+        for i, name in enumerate(allowed)
+    ]
+    container = {
+        "name": "data-api",
+        "image": podspec.image(c, settings),
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["quorumdb-data-api"],
+        "env": [
+            podspec.env(contract.Env.CLUSTER_NAME, c.metadata.name),
+            podspec.env(EnvDataApi.DATABASE_HOST, names.writer_service(c)),
+            podspec.env(EnvDataApi.TRANSACTION_IDLE_SECONDS, str(c.spec.data_api.transaction_idle_seconds)),
+        ],
+        "ports": [{"name": "http", "containerPort": contract.DATA_API_PORT}],
+        "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2),
+        "livenessProbe": podspec.http_probe("/healthz", "http", period=10, failures=3),
+        "volumeMounts": mounts,
+        "resources": RESOURCES,
+        "securityContext": podspec.container_security(),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(c, names.data_api(c), COMPONENT_DATA_API),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": meta.selector(c, COMPONENT_DATA_API)},
+            "template": {
+                "metadata": {"labels": meta.labels(c, COMPONENT_DATA_API)},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": podspec.pod_security(settings),
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def service(c: AuroraCluster) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.metadata(c, names.data_api(c), COMPONENT_DATA_API),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": meta.selector(c, COMPONENT_DATA_API),
+            "ports": [{"name": "http", "port": contract.DATA_API_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def url(c: AuroraCluster) -> str:
+    return f"http://{names.data_api(c)}.{c.metadata.namespace}.svc:{contract.DATA_API_PORT}"

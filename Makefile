@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup chaos chaos-pause clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup bench-data-api chaos chaos-pause clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -85,6 +85,12 @@ bench: venv
 BENCH_BACKUP_ARGS ?= --scale 20 --reps 3
 bench-backup: venv host bins
 	$(PY) storage-engine/bench/backup_bench.py $(BENCH_BACKUP_ARGS)
+
+## Data API statements/s (boto3's rds-data client -> the service, a separate process) as a ratio to psycopg
+## direct, on the same local PostgreSQL. BENCH_DATA_API_ARGS overrides the defaults.
+BENCH_DATA_API_ARGS ?= --seconds 10 --reps 3 --clients 1,8
+bench-data-api: venv host
+	$(PY) storage-engine/bench/data_api_bench.py $(BENCH_DATA_API_ARGS)
 
 ## Regenerate operator/aurora_api/postgres15_parameters.json (checked in) from pg_settings of a throwaway
 ## PostgreSQL 15 server; aurora_api.pgparams checks spec.postgresql.parameters against it.

@@ -5,7 +5,7 @@ layer forbids. Operator layers: aurora_operator/__init__.py. The instance manage
 (``decide``, ``snapshot``) and the storage engine's sans-IO modules (quorum math, LSN arithmetic, fencing,
 repair and retention planning) must stay pure; ``aurora_storage`` never imports the instance manager, the
 instance manager and the storage engine never import the operator, and the operator imports neither
-(they meet only in ``aurora_api``); the resume proxy imports only ``aurora_api``.
+(they meet only in ``aurora_api``); the resume proxy and the Data API import only ``aurora_api``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ PURE_STORAGE = (
     "archive_layout",
     "walfile",
 )
-PURE_HELPERS = ("lightkube.utils.quantity",)
-"""Pure functions inside an I/O library (quantity parsing)."""
+PURE_HELPERS = ("lightkube.utils.quantity", "psycopg.types.json")
+"""Pure code inside an I/O library (quantity parsing, the JSON parameter wrapper)."""
 INSTANCE_EFFECTS = {f"aurora_instance.{m}" for m in ("manager", "actions", "promotion", "postgres", "files")}
 
 LAYERS = [
@@ -55,6 +55,9 @@ LAYERS = [
     ("storage engine", ENGINE, sorted((ENGINE / "aurora_storage").rglob("*.py")),
      {"aurora_instance", "aurora_operator"}),
     ("proxy directory", ENGINE, [ENGINE / "aurora_proxy/directory.py"], IO | FILESYSTEM),
+    ("data api wire format", ENGINE, [ENGINE / "aurora_data_api/wire.py"], IO | FILESYSTEM),
+    ("data api", ENGINE, sorted((ENGINE / "aurora_data_api").rglob("*.py")),
+     {"aurora_instance", "aurora_storage", "aurora_operator", "aurora_proxy"}),
     ("proxy", ENGINE, sorted((ENGINE / "aurora_proxy").rglob("*.py")),
      {"aurora_instance", "aurora_storage", "aurora_operator"}),
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from aurora_api.v1alpha1.cluster import AuroraCluster, AuroraClusterSpec
 from aurora_api.v1alpha1.snapshot import AuroraSnapshot
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "docs" / "examples"
-VALID = ["aurora-demo.yaml", "aurora-serverless.yaml", "snapshot.yaml"]
+VALID = ["aurora-demo.yaml", "aurora-serverless.yaml", "aurora-serverless-data-api.yaml", "snapshot.yaml"]
 
 
 @pytest.mark.parametrize("name", VALID)

@@ -120,3 +120,24 @@ def test_fingerprint_ignores_nothing_but_is_stable() -> None:
     assert isinstance(one, plan.Apply) and isinstance(two, plan.Apply)
     assert one.manifest == two.manifest
     assert plan.HASH_ANNOTATION in one.manifest["metadata"]["annotations"]
+
+
+def test_the_data_api_key_is_created_once_and_the_service_removed_when_turned_off() -> None:
+    c = factories.cluster({"dataApi": {}})
+    fresh = plan.plan(c, SETTINGS, Observed(), lambda: "pw")
+    secrets = [a.manifest["metadata"]["name"] for a in fresh.actions if isinstance(a, plan.CreateSecret)]
+    assert "demo-data-api-keys" in secrets
+    applied = {a.manifest["metadata"]["name"] for a in fresh.actions if isinstance(a, plan.Apply)}
+    assert "demo-data-api" in applied
+    known = Observed(secrets=frozenset({"demo-data-api-keys"}))
+    again = plan.plan(c, SETTINGS, known, lambda: "pw")
+    assert "demo-data-api-keys" not in [
+        a.manifest["metadata"]["name"] for a in again.actions if isinstance(a, plan.CreateSecret)
+    ]
+    live: dict[tuple[str, str], dict[str, object]] = {
+        ("Deployment", "demo-data-api"): {},
+        ("Service", "demo-data-api"): {},
+    }
+    off = plan.plan(factories.cluster(), SETTINGS, Observed(objects=live), lambda: "pw")
+    deleted = {(a.kind, a.name) for a in off.actions if isinstance(a, plan.Delete)}
+    assert deleted == {("Deployment", "demo-data-api"), ("Service", "demo-data-api")}

@@ -18,6 +18,7 @@ from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.render import (
     accounts,
     config,
+    data_api,
     desired,
     disruption,
     instances,
@@ -271,3 +272,16 @@ def test_manifests_survive_the_typed_kubernetes_models(spec: dict[str, Any]) -> 
     for manifest in everything(factories.cluster(spec)):
         typed: Any = codecs.from_dict(manifest)
         assert typed.to_dict() == manifest, manifest["metadata"]["name"]
+
+
+def test_the_data_api_mounts_only_the_listed_secrets_and_its_key_is_created_once() -> None:
+    c = factories.cluster({"dataApi": {"secrets": ["demo-app", "reporting"]}})
+    deployment = data_api.deployment(c, Settings())
+    pod = deployment["spec"]["template"]["spec"]
+    mounted = sorted(v["secret"]["secretName"] for v in pod["volumes"])
+    assert mounted == ["demo-app", "demo-data-api-keys", "reporting"]
+    assert pod["automountServiceAccountToken"] is False  # no Kubernetes credentials in the Data API
+    assert data_api.allowed_secrets(factories.cluster({"dataApi": {}})) == ["demo-app"]
+    assert not data_api.wanted(factories.cluster({"dataApi": {"enabled": False}}))
+    one, two = data_api.keys_secret(c)["stringData"], data_api.keys_secret(c)["stringData"]
+    assert one["accessKeyId"] != two["accessKeyId"]  # random: rendered once, at creation (plan)

@@ -74,6 +74,17 @@ def secrets(c: AuroraCluster, observed: Observed) -> list[Finding]:
                 f"{c.metadata.namespace}: instance pods cannot start",
             )
         )
+    if c.spec.data_api is not None and c.spec.data_api.enabled:
+        for name in c.spec.data_api.secrets:
+            if name not in observed.secrets:
+                found.append(
+                    Finding(
+                        SECRETS,
+                        "SecretNotFound",
+                        f"Secret {name!r} (spec.dataApi.secrets) not found in namespace "
+                        f"{c.metadata.namespace}: Data API calls naming it get InvalidSecretException",
+                    )
+                )
     return found
 
 

@@ -3,6 +3,8 @@
 Why the database Secrets are mounted rather than read through the API server: the Data API then needs no
 Kubernetes credentials at all, and the only Secrets a caller can name in ``secretArn`` are the ones the
 cluster's owner listed (``spec.dataApi.secrets``): naming any other is refused (``ForbiddenException``).
+They are mounted as optional, so one listed but missing fails only the calls that name it (and is flagged
+in the condition ``SecretsAvailable``), not the whole service.
 The callers' access key is generated once into ``<cluster>-data-api-keys`` (never re-rendered), like the
 database passwords; the caller signs requests with it (SigV4), as boto3 does with AWS keys.
 """
@@ -63,6 +65,7 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
             "secret": {
                 "secretName": name,
                 "defaultMode": 0o440,
+                "optional": True,
                 "items": [{"key": k, "path": k} for k in DATABASE_KEYS],
             },
         }

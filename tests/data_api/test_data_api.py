@@ -125,3 +125,35 @@ def test_data_api_statement_timeout_and_idle_transaction_expiry(rds: Any) -> Non
     time.sleep(3.5)  # idle past idle_seconds (2)
     with pytest.raises(rds.exceptions.TransactionNotFoundException):
         run(rds, "SELECT 1", transactionId=tx)
+
+
+def test_data_api_a_lost_database_is_a_retryable_error_and_its_transactions_end(
+    pg_factory: PgFactory, tmp_path: Path
+) -> None:
+    pg = pg_factory()
+    server.write_secret(tmp_path, "demo-app", PG_USER, "unused", "postgres")
+    config = Config(
+        cluster="demo", host=pg.host, port=pg.port, keys={server.KEY: server.SECRET_KEY},
+        secrets_dir=tmp_path,
+    )  # fmt: skip
+    with server.running(config) as endpoint:
+        rds: Any = server.client(endpoint)
+        run(rds, "CREATE TABLE kept (id int)")
+        tx = rds.begin_transaction(resourceArn=ARN, secretArn=SECRET)["transactionId"]
+        run(rds, "INSERT INTO kept VALUES (1)", transactionId=tx)
+        pg.stop("fast")  # a failover or a pause, as the Data API sees it
+        # 503 ServiceUnavailableError, which boto3 retries once: the retry then finds the transaction gone
+        lost = (rds.exceptions.ServiceUnavailableError, rds.exceptions.TransactionNotFoundException)
+        with pytest.raises(lost):
+            run(rds, "SELECT 1", transactionId=tx)
+        pg.start()
+        with pytest.raises(rds.exceptions.TransactionNotFoundException):  # never continued elsewhere
+            run(rds, "SELECT 1", transactionId=tx)
+        answered = None
+        for _ in range(3):  # a pooled connection from before the restart may fail once, retryably
+            try:
+                answered = run(rds, "SELECT count(*) FROM kept")["records"]
+                break
+            except rds.exceptions.ServiceUnavailableError:
+                continue
+        assert answered == [[{"longValue": 0}]]  # the uncommitted insert is gone, not half-applied

@@ -88,24 +88,8 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta.metadata(c, names.data_api(c), COMPONENT_DATA_API),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": meta.selector(c, COMPONENT_DATA_API)},
-            "template": {
-                "metadata": {"labels": meta.labels(c, COMPONENT_DATA_API)},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": podspec.pod_security(settings),
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
-        },
-    }
+    name = names.data_api(c)
+    return podspec.stateless_deployment(c, settings, name, COMPONENT_DATA_API, container, volumes)
 
 
 def service(c: AuroraCluster) -> Manifest:

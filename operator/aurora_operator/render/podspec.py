@@ -13,7 +13,7 @@ from aurora_api.contract import Env, EnvInstance, SecretsLayout
 from aurora_api.v1alpha1.cluster import AuroraCluster, ObjectStoreSpec
 
 from ..settings import Settings
-from . import names
+from . import meta, names
 from .meta import Manifest
 
 
@@ -183,3 +183,32 @@ def spread_by_host(match: dict[str, str]) -> Manifest:
     """Prefer different nodes for pods matching ``match`` (a soft rule: kind may have one node per zone)."""
     term: dict[str, Any] = {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
     return {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+
+
+def stateless_deployment(
+    c: AuroraCluster,
+    settings: Settings,
+    name: str,
+    component: str,
+    container: Manifest,
+    volumes: list[Manifest] | None = None,
+) -> Manifest:
+    """One replica of a component that holds no data (the resume proxy, the Data API): re-created anywhere,
+    with no Kubernetes credentials (it talks only to the cluster's own pods)."""
+    pod: Manifest = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(settings),
+        "containers": [container],
+    }
+    if volumes:
+        pod["volumes"] = volumes
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.metadata(c, name, component),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": meta.selector(c, component)},
+            "template": {"metadata": {"labels": meta.labels(c, component)}, "spec": pod},
+        },
+    }

@@ -14,7 +14,7 @@ from aurora_api.contract import COMPONENT_PROXY, EnvProxy
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
-from . import meta, names, podspec
+from . import names, podspec
 from .meta import Manifest
 
 RESOURCES = {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "192Mi"}}
@@ -29,7 +29,6 @@ def wanted(c: AuroraCluster) -> bool:
 def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) -> Manifest:
     """The proxy, told the instances' stable names (it asks their managers which one writes)."""
     instances = ",".join(names.instance(c, o) for o in sorted(ordinals))
-    select = meta.selector(c, COMPONENT_PROXY)
     container = {
         "name": "proxy",
         "image": podspec.image(c, settings),
@@ -46,20 +45,4 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta.metadata(c, names.proxy(c), COMPONENT_PROXY),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": select},
-            "template": {
-                "metadata": {"labels": meta.labels(c, COMPONENT_PROXY)},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": podspec.pod_security(settings),
-                    "containers": [container],
-                },
-            },
-        },
-    }
+    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container)

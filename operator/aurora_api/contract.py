@@ -75,6 +75,8 @@ class SecretsLayout:
     USERNAME: Final = "username"
     PASSWORD: Final = "password"
     DATABASE: Final = "dbname"
+    CONTROL: Final = "control"  # the cluster's control token (``aurora_api.control``)
+    TOKEN: Final = "token"
 
 
 # --- Environment -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ explicitly through ``patch.status``; kopf's progress bookkeeping lives in annota
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime
 import logging
@@ -25,6 +26,7 @@ from .instances import HttpInstances
 from .kube import Kube, LightKube
 from .objectstore import StoreError
 from .reconcile import autoscale_pass, backup_pass, conditions, loop, observe, pause_pass, snapshot_pass
+from .render import names
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
@@ -66,6 +68,29 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 def _wake(memo: kopf.Memo, namespace: str, cluster: str) -> asyncio.Event:
     wake: dict[tuple[str, str], asyncio.Event] = memo.wake
     return wake.setdefault((namespace, cluster), asyncio.Event())
+
+
+async def _token(memo: kopf.Memo, namespace: str, cluster: str) -> str:
+    """A cluster's control token, from the Secret ``<cluster>-control`` (read each pass: a cluster deleted
+    and created again under its name has a new one). Until the Secret exists no pod of the cluster can
+    start, so none is needed."""
+    kube: Kube = memo.kube
+    found = await kube.get("v1", "Secret", namespace, names.control_secret_of(cluster))
+    encoded = ((found or {}).get("data") or {}).get(contract.SecretsLayout.TOKEN)
+    return base64.b64decode(encoded).decode() if encoded else ""
+
+
+async def _clients(
+    memo: kopf.Memo, cluster: api.AuroraCluster
+) -> tuple[HttpInstances | None, HttpStorageNodes | None]:
+    """The pods' HTTP clients for one cluster, signing changes with its control token (None without
+    clients: unit tests of the handlers)."""
+    instances: HttpInstances | None = memo.instances
+    storage: HttpStorageNodes | None = memo.storage
+    if instances is None or storage is None:
+        return None, None
+    token = await _token(memo, cluster.metadata.namespace, cluster.metadata.name)
+    return instances.with_token(token), storage.with_token(token)
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -115,8 +140,9 @@ async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) ->
         if cluster.metadata.deletion_timestamp and not cluster.spec.deletion_protection:
             return loop.Outcome(None, [], [])  # being deleted: only the delete handler acts (a protected
             # cluster held in Deleting by the finalizer keeps being served, failovers included)
+        instances, storage = await _clients(memo, cluster)
         outcome = await loop.reconcile(
-            kube, memo.settings, cluster, resync=resync, storage=memo.storage, instances=memo.instances,
+            kube, memo.settings, cluster, resync=resync, storage=storage, instances=instances,
             silence=silence.setdefault(cluster.metadata.uid, observe.Silence()),
         )  # fmt: skip
         if outcome.status is not None:
@@ -155,7 +181,10 @@ async def backup_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     cluster = _live(body)
     if cluster is None or cluster.spec.backup is None:
         return
-    result = await backup_pass.run(memo.kube, memo.instances, cluster, _locked(memo, cluster))
+    instances = (await _clients(memo, cluster))[0]
+    if instances is None:
+        return
+    result = await backup_pass.run(memo.kube, instances, cluster, _locked(memo, cluster))
     for type_, reason, message in result.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 
@@ -186,13 +215,16 @@ async def scale_cluster(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     uid = cluster.metadata.uid
     scaling: dict[str, autoscale_pass.Memory] = memo.autoscale
     pausing: dict[str, pause_pass.Memory] = memo.pause
-    seen = await autoscale_pass.look(memo.kube, memo.instances, cluster)
+    instances = (await _clients(memo, cluster))[0]
+    if instances is None:
+        return
+    seen = await autoscale_pass.look(memo.kube, instances, cluster)
     now = time.monotonic()
     scaled = await autoscale_pass.run(
         memo.kube, cluster, seen, scaling.setdefault(uid, autoscale_pass.Memory()), now
     )
     paused = await pause_pass.run(
-        memo.kube, memo.instances, cluster, seen, pausing.setdefault(uid, pause_pass.Memory()), now,
+        memo.kube, instances, cluster, seen, pausing.setdefault(uid, pause_pass.Memory()), now,
         datetime.datetime.now(datetime.UTC), _locked(memo, cluster),
     )  # fmt: skip
     for type_, reason, message in scaled.events + paused.events:
@@ -255,7 +287,9 @@ async def take_snapshot(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_
     if snapshot.status.phase in ("Completed", "Failed") or snapshot.metadata.deletion_timestamp:
         return
     try:
-        result = await snapshot_pass.run(memo.kube, memo.instances, snapshot)
+        token = await _token(memo, snapshot.metadata.namespace, snapshot.spec.cluster_name)
+        instances: HttpInstances = memo.instances
+        result = await snapshot_pass.run(memo.kube, instances.with_token(token), snapshot)
     except (LookupError, ValueError, *StoreError) as err:
         kopf.event(body, type="Warning", reason="SnapshotDelayed", message=str(err)[:500])
         return

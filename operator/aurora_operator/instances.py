@@ -15,7 +15,7 @@ from typing import Protocol
 
 import httpx
 import pydantic
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_api.reports import BackupJobReport, InstanceReport
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,15 @@ class Instances(Protocol):
 class HttpInstances:
     """``Instances`` over httpx. Short timeouts: an instance that does not answer in a second is unhealthy."""
 
-    def __init__(self, timeout: float = 1.5) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout)
+    def __init__(
+        self, timeout: float = 1.5, client: httpx.AsyncClient | None = None, token: str = ""
+    ) -> None:
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._headers = control.headers(token) if token else {}
+
+    def with_token(self, token: str) -> HttpInstances:
+        """The same connection pool, signing changes with one cluster's control token."""
+        return HttpInstances(client=self._client, token=token)
 
     async def status(self, url: str) -> InstanceReport | None:
         try:
@@ -63,7 +70,7 @@ class HttpInstances:
 
     async def _post(self, url: str, body: dict[str, object]) -> int:
         try:
-            response = await self._client.post(url, json=body)
+            response = await self._client.post(url, json=body, headers=self._headers)
         except httpx.HTTPError as err:
             log.info("POST %s: %s", url, err)
             return 0

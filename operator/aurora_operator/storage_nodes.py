@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 import pydantic
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_api.reports import StorageReport
 
 State = dict[str, Any]
@@ -30,8 +30,15 @@ class StorageNodes(Protocol):
 class HttpStorageNodes:
     """``StorageNodes`` over httpx with short timeouts: a slow node must not stall a reconcile."""
 
-    def __init__(self, timeout: float = 2.0) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout)
+    def __init__(
+        self, timeout: float = 2.0, client: httpx.AsyncClient | None = None, token: str = ""
+    ) -> None:
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._headers = control.headers(token) if token else {}
+
+    def with_token(self, token: str) -> HttpStorageNodes:
+        """The same connection pool, signing term changes with one cluster's control token."""
+        return HttpStorageNodes(client=self._client, token=token)
 
     async def status(self, url: str) -> StorageReport | None:
         try:
@@ -44,7 +51,9 @@ class HttpStorageNodes:
 
     async def put_term(self, url: str, body: State) -> bool:
         try:
-            response = await self._client.put(url + contract.StoragePaths.TERM, json=body)
+            response = await self._client.put(
+                url + contract.StoragePaths.TERM, json=body, headers=self._headers
+            )
         except httpx.HTTPError:
             return False
         return response.status_code == 200

@@ -15,11 +15,12 @@ from aurora_instance.settings import ConfigError
 from aurora_instance.storage import StorageQuorum
 
 
-def storage_from_env(env: Mapping[str, str]) -> StorageQuorum:
+def storage_from_env(env: Mapping[str, str], control_token: str | None = None) -> StorageQuorum:
+    """``control_token`` signs term changes (fencing); without it only reads work (``restore_command``)."""
     raw = env.get(contract.Env.STORAGE_NODES, "")
     urls = [u.strip() for u in raw.split(",") if u.strip()]
     if len(urls) != contract.STORAGE_NODES:
         raise ConfigError(
             f"{contract.Env.STORAGE_NODES} lists {len(urls)} storage nodes, need {contract.STORAGE_NODES}"
         )
-    return HttpStorage(urls)
+    return HttpStorage(urls, control_token=control_token)

@@ -29,6 +29,8 @@ class Context:
     params: dict[str, str]  # user parameters currently applied
     restore: Source | None = None
     """The restore the operator decided for this new cluster (``restore.source_from_env``)."""
+    control_token: str = ""
+    """What requests that change this instance must carry (``aurora_api.control``)."""
     receiver_timeline: tuple[int, int] | None = None
     """(postmaster pid, timeline) last reported by a running WAL receiver, kept by the manager's observation:
     once the receiver stops (the writer died), PostgreSQL shows only ``min_recovery_end_timeline``, which

@@ -15,6 +15,7 @@ import time
 
 from aiohttp import web
 from aurora_api import contract
+from aurora_storage import guarded
 
 from aurora_instance.basebackup import Backups
 from aurora_instance.manager import Manager
@@ -38,7 +39,7 @@ async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
     return term, body
 
 
-def build(manager: Manager, backups: Backups) -> web.Application:
+def build(manager: Manager, backups: Backups, token: str) -> web.Application:
     def status_response(code: int) -> web.Response:
         return web.json_response(manager.status().model_dump(mode="json"), status=code)
 
@@ -140,7 +141,7 @@ def build(manager: Manager, backups: Backups) -> web.Application:
                 lines.append(f"quorumdb_instance_{key} {value}")
         return web.Response(text="\n".join(lines) + "\n")
 
-    app = web.Application()
+    app = web.Application(middlewares=[guarded.middleware(token)])
     app.add_routes(
         [
             web.get(P.LIVENESS, liveness),

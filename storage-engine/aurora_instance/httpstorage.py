@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_storage import answers, client, quorum
 
 from aurora_instance import storage
@@ -40,7 +40,7 @@ class _Fenced(NamedTuple):
 
 
 class HttpStorage:
-    def __init__(self, urls: Sequence[str], timeout: float = 3.0) -> None:
+    def __init__(self, urls: Sequence[str], timeout: float = 3.0, control_token: str | None = None) -> None:
         self.client = client.StorageClient(urls, timeout=timeout)
         self.urls = self.client.urls
         self.timeout = timeout
@@ -49,7 +49,10 @@ class HttpStorage:
         """The term of the last fence and the status of each node that confirmed it."""
         # One pooled client for fencing and identity (thread-safe): a client per request rebuilt its TLS
         # context and connection each time, which cost a promotion hundreds of ms on a loaded node.
-        self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)))
+        self._http = httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)),
+            headers=control.headers(control_token) if control_token else None,
+        )  # fmt: skip
 
     def _put_term(self, ordinal: int, url: str, term: int, writer: str | None) -> _Fenced:
         body: dict[str, object] = {"term": term} if writer is None else {"term": term, "writer": writer}

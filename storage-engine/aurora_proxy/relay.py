@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_api.reports import InstanceReport
 
 from aurora_proxy import directory
@@ -41,9 +41,10 @@ class Counters:
 
 
 class Proxy:
-    def __init__(self, instances: list[Address], session: aiohttp.ClientSession) -> None:
+    def __init__(self, instances: list[Address], session: aiohttp.ClientSession, control_token: str) -> None:
         self.instances = instances
         self.session = session
+        self.headers = control.headers(control_token)  # a resume changes the instance: it needs the token
         self.roles = Roles(None, ())
         self.counters = Counters()
         self._turn = itertools.count()
@@ -85,7 +86,8 @@ class Proxy:
     async def _resume(self, a: Address) -> bool:
         timeout = aiohttp.ClientTimeout(total=contract.RESUME_WAIT_SECONDS + 5)
         try:
-            async with self.session.post(a.manager + contract.InstancePaths.RESUME, timeout=timeout) as r:
+            url = a.manager + contract.InstancePaths.RESUME
+            async with self.session.post(url, timeout=timeout, headers=self.headers) as r:
                 if r.status != 200:
                     log.warning("resume of %s answered %d: %s", a, r.status, (await r.text())[:300])
                     return False

@@ -34,9 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from aurora_api import contract  # noqa: E402
+from aurora_api import control as api_control  # noqa: E402
 from aurora_storage import quorum, slots  # noqa: E402
 
-from tests.fixtures import availability, walrecv  # noqa: E402
+from tests.fixtures import availability, control, walrecv  # noqa: E402
 from tests.fixtures.postgres import BASE_SETTINGS, PG_BIN, PgCluster, _as_pg, _make_root  # noqa: E402
 
 log = logging.getLogger("quorum_bench")
@@ -188,6 +190,7 @@ def setup_quorum(template: Path, name: str = "quorum", linger_us: int = 0) -> Se
     with w.connect() as conn:
         slots.ensure_slots(conn)
     root = Path(tempfile.mkdtemp(prefix="quorumdb-bench-"))
+    token = control.write_token(root / "secrets")  # the nodes read it at start-up
     ports = availability.free_ports(6)
     peers = ",".join(f"127.0.0.1:{p}" for p in ports)
     s = Setup(name, w, cleanup_dirs=[root])
@@ -224,15 +227,17 @@ def setup_quorum(template: Path, name: str = "quorum", linger_us: int = 0) -> Se
                 "--linger-us",
                 str(linger_us),
             ]
-        env = {**os.environ, **walrecv.env()}
+        env = {**os.environ, **walrecv.env(), contract.Env.SECRETS_DIR: str(root / "secrets")}
         s.procs.append(subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env))
     if form == "node":
         import httpx
 
+        auth = api_control.headers(token)
         for i, p in enumerate(ports):
             for _ in range(100):
                 try:
-                    httpx.put(f"http://127.0.0.1:{p}/v1/term", json={"term": 1}, timeout=2).raise_for_status()
+                    url = f"http://127.0.0.1:{p}/v1/term"
+                    httpx.put(url, json={"term": 1}, timeout=2, headers=auth).raise_for_status()
                     break
                 except httpx.HTTPError:
                     time.sleep(0.2)

@@ -8,7 +8,7 @@ from typing import cast
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_api.reports import InstanceReport, Role
 from aurora_instance import http
 from aurora_instance.basebackup import Backups
@@ -45,11 +45,15 @@ class FakeManager:
         return True
 
 
+TOKEN = "control-token-for-tests"
+
+
 @pytest.fixture
 async def reader() -> AsyncIterator[tuple[FakeManager, Client]]:
     fake = FakeManager(Intent(contract.ROLE_READER, 2, "w:5432"))
     backups = Backups(cast(Settings, None), "postgres", None)
-    async with TestClient(TestServer(http.build(cast(Manager, fake), backups))) as client:
+    app = http.build(cast(Manager, fake), backups, TOKEN)
+    async with TestClient(TestServer(app), headers=control.headers(TOKEN)) as client:
         yield fake, client
 
 
@@ -95,3 +99,15 @@ async def test_probes(reader: tuple[FakeManager, Client]) -> None:
     fake.is_ready = True
     assert (await client.get(P.READINESS)).status == 200
     assert "quorumdb_instance_term 2" in await (await client.get(P.METRICS)).text()
+
+
+async def test_changes_need_the_control_token_and_nothing_changes_without_it(
+    reader: tuple[FakeManager, Client],
+) -> None:
+    fake, client = reader
+    for headers in ({control.HEADER: ""}, {control.HEADER: "Bearer not-the-token"}, {control.HEADER: TOKEN}):
+        for path, body in ((P.PROMOTE, {"term": 9}), (P.DEMOTE, {"term": 9, "writer": "x:5432"})):
+            answer = await client.post(path, json=body, headers=headers)
+            assert answer.status in (401, 403), (path, headers, answer.status)
+    assert fake.changes == []
+    assert (await client.get(P.STATUS, headers={control.HEADER: ""})).status == 200  # reads stay open

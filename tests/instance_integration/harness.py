@@ -25,8 +25,9 @@ from typing import Any, cast
 import httpx
 import psycopg
 from aurora_api import contract
+from aurora_api import control as api_control
 
-from tests.fixtures import availability
+from tests.fixtures import availability, control
 from tests.fixtures.postgres import PG_BIN, PgCluster
 from tests.fixtures.storage import StorageCluster
 
@@ -88,6 +89,7 @@ def write_secrets(root: Path) -> Path:
         (base / account / L.USERNAME).write_text(user)
         (base / account / L.PASSWORD).write_text(password + "\n")
     (base / L.APP / L.DATABASE).write_text("appdb")
+    control.write_token(base)
     return base
 
 
@@ -100,7 +102,10 @@ class Instance:
         self.proc: subprocess.Popen[bytes] | None = None
         self.data_root = root / name / "volume"
         self.log_path = root / f"{name}.log"
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=5)
+        token = api_control.read(Path(base_env[contract.Env.SECRETS_DIR]))
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{http_port}", timeout=5, headers=api_control.headers(token)
+        )
 
     @property
     def endpoint(self) -> str:
@@ -237,7 +242,8 @@ class Bed:
         passfile = root / "storage-pgpass"
         passfile.write_text(f"*:*:*:{REPLICATION[0]}:{REPLICATION[1]}\n")
         passfile.chmod(0o600)
-        self.storage = StorageCluster(cast(PgCluster, None), root / "storage", {"PGPASSFILE": str(passfile)})
+        storage_env = {"PGPASSFILE": str(passfile), contract.Env.SECRETS_DIR: str(self.secrets)}
+        self.storage = StorageCluster(cast(PgCluster, None), root / "storage", storage_env)
         (root / "storage").mkdir()
         self.base_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

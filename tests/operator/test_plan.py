@@ -49,8 +49,8 @@ def test_fresh_cluster_creates_secrets_then_everything() -> None:
     c = factories.cluster()
     p = plan.plan(c, SETTINGS, Observed(), lambda: "pw")
     kinds = [type(a).__name__ for a in p.actions]
-    assert kinds[:3] == ["CreateSecret"] * 3
-    assert all(isinstance(a, plan.Apply) and a.create for a in p.actions[3:])
+    assert kinds[:4] == ["CreateSecret"] * 4  # three accounts and the control token
+    assert all(isinstance(a, plan.Apply) and a.create for a in p.actions[4:])
     created = [a.manifest["metadata"]["name"] for a in p.actions if isinstance(a, plan.Apply)]
     assert created.index("demo-storage-0") < created.index("demo-instance-0")
     assert {"demo-instance-0", "demo-instance-1", "demo-instance-2", "demo", "demo-ro"} <= set(created)
@@ -89,7 +89,8 @@ def test_scale_down_deletes_highest_readers_and_their_services() -> None:
 
 def test_writer_recorded_in_status_keeps_its_role_and_instance() -> None:
     c = factories.cluster({"instances": {"readers": 0}}, status={"writer": "demo-instance-2", "term": 3})
-    p = plan.plan(c, SETTINGS, Observed(secrets=frozenset(names.secret(c, a) for a in names.ACCOUNTS)), never)
+    known = frozenset([*(names.secret(c, a) for a in names.ACCOUNTS), names.control_secret(c)])
+    p = plan.plan(c, SETTINGS, Observed(secrets=known), never)
     assert p.writer == 2 and p.ordinals == (2,)
     applies = {(a.manifest["kind"], a.manifest["metadata"]["name"]): a.manifest for a in p.actions
                if isinstance(a, plan.Apply)}  # fmt: skip

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 
+import httpx
 import psycopg
 import pytest
 from aurora_storage import slots
@@ -86,3 +87,16 @@ def test_wrong_cluster_identity_is_refused(storage_factory: StorageFactory) -> N
     time.sleep(1)
     assert not sc.status(5)["streaming"]
     assert sc.streaming_count() == 5
+
+
+def test_a_term_change_without_the_control_token_is_refused_and_changes_nothing(
+    storage_factory: StorageFactory,
+) -> None:
+    sc = storage_factory()
+    before = sc.status(0)["term"]
+    body = {"term": before + 5, "writer": None}
+    assert httpx.put(sc.urls[0] + "/v1/term", json=body, timeout=5).status_code == 401
+    wrong = {"Authorization": "Bearer " + "x" * 32}
+    assert httpx.put(sc.urls[0] + "/v1/term", json=body, headers=wrong, timeout=5).status_code == 403
+    assert sc.status(0)["term"] == before
+    assert httpx.get(sc.urls[0] + "/v1/term", timeout=5).status_code == 200  # reads stay open

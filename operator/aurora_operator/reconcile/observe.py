@@ -70,7 +70,7 @@ async def observe(
     ns = c.metadata.namespace
     selector = {contract.LABEL_CLUSTER: c.metadata.name}
     secret_names = [names.secret(c, a) for a in names.ACCOUNTS] + checks.referenced_secrets(c)
-    secret_names.append(names.data_api_keys(c))
+    secret_names += [names.data_api_keys(c), names.control_secret(c)]
     # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
     lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
     secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))

@@ -172,6 +172,8 @@ def plan(
     for account in names.ACCOUNTS:
         if names.secret(c, account) not in observed.secrets:
             actions.append(CreateSecret(accounts.secret(c, account, password())))
+    if names.control_secret(c) not in observed.secrets:
+        actions.append(CreateSecret(accounts.control_secret(c, password())))
 
     writer = writer_ordinal(c, writer_name)
     existing = existing_ordinals(c, observed)

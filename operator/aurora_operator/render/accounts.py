@@ -43,6 +43,17 @@ def secret(c: AuroraCluster, account: str, password: str) -> Manifest:
     }
 
 
+def control_secret(c: AuroraCluster, token: str) -> Manifest:
+    """The control token: created once (like the passwords), never re-rendered."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta.metadata(c, names.control_secret(c)),
+        "type": "Opaque",
+        "stringData": {SecretsLayout.TOKEN: token},
+    }
+
+
 def service_account(c: AuroraCluster) -> Manifest:
     return {
         "apiVersion": "v1",

@@ -92,6 +92,15 @@ def data_api_keys(c: AuroraCluster) -> str:
     return f"{c.metadata.name}-data-api-keys"
 
 
+def control_secret(c: AuroraCluster) -> str:
+    """The cluster's control token (``aurora_api.control``), projected into its own pods."""
+    return control_secret_of(c.metadata.name)
+
+
+def control_secret_of(cluster: str) -> str:
+    return f"{cluster}-control"
+
+
 def proxy(c: AuroraCluster) -> str:
     """The resume proxy's Deployment (serverless clusters that pause)."""
     return f"{c.metadata.name}-proxy"

@@ -112,9 +112,15 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
     ]
 
 
+def control_source(c: AuroraCluster) -> Manifest:
+    token = SecretsLayout.TOKEN
+    items = [{"key": token, "path": f"{SecretsLayout.CONTROL}/{token}"}]
+    return {"secret": {"name": names.control_secret(c), "items": items}}
+
+
 def secrets_volume(c: AuroraCluster, accounts: tuple[str, ...]) -> Manifest:
-    """One projected volume: ``<account>/<key>`` files for each account's Secret."""
-    sources = []
+    """One projected volume: ``<account>/<key>`` files for each account's Secret, and ``control/token``."""
+    sources = [control_source(c)]
     for account in accounts:
         keys = [SecretsLayout.USERNAME, SecretsLayout.PASSWORD]
         if account == SecretsLayout.APP:

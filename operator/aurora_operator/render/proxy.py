@@ -34,7 +34,11 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "image": podspec.image(c, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["quorumdb-proxy"],
-        "env": [podspec.env(EnvProxy.INSTANCES, instances)],
+        "env": [
+            podspec.env(EnvProxy.INSTANCES, instances),
+            podspec.env(contract.Env.SECRETS_DIR, contract.PATH_SECRETS_DIR),
+        ],
+        "volumeMounts": [{"name": "secrets", "mountPath": contract.PATH_SECRETS_DIR, "readOnly": True}],
         "ports": [
             {"name": "postgres", "containerPort": contract.PROXY_WRITER_PORT},
             {"name": "readers", "containerPort": contract.PROXY_READER_PORT},
@@ -45,4 +49,5 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
-    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container)
+    token = {"name": "secrets", "projected": {"sources": [podspec.control_source(c)], "defaultMode": 0o440}}
+    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container, [token])

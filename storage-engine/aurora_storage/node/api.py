@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aurora_api import contract
 
-from aurora_storage import checksum, fencing
+from aurora_storage import checksum, fencing, guarded
 from aurora_storage import lsn as lsnmod
 from aurora_storage import metrics as metricsmod
 from aurora_storage.node import exporter, receiver, runtime, store
@@ -235,8 +235,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def make_app(rt: runtime.Runtime, rx: receiver.Receiver) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+def make_app(rt: runtime.Runtime, rx: receiver.Receiver, control_token: str) -> web.Application:
+    """The routes; a term change needs the cluster's control token (``guarded``), reads do not."""
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guarded.middleware(control_token)])
     app[RT_KEY] = rt
     app[RX_KEY] = rx
     p = contract.StoragePaths

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aurora_api import contract
+from aurora_api import contract, control
 
 from aurora_storage import envelope
 from aurora_storage import s3 as s3mod
@@ -66,6 +66,8 @@ class NodeConfig:
     walrecv_bin: Path = Path("quorumdb-walrecv")
     linger_us: int = 0
     """quorumdb-walrecv's group-flush wait while the stream is busy (0: flush every batch at once)."""
+    control_token: str = ""
+    """What a term change must carry (``aurora_api.control``); read from the secrets directory."""
 
     @property
     def name(self) -> str:
@@ -138,6 +140,10 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
         )
     peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
+    try:
+        token = control.read(Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
+    except ValueError as err:
+        p.error(str(err))
     return NodeConfig(
         ordinal=a.ordinal,
         data_dir=Path(a.data_dir),
@@ -153,6 +159,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         receiver=a.receiver,
         walrecv_bin=Path(a.walrecv_bin),
         linger_us=a.linger_us,
+        control_token=token,
     )
 
 

@@ -1,4 +1,4 @@
-"""The control token rule (``aurora_api.control``): read from the secrets directory, checked in constant time."""
+"""The control token rule (``aurora_api.control``): read from a file, compared in constant time."""
 
 from __future__ import annotations
 

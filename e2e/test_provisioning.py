@@ -153,5 +153,5 @@ def test_operator_restart_mid_provisioning_resumes_without_duplicates(
     kubectl.run("-n", "quorumdb-system", "delete", "pod", "-l", "app.kubernetes.io/name=quorumdb-operator")
     wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
     secrets = namespace.run("get", "secret", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()
-    assert len(secrets) == 3
+    assert len(secrets) == 4  # three accounts and the control token, each created once
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6

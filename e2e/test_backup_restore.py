@@ -13,7 +13,9 @@ pass the last batch within a minute. Then:
 - a cluster asking for a time before the window is refused before anything is created, with a condition
   naming the window;
 - the source is deleted, and a cluster restored to the latest restorable time holds every row and every
-  commit the audited workload had acknowledged by then.
+  commit the audited workload had acknowledged by then; that cluster has a single instance, and when its
+  writer's volume is deleted it comes back from its own newest base backup plus the storage quorum's WAL
+  with every acknowledged commit.
 
 And the object store stopped for two minutes under load: commits keep being acknowledged, the ``Backup``
 condition says the store is unavailable, and once it returns the archive is contiguous again past every
@@ -230,6 +232,49 @@ def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_a
     assert acked and not missing, (
         f"{len(missing)} acknowledged commits missing from the restore: {sorted(missing)[:20]}"
     )
+
+    # "latest" has one instance: when its writer loses its volume no reader can take over, so the operator
+    # chooses it again at a new term and it comes back from the cluster's own newest base backup plus the
+    # storage quorum's WAL (never initdb), with every commit acknowledged until the loss.
+    _writer_reseeded_from_the_store(ns, "latest", set(rows))
+
+
+def _writer_reseeded_from_the_store(ns: Kubectl, cluster: str, rows: set[int]) -> None:
+    writer = f"{cluster}-instance-0"
+    wait_for(
+        f"{cluster}'s own first base backup usable",
+        lambda: aurora.condition(aurora.status(ns, cluster), "Backup").get("status") == "True",
+        240,
+        interval=2,
+    )
+    term = aurora.status(ns, cluster)["term"]
+    pod = aurora.instance_pod(writer)
+    with Workload.start(ns, cluster, pgbench=False, name="workload-reseed") as load:
+        time.sleep(5)
+        ns.run("delete", "pvc", f"data-{pod}", "--wait=false")
+        ns.run("delete", "pod", pod, "--wait=true", "--timeout=120s")
+        t_lost = time.monotonic()
+
+        def back() -> bool:
+            st = aurora.status(ns, cluster)
+            last = st.get("lastFailover") or {}
+            again = last.get("to") == writer and last.get("from") == writer and last.get("term", 0) > term
+            return again and st.get("phase") == "Ready"
+
+        wait_for(f"{writer} re-seeded from the object store and writing", back, 420, interval=2)
+        print(
+            f"lone writer's volume lost: writing again {time.monotonic() - t_lost:.0f}s later "
+            f"({aurora.status(ns, cluster)['lastFailover']['reason']})"
+        )
+        result = load.audit()
+    logs = ns.run("logs", pod, "--tail=-1")
+    assert "re-seeded from base backup" in logs, "the writer was not re-seeded from the object store"
+    assert "bootstrapping a new writer" not in logs, "the writer ran initdb over an existing cluster"
+    assert set(_rows(ns, cluster)) == rows
+    print(f"acknowledged {len(result.acked)}, missing {len(result.missing)} after the re-seed")
+    lost = sorted(result.missing)
+    assert result.acked, "the workload got no commit acknowledged"
+    assert not lost, f"{len(lost)} of {len(result.acked)} acknowledged commits lost: {lost[:20]}"
 
 
 def test_backup_object_store_down_two_minutes_commits_never_wait_and_the_archive_has_no_gap(

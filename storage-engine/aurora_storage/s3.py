@@ -51,9 +51,11 @@ class Archive:
         region: str = "us-east-1",
         key: bytes | None = None,
         encrypted: bool = False,
+        ca_file: str | None = None,
     ) -> None:
         """``key`` encrypts uploads and decrypts encrypted objects; ``encrypted`` without a key refuses
-        every upload (the Secret is missing) rather than writing plaintext."""
+        every upload (the Secret is missing) rather than writing plaintext. ``ca_file``: a PEM bundle of
+        the CAs to trust for an https endpoint instead of the system's (a private CA)."""
         self.bucket = bucket
         self.key = envelope.check_key(key) if key is not None else None
         self.encrypted = encrypted or key is not None
@@ -63,6 +65,7 @@ class Archive:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name=region,
+            verify=ca_file or None,
             config=botocore.config.Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 2},
@@ -251,5 +254,6 @@ def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
         env.get(contract.Env.S3_REGION, "us-east-1"),
         key_from_env(env),
         bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
+        env.get(contract.Env.S3_CA_FILE) or None,
     )
     return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")

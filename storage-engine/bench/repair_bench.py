@@ -211,8 +211,8 @@ def main() -> None:
             reps.append(rep)
             print(
                 f"rep {r + 1}: durable copy {rep.copy_mb_s:.0f} MB/s; repair {rep.repair_mb_s:.0f} MB/s "
-                f"({seconds:.2f} s); ratio {rep.ratio:.2f}; CPU: repairing node {victim_cpu:.2f} s (with its start-up), "
-                f"peers {peers_cpu:.2f} s; load average {os.getloadavg()[0]:.1f}",
+                f"({seconds:.2f} s); ratio {rep.ratio:.2f}; CPU: repairing node {victim_cpu:.2f} s "
+                f"(with its start-up), peers {peers_cpu:.2f} s; load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     finally:

@@ -33,20 +33,28 @@ MARK_MARGIN = datetime.timedelta(seconds=1)
 is inserted and flushed, so one stamped by ``time`` is at or below the LSN read a second later."""
 
 
-async def store_for(kube: Kube, namespace: str, spec: ObjectStoreSpec, prefix: str) -> ObjectStore:
-    """An ``ObjectStore`` with the credentials from the referenced Secret; LookupError if it is missing."""
-    ref = spec.credentials_secret
-    secret = await kube.get("v1", "Secret", namespace, ref.name)
+async def _secret_value(kube: Kube, namespace: str, name: str, key: str, what: str) -> bytes:
+    secret = await kube.get("v1", "Secret", namespace, name)
     if secret is None:
-        raise LookupError(f"Secret {ref.name!r} with the object-store credentials not found")
+        raise LookupError(f"Secret {name!r} with the {what} not found")
     data = secret.get("data") or {}
+    if key not in data:
+        raise LookupError(f"Secret {name!r} has no key {key!r}")
+    return base64.b64decode(data[key])
 
-    def value(key: str) -> str:
-        if key not in data:
-            raise LookupError(f"Secret {ref.name!r} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
 
-    return ObjectStore(spec, value(ref.access_key_id_key), value(ref.secret_access_key_key), prefix)
+async def store_for(kube: Kube, namespace: str, spec: ObjectStoreSpec, prefix: str) -> ObjectStore:
+    """An ``ObjectStore`` with the credentials (and private CA, if any) from the referenced Secrets;
+    LookupError if one is missing."""
+    ref = spec.credentials_secret
+    creds = "object-store credentials"
+    access = await _secret_value(kube, namespace, ref.name, ref.access_key_id_key, creds)
+    secret = await _secret_value(kube, namespace, ref.name, ref.secret_access_key_key, creds)
+    ca = spec.ca_secret
+    bundle = None
+    if ca is not None:
+        bundle = await _secret_value(kube, namespace, ca.name, ca.key, "object store's CA bundle")
+    return ObjectStore(spec, access.decode(), secret.decode(), prefix, bundle)
 
 
 def cluster_prefix(c: AuroraCluster) -> str:

@@ -232,6 +232,7 @@ class InstancePaths:
     BACKUPS: Final = "/v1/backups"  # POST BackupRequest: start one; GET: reports.BackupJobReport list
     PAUSE: Final = "/v1/pause"  # POST PauseFields
     RESUME: Final = "/v1/resume"  # POST (no body)
+    SWITCH_WAL: Final = "/v1/switch-wal"  # POST (no body), writer only: {"lsn": "X/Y"}, the switch point
 
 
 class PauseFields:

@@ -265,6 +265,15 @@ class Manager:
             return None
         return cached[1]
 
+    def switch_wal(self) -> str | None:
+        """Close the writer's current WAL segment (``pg_switch_wal``) so that it is sealed and archived now,
+        not after ``archive_timeout``; the switch LSN, or None when this instance is not a ready writer."""
+        if not self.ready() or self.intent.role != contract.ROLE_WRITER:
+            return None
+        with self.ctx.connect(timeout=5) as conn:
+            row = conn.execute("SELECT pg_switch_wal()::text").fetchone()
+        return str(row[0]) if row is not None else None
+
     def healthy(self) -> bool:
         return time.monotonic() - self.last_cycle < 30
 

@@ -44,6 +44,9 @@ class FakeManager:
     def healthy(self) -> bool:
         return True
 
+    def switch_wal(self) -> str | None:
+        return "0/5000000" if self.is_ready and self.intent.role == contract.ROLE_WRITER else None
+
 
 @pytest.fixture
 async def reader() -> AsyncIterator[tuple[FakeManager, Client]]:
@@ -95,3 +98,13 @@ async def test_probes(reader: tuple[FakeManager, Client]) -> None:
     fake.is_ready = True
     assert (await client.get(P.READINESS)).status == 200
     assert "quorumdb_instance_term 2" in await (await client.get(P.METRICS)).text()
+
+
+async def test_switch_wal_answers_the_switch_point_on_a_ready_writer_only(
+    reader: tuple[FakeManager, Client],
+) -> None:
+    fake, client = reader
+    assert (await client.post(P.SWITCH_WAL)).status == 409  # a reader
+    fake.intent, fake.is_ready = Intent(contract.ROLE_WRITER, 3, None), True
+    response = await client.post(P.SWITCH_WAL)
+    assert response.status == 200 and await response.json() == {"lsn": "0/5000000"}

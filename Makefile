@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TESTBED := e2e/testbed
 
-.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup bench-data-api chaos chaos-pause clean-cache
+.PHONY: venv host walrecv bins cluster cluster-down image e2e test unit integration lint demo bench bench-backup bench-repair bench-data-api chaos chaos-pause clean-cache
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -85,6 +85,12 @@ bench: venv
 BENCH_BACKUP_ARGS ?= --scale 20 --reps 3
 bench-backup: venv host bins
 	$(PY) storage-engine/bench/backup_bench.py $(BENCH_BACKUP_ARGS)
+
+## Storage-node repair MB/s (an empty node rebuilding N segments from five peers) as a ratio to a durable
+## copy of the same files on the same disk, interleaved. BENCH_REPAIR_ARGS overrides the defaults (1 GiB).
+BENCH_REPAIR_ARGS ?= --segments 64 --reps 5
+bench-repair: venv host walrecv
+	$(PY) storage-engine/bench/repair_bench.py $(BENCH_REPAIR_ARGS)
 
 ## Data API statements/s (boto3's rds-data client -> the service, a separate process) as a ratio to psycopg
 ## direct, on the same local PostgreSQL. BENCH_DATA_API_ARGS overrides the defaults.

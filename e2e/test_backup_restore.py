@@ -12,8 +12,11 @@ pass the last batch within a minute. Then:
   Delete) deletes its objects;
 - a cluster asking for a time before the window is refused before anything is created, with a condition
   naming the window;
-- the source is deleted, and a cluster restored to the latest restorable time holds every row and every
-  commit the audited workload had acknowledged by then.
+- the source is deleted (its deletion first makes the archive hold its last WAL and records that moment as
+  the latest restorable time), and a cluster restored to the latest restorable time holds every row and
+  every commit the audited workload had acknowledged; that cluster has a single instance, and when its
+  writer's volume is deleted it comes back from its own newest base backup plus the storage quorum's WAL
+  with every acknowledged commit.
 
 And the object store stopped for two minutes under load: commits keep being acknowledged, the ``Backup``
 condition says the store is unavailable, and once it returns the archive is contiguous again past every
@@ -138,9 +141,7 @@ def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_a
         lag = time.monotonic() - t_last
         print(f"latest restorable time passed the last commit {lag:.0f}s after it (under pgbench load)")
         log = load.stop()
-    restorable = _latest_restorable(ns)
-    assert restorable is not None
-    acked = {rid for rid, at in log.acks.items() if at <= restorable.timestamp()}
+    assert _latest_restorable(ns) is not None
     assert len(rows) == 3 * BATCH
 
     # A reader added now is seeded from the newest base backup in the store, not copied from the writer,
@@ -214,22 +215,70 @@ def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_a
 
     wait_for("the snapshot's Deleting Event (its objects deleted)", deletion_reported, 30)
 
-    # The source deleted: restore to the latest restorable time from the bucket alone.
+    # The source deleted: its deletion first writes a last mark (the writer switches WAL, the archive passes
+    # it), so the latest restorable time is the deletion, and a restore to latest holds every commit the
+    # audited workload ever had acknowledged, from the bucket alone.
+    t_delete = time.monotonic()
     ns.run("delete", "aurora", SOURCE, "--wait=true", timeout=300)
+    print(f"source deleted in {time.monotonic() - t_delete:.0f}s")
+    marks = ns.get_json("events", "--field-selector", f"involvedObject.name={SOURCE},reason=FinalBackupMark")
+    assert [e["type"] for e in marks["items"]] == ["Normal"], marks["items"]
+    print(marks["items"][0]["message"])
     ns.apply([aurora.restored("latest", SOURCE)])
     t_restore = time.monotonic()
     aurora.wait_ready(ns, "latest", timeout=420)
     print(f"restored to latest after the source was deleted in {time.monotonic() - t_restore:.0f}s")
     assert set(_rows(ns, "latest")) == set(rows)
     present = {int(r) for r in aurora.psql(ns, "latest", "SELECT id FROM audit;").split()}
-    missing = acked - present
-    print(
-        f"audited commits acknowledged before the latest restorable time: {len(acked)}, "
-        f"missing {len(missing)}"
-    )
-    assert acked and not missing, (
+    every = set(log.acks)
+    missing = every - present
+    print(f"audited commits acknowledged by the source: {len(every)}, missing from latest {len(missing)}")
+    assert every and not missing, (
         f"{len(missing)} acknowledged commits missing from the restore: {sorted(missing)[:20]}"
     )
+
+    # "latest" has one instance: when its writer loses its volume no reader can take over, so the operator
+    # chooses it again at a new term and it comes back from the cluster's own newest base backup plus the
+    # storage quorum's WAL (never initdb), with every commit acknowledged until the loss.
+    _writer_reseeded_from_the_store(ns, "latest", set(rows))
+
+
+def _writer_reseeded_from_the_store(ns: Kubectl, cluster: str, rows: set[int]) -> None:
+    writer = f"{cluster}-instance-0"
+    wait_for(
+        f"{cluster}'s own first base backup usable",
+        lambda: aurora.condition(aurora.status(ns, cluster), "Backup").get("status") == "True",
+        240,
+        interval=2,
+    )
+    term = aurora.status(ns, cluster)["term"]
+    pod = aurora.instance_pod(writer)
+    with Workload.start(ns, cluster, pgbench=False, name="workload-reseed") as load:
+        time.sleep(5)
+        ns.run("delete", "pvc", f"data-{pod}", "--wait=false")
+        ns.run("delete", "pod", pod, "--wait=true", "--timeout=120s")
+        t_lost = time.monotonic()
+
+        def back() -> bool:
+            st = aurora.status(ns, cluster)
+            last = st.get("lastFailover") or {}
+            again = last.get("to") == writer and last.get("from") == writer and last.get("term", 0) > term
+            return again and st.get("phase") == "Ready"
+
+        wait_for(f"{writer} re-seeded from the object store and writing", back, 420, interval=2)
+        print(
+            f"lone writer's volume lost: writing again {time.monotonic() - t_lost:.0f}s later "
+            f"({aurora.status(ns, cluster)['lastFailover']['reason']})"
+        )
+        result = load.audit()
+    logs = ns.run("logs", pod, "--tail=-1")
+    assert "re-seeded from base backup" in logs, "the writer was not re-seeded from the object store"
+    assert "bootstrapping a new writer" not in logs, "the writer ran initdb over an existing cluster"
+    assert set(_rows(ns, cluster)) == rows
+    print(f"acknowledged {len(result.acked)}, missing {len(result.missing)} after the re-seed")
+    lost = sorted(result.missing)
+    assert result.acked, "the workload got no commit acknowledged"
+    assert not lost, f"{len(lost)} of {len(result.acked)} acknowledged commits lost: {lost[:20]}"
 
 
 def test_backup_object_store_down_two_minutes_commits_never_wait_and_the_archive_has_no_gap(

@@ -141,4 +141,3 @@ def raw_call(endpoint: str, key: tuple[str, str], body: bytes) -> tuple[int, str
             return response.status, ""
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("x-amzn-ErrorType", "")
-

@@ -60,6 +60,8 @@ PATH_SECRETS_DIR: Final = "/etc/quorumdb/secrets"
 PATH_CONFIG_DIR: Final = "/etc/quorumdb/config"
 PATH_PODINFO_DIR: Final = "/etc/quorumdb/podinfo"
 PATH_TLS_DIR: Final = "/etc/quorumdb/tls"
+PATH_S3_CA_DIR: Final = "/etc/quorumdb/s3-ca"
+"""objectStore.caSecret of spec.backup; the restore source's (when another store) under ``restore/``."""
 CONFIG_POSTGRESQL_CONF: Final = "postgresql.conf"
 
 
@@ -105,6 +107,9 @@ class Env:
     S3_REGION: Final = "AWS_REGION"
     S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
     S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
+    # A PEM bundle of the CAs to trust for the store's TLS certificate (objectStore.caSecret), instead of
+    # the system's; set only with one (then the file is mounted at PATH_S3_CA_DIR).
+    S3_CA_FILE: Final = "QUORUMDB_S3_CA_FILE"
     # Client-side encryption of archive objects (spec.backup.encryption): the base64 of a 32-byte key, and
     # a flag that is set whenever encryption is configured, so a missing key refuses uploads instead of
     # writing plaintext.
@@ -178,6 +183,7 @@ class EnvInstance:
     RESTORE_S3_REGION: Final = "QUORUMDB_RESTORE_S3_REGION"
     RESTORE_S3_ACCESS_KEY_ID: Final = "QUORUMDB_RESTORE_S3_ACCESS_KEY_ID"
     RESTORE_S3_SECRET_ACCESS_KEY: Final = "QUORUMDB_RESTORE_S3_SECRET_ACCESS_KEY"
+    RESTORE_S3_CA_FILE: Final = "QUORUMDB_RESTORE_S3_CA_FILE"
     RESTORE_BACKUP_ID: Final = "QUORUMDB_RESTORE_BACKUP_ID"
     RESTORE_KEY: Final = "QUORUMDB_RESTORE_KEY"  # the source's encryption key (base64), when it has one
     RESTORE_TARGET_TIME: Final = "QUORUMDB_RESTORE_TARGET_TIME"
@@ -228,6 +234,7 @@ class InstancePaths:
     BACKUPS: Final = "/v1/backups"  # POST BackupRequest: start one; GET: reports.BackupJobReport list
     PAUSE: Final = "/v1/pause"  # POST PauseFields
     RESUME: Final = "/v1/resume"  # POST (no body)
+    SWITCH_WAL: Final = "/v1/switch-wal"  # POST (no body), writer only: {"lsn": "X/Y"}, the switch point
 
 
 class PauseFields:

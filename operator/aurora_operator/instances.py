@@ -44,6 +44,10 @@ class Instances(Protocol):
     async def resume(self, url: str) -> int:
         """Ask the instance to resume, without waiting for it to be ready; the HTTP status."""
 
+    async def switch_wal(self, url: str) -> str | None:
+        """Ask the writer to close its current WAL segment; the switch LSN, or None (not a ready writer,
+        unreachable)."""
+
 
 class HttpInstances:
     """``Instances`` over httpx. Short timeouts: an instance that does not answer in a second is unhealthy."""
@@ -98,6 +102,19 @@ class HttpInstances:
     async def resume(self, url: str) -> int:
         return await self._post(url + contract.InstancePaths.RESUME + "?wait=0", {})
 
+    async def switch_wal(self, url: str) -> str | None:
+        try:
+            response = await self._client.post(
+                url + contract.InstancePaths.SWITCH_WAL, headers=self._headers, timeout=10
+            )
+            if response.status_code != 200:
+                return None
+            lsn = response.json().get("lsn")
+            return lsn if isinstance(lsn, str) else None
+        except (httpx.HTTPError, ValueError) as err:
+            log.info("switching WAL at %s: %s", url, err)
+            return None
+
     async def backups(self, url: str) -> list[BackupJobReport] | None:
         try:
             response = await self._client.get(url + contract.InstancePaths.BACKUPS)
@@ -148,3 +165,8 @@ class FakeInstances:
     async def resume(self, url: str) -> int:
         self.requests.append(("resume", url, 0))
         return 202 if url in self.reports else 0
+
+    async def switch_wal(self, url: str) -> str | None:
+        self.requests.append(("switch-wal", url, 0))
+        report = self.reports.get(url)
+        return report.flushed_lsn if report is not None and report.role == contract.ROLE_WRITER else None

@@ -12,6 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3  # type: ignore[import-untyped]
@@ -32,13 +35,33 @@ StoreError = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError
 """What a call raises when the store is unreachable, refuses the credentials, or lacks the bucket."""
 
 
+def ca_file(bundle: bytes) -> str:
+    """A file holding ``bundle`` (botocore verifies against a path), named by its digest in the temporary
+    directory (the operator's only writable one): written once, shared by every store with that CA."""
+    path = Path(tempfile.gettempdir()) / "quorumdb-s3-ca" / f"{hashlib.sha256(bundle).hexdigest()}.pem"
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(bundle)
+        partial.replace(path)
+    return str(path)
+
+
 class ObjectStore:
-    def __init__(self, spec: ObjectStoreSpec, access_key: str, secret_key: str, prefix: str) -> None:
+    def __init__(
+        self,
+        spec: ObjectStoreSpec,
+        access_key: str,
+        secret_key: str,
+        prefix: str,
+        ca_bundle: bytes | None = None,
+    ) -> None:
         self.bucket = spec.bucket
         self.prefix = prefix.strip("/")
         self._s3: S3Client = boto3.client(
             "s3", endpoint_url=spec.endpoint, region_name=spec.region,
             aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            verify=ca_file(ca_bundle) if ca_bundle is not None else None,
             config=botocore.config.Config(
                 s3={"addressing_style": "path"}, retries={"max_attempts": 2},
                 connect_timeout=3, read_timeout=20,

@@ -153,13 +153,13 @@ class DataApi:
             raise bad_request("sql is required")
         text, params = wire.bind(sql, wire.parameters(body.get("parameters")))
         as_json = body.get("formatRecordsAs") == "JSON"
+        options = wire.ResultOptions.parse(body.get("resultSetOptions"))
         async with self._connection(body, secret) as conn:
             columns, rows, updated = await self._run(
                 conn, text, params, bool(body.get("continueAfterTimeout"))
             )
-        return wire.result(
-            columns, rows, updated, metadata=bool(body.get("includeResultMetadata")), as_json=as_json
-        )
+        metadata = bool(body.get("includeResultMetadata"))
+        return wire.result(columns, rows, updated, metadata=metadata, as_json=as_json, options=options)
 
     async def batch(self, body: dict[str, Any], secret: str) -> dict[str, Any]:
         sql = body.get("sql")

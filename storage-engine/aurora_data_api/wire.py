@@ -184,9 +184,43 @@ def bind(sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # --- results ------------------------------------------------------------------------------------------
 
 
-def encode(value: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ResultOptions:
+    """``resultSetOptions``: decimals as strings (AWS's default) or as numbers (``DOUBLE_OR_LONG``: a long
+    when integral, else a double), longs as longs (default) or as strings (``STRING``)."""
+
+    decimal_as_number: bool = False
+    long_as_string: bool = False
+
+    @classmethod
+    def parse(cls, raw: object) -> ResultOptions:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict) or set(raw) - {"decimalReturnType", "longReturnType"}:
+            raise bad_request("resultSetOptions takes decimalReturnType and longReturnType only")
+        decimals, longs = raw.get("decimalReturnType", "STRING"), raw.get("longReturnType", "LONG")
+        if decimals not in ("STRING", "DOUBLE_OR_LONG"):
+            raise bad_request(f"decimalReturnType must be STRING or DOUBLE_OR_LONG, not {decimals!r}")
+        if longs not in ("LONG", "STRING"):
+            raise bad_request(f"longReturnType must be LONG or STRING, not {longs!r}")
+        return cls(decimals == "DOUBLE_OR_LONG", longs == "STRING")
+
+    def number(self, value: Any) -> Any:
+        """A value as these options present numbers (others unchanged)."""
+        if isinstance(value, decimal.Decimal) and self.decimal_as_number and value.is_finite():
+            value = int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, int) and not isinstance(value, bool) and self.long_as_string:
+            return str(value)
+        return value
+
+
+DEFAULT_OPTIONS = ResultOptions()
+
+
+def encode(value: Any, options: ResultOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
     """A result value as a ``Field``: what boto3 decodes back (dates, numerics, UUIDs, JSON as strings,
-    like AWS)."""
+    like AWS; numbers as ``options`` say)."""
+    value = options.number(value)
     if value is None:
         return {"isNull": True}
     if isinstance(value, bool):
@@ -198,7 +232,7 @@ def encode(value: Any) -> dict[str, Any]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"blobValue": base64.b64encode(bytes(value)).decode()}
     if isinstance(value, list):
-        return {"arrayValue": _encode_array(value)}
+        return {"arrayValue": _encode_array([options.number(v) for v in value])}
     return {"stringValue": text(value)}
 
 
@@ -223,8 +257,9 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def plain(value: Any) -> Any:
+def plain(value: Any, options: ResultOptions = DEFAULT_OPTIONS) -> Any:
     """A result value for ``formatRecordsAs: JSON``."""
+    value = options.number(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -272,6 +307,7 @@ def result(
     *,
     metadata: bool,
     as_json: bool,
+    options: ResultOptions = DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     """The ``ExecuteStatementResponse``; ``BadRequestException`` past ``MAX_RESPONSE_BYTES``."""
     body: dict[str, Any] = {"numberOfRecordsUpdated": updated, "generatedFields": []}
@@ -279,10 +315,10 @@ def result(
         if as_json:
             names = [c.name for c in columns]
             body["formattedRecords"] = json.dumps(
-                [dict(zip(names, (plain(v) for v in row), strict=True)) for row in rows]
+                [dict(zip(names, (plain(v, options) for v in row), strict=True)) for row in rows]
             )
         else:
-            body["records"] = [[encode(v) for v in row] for row in rows]
+            body["records"] = [[encode(v, options) for v in row] for row in rows]
             if metadata:
                 body["columnMetadata"] = [c.metadata() for c in columns]
     if len(json.dumps(body)) > MAX_RESPONSE_BYTES:

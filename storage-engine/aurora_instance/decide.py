@@ -4,7 +4,10 @@ Why: the dangerous choices (start a writer on local WAL? promote now? rejoin how
 here, each returning a sentence that is logged every cycle and asserted in tests. The rules:
 
 - no instance ever initdb's an existing cluster: without a data directory, a writer bootstraps only when
-  enough storage nodes prove that no cluster exists; otherwise it waits to be re-seeded as a reader;
+  enough storage nodes prove that no cluster exists; otherwise it waits to be re-seeded as a reader, or,
+  when the control plane chose it again at a newer term than any storage node holds (no reader could take
+  over) and the cluster has an object store, it is re-seeded from the newest base backup and promoted
+  through the storage quorum's WAL;
 - a writer never starts on its own WAL after a crash: it recovers to the storage quorum's end first;
 - a reader becomes a writer only through ``promote`` (fence, catch up from the quorum, then promote);
 - a former writer only ever comes back as a reader (``rejoin``: pg_rewind, or a fresh copy).
@@ -28,6 +31,7 @@ STALLED_REJOIN_SECONDS = 20.0
 class Action(enum.Enum):
     BOOTSTRAP_WRITER = "bootstrap writer"
     RESTORE_WRITER = "restore writer from backup"
+    SEED_WRITER = "re-seed writer from the object store"
     BOOTSTRAP_READER = "bootstrap reader"
     START = "start"
     RECOVER_WRITER = "recover writer from quorum"
@@ -61,19 +65,35 @@ def cluster_exists(identity: StorageIdentity) -> bool:
 
 def seed_needed(w: World) -> bool:
     """A writer without a data directory while the storage nodes hold the cluster: it must not initdb, and
-    can only come back as a reader of another writer (the operator promotes one and demotes this one)."""
+    can only come back as a reader of another writer (the operator promotes one and demotes this one) or,
+    once chosen again at a newer term, re-seeded from the object store (``reseed_chosen``)."""
     identity = w.storage_identity
     return (
         w.local.data is DataDir.MISSING
         and w.intent.role == contract.ROLE_WRITER
         and identity is not None
         and cluster_exists(identity)
+        and not reseed_chosen(w)
     )
+
+
+def reseed_chosen(w: World) -> bool:
+    """The control plane chose this data-less writer again after its loss: its term is newer than every
+    storage node's (a promotion raises the term only when it decides), and an object store holds backups."""
+    identity = w.storage_identity
+    return w.object_store and identity is not None and w.intent.term > identity.highest_term
 
 
 def _no_data(w: World) -> Decision:
     intent, identity = w.intent, w.storage_identity
     if identity is not None and cluster_exists(identity):
+        if intent.role == contract.ROLE_WRITER and reseed_chosen(w):
+            return Decision(
+                Action.SEED_WRITER,
+                f"no data directory; chosen as the writer at term {intent.term}, newer than the storage "
+                f"nodes' {identity.highest_term}: re-seeding from the object store's newest base backup, "
+                "then promoting through the storage quorum's WAL",
+            )
         if intent.role == contract.ROLE_WRITER:
             system = identity.system_identifier or "(identifier not pinned yet)"
             return Decision(
@@ -125,7 +145,8 @@ def _paused(w: World) -> Decision:
 def _writer(w: World) -> Decision:
     term = w.intent.term
     if not w.postmaster_running:
-        if w.crashed_writer:
+        # A re-seeded writer's base backup also says "in production"; its state file says it is a copy.
+        if w.crashed_writer and w.local.last_role != contract.ROLE_READER:
             return Decision(
                 Action.RECOVER_WRITER,
                 "writer stopped without a clean shutdown: recovering to the storage quorum's end "

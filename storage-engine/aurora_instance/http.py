@@ -1,5 +1,5 @@
 """The instance manager's HTTP API at ``contract.InstancePaths``: probes, status, promote, demote, pause,
-resume, base backups, metrics.
+resume, base backups, a WAL switch, metrics.
 
 Why: the operator and the kubelet learn everything about an instance here, and the control plane changes its
 role only here, by term. Promote/demote are idempotent per term and never act directly: they persist the new
@@ -122,6 +122,12 @@ def build(manager: Manager, backups: Backups, token: str) -> web.Application:
         started, why = backups.start(backup_id, reason, st.system_identifier, sub)
         return web.json_response({"message": why}, status=202 if started else 409)
 
+    async def switch_wal(_: web.Request) -> web.Response:
+        lsn = await asyncio.to_thread(manager.switch_wal)
+        if lsn is None:
+            return web.json_response({"error": "not a ready writer"}, status=409)
+        return web.json_response({"lsn": lsn})
+
     async def list_backups(_: web.Request) -> web.Response:
         return web.json_response([job.report().model_dump(mode="json") for job in backups.jobs])
 
@@ -153,6 +159,7 @@ def build(manager: Manager, backups: Backups, token: str) -> web.Application:
             web.post(P.RESUME, resume),
             web.post(P.BACKUPS, start_backup),
             web.get(P.BACKUPS, list_backups),
+            web.post(P.SWITCH_WAL, switch_wal),
             web.get(P.METRICS, metrics),
         ]
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, load, promotion, restore, seed, sql
+from aurora_instance import actions, decide, files, load, promotion, restore, restore_source, seed, sql
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -63,6 +64,7 @@ class Manager:
         self._wake = asyncio.Event()
         self.paused = files.load_paused(ctx.settings)
         self.wakes = 0
+        self.object_store = restore_source.own_from_env(os.environ) is not None
 
     # --- intent (changed by HTTP) ---------------------------------------------------------------------
     def set_intent(self, intent: Intent) -> None:
@@ -168,6 +170,7 @@ class Manager:
             stalled_seconds=now - self._stalled_since if self._stalled_since else 0.0,
             storage_identity=identity,
             restore_from=self.ctx.restore.describe() if self.ctx.restore is not None else None,
+            object_store=self.object_store,
             paused=self.paused,
         )
 
@@ -177,6 +180,7 @@ class Manager:
         table: dict[Action, Callable[[], str]] = {
             Action.BOOTSTRAP_WRITER: lambda: actions.bootstrap_writer(ctx, intent),
             Action.RESTORE_WRITER: lambda: restore.restore_writer(ctx, intent),
+            Action.SEED_WRITER: lambda: seed.seed_writer(ctx, intent),
             Action.BOOTSTRAP_READER: lambda: seed.bootstrap_reader(ctx, intent),
             Action.START: lambda: actions.start(ctx, intent),
             Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),
@@ -260,6 +264,15 @@ class Manager:
         if cached is None or cached[0] != _data_dir_key(self.ctx.settings.pgdata):
             return None
         return cached[1]
+
+    def switch_wal(self) -> str | None:
+        """Close the writer's current WAL segment (``pg_switch_wal``) so that it is sealed and archived now,
+        not after ``archive_timeout``; the switch LSN, or None when this instance is not a ready writer."""
+        if not self.ready() or self.intent.role != contract.ROLE_WRITER:
+            return None
+        with self.ctx.connect(timeout=5) as conn:
+            row = conn.execute("SELECT pg_switch_wal()::text").fetchone()
+        return str(row[0]) if row is not None else None
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_cycle < 30

@@ -46,6 +46,7 @@ def source_from_env(env: Mapping[str, str]) -> Source | None:
         env.get(E.RESTORE_S3_ENDPOINT, ""), env.get(E.RESTORE_S3_BUCKET, ""),
         env.get(E.RESTORE_S3_ACCESS_KEY_ID, ""), env.get(E.RESTORE_S3_SECRET_ACCESS_KEY, ""),
         env.get(E.RESTORE_S3_REGION, "us-east-1"), s3.key_from_env(env, E.RESTORE_KEY),
+        ca_file=env.get(E.RESTORE_S3_CA_FILE) or None,
     )  # fmt: skip
     return Source(
         archive, env.get(E.RESTORE_S3_PREFIX, "").strip("/"), backup_id,

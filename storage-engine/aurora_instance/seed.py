@@ -19,7 +19,7 @@ import shutil
 from aurora_api import backups, contract
 from aurora_storage import archive_layout
 
-from aurora_instance import actions, files
+from aurora_instance import actions, files, promotion
 from aurora_instance.actions import ActionError
 from aurora_instance.context import Context
 from aurora_instance.postgres import PostgresError
@@ -28,6 +28,8 @@ from aurora_instance.restore_source import Source, own_from_env
 from aurora_instance.snapshot import Intent
 
 log = logging.getLogger(__name__)
+CONSISTENT_TIMEOUT = 300.0
+"""How long a re-seeded writer's standby may take to replay its backup's WAL (quorum or archive)."""
 
 
 def newest_usable(src: Source, system_identifier: str | None) -> backups.BaseBackup | None:
@@ -46,11 +48,10 @@ def newest_usable(src: Source, system_identifier: str | None) -> backups.BaseBac
     return good[-1] if good else None
 
 
-def seed_reader(ctx: Context, intent: Intent) -> str | None:
-    """Seed from the store; a sentence, or None when there is nothing to seed from (no store, no backup)."""
-    src = own_from_env(os.environ)
-    if src is None or not intent.writer:
-        return None
+def _unpack_newest(ctx: Context, src: Source, role: str, intent: Intent) -> backups.BaseBackup | None:
+    """The newest usable backup unpacked, checked and renamed into place, the state file saying ``role``
+    (written before the rename: a copy's pg_control says "in production", and the state file is what tells
+    it from a crashed writer). None when the store holds no usable backup of this system."""
     record = newest_usable(src, ctx.storage.identity().system_identifier)
     if record is None:
         return None
@@ -65,15 +66,53 @@ def seed_reader(ctx: Context, intent: Intent) -> str | None:
     except (ActionError, PostgresError):
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    files.save_state(s, files.State(role, intent.term, intent.writer))
     if s.pgdata.exists():
         shutil.rmtree(s.pgdata)
     staging.rename(s.pgdata)
-    files.save_state(s, files.State(contract.ROLE_READER, intent.term, intent.writer))
-    size = record.size_bytes / 1e6
-    return actions.start(ctx, intent) + (
-        f" (seeded from base backup {record.id} in the object store, {size:.0f} MB, taken "
-        f"{record.completed_at:%Y-%m-%dT%H:%M:%SZ}; WAL since then from the storage quorum)"
+    return record
+
+
+def _describe(record: backups.BaseBackup) -> str:
+    return (
+        f"base backup {record.id} in the object store, {record.size_bytes / 1e6:.0f} MB, taken "
+        f"{record.completed_at:%Y-%m-%dT%H:%M:%SZ}"
     )
+
+
+def seed_reader(ctx: Context, intent: Intent) -> str | None:
+    """Seed from the store; a sentence, or None when there is nothing to seed from (no store, no backup)."""
+    src = own_from_env(os.environ)
+    if src is None or not intent.writer:
+        return None
+    record = _unpack_newest(ctx, src, contract.ROLE_READER, intent)
+    if record is None:
+        return None
+    started = actions.start(ctx, intent)
+    return f"{started} (seeded from {_describe(record)}; WAL since then from the storage quorum)"
+
+
+def seed_writer(ctx: Context, intent: Intent) -> str:
+    """A writer that lost its data, chosen again at a newer term (no reader could take over): the newest
+    backup becomes a stopped standby of nobody, then ``promote`` fences the nodes at the new term, replays
+    the quorum's WAL to its last complete record (every acknowledged commit: W + R > N) and opens on a new
+    timeline. The WAL between the backup and the quorum's window comes from the archive (restore_command)."""
+    src = own_from_env(os.environ)
+    if src is None:
+        raise ActionError("re-seeding the writer: the cluster has no object store")
+    record = _unpack_newest(ctx, src, contract.ROLE_READER, Intent(contract.ROLE_READER, intent.term, None))
+    if record is None:
+        raise ActionError(
+            "re-seeding the writer: the object store holds no usable base backup of this system; "
+            "it cannot come back without one (never initdb an existing cluster)"
+        )
+    # Taken without WAL: the standby reaches consistency with the backup's own WAL from restore_command
+    # (the quorum, else the archive) before ``promote`` holds it and replays the quorum's tail.
+    standby = Intent(contract.ROLE_READER, intent.term, None)
+    actions.write_config(ctx, standby, clients=False)
+    ctx.pg.start(timeout=CONSISTENT_TIMEOUT)
+    log.info("writer re-seeded from %s; promoting through the storage quorum's WAL", _describe(record))
+    return f"re-seeded from {_describe(record)}; " + promotion.promote(ctx, intent)
 
 
 def bootstrap_reader(ctx: Context, intent: Intent) -> str:

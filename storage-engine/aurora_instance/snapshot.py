@@ -53,6 +53,8 @@ class World:
     restore_from: str | None = None
     """A new cluster restored from another's backups: what to restore (the writer recovers it instead of
     running initdb). None: a new cluster starts empty."""
+    object_store: bool = False
+    """The cluster has an object store (its own backups): a writer that lost its data can be re-seeded."""
     paused: bool = False
     """Asked to pause (serverless auto-pause): PostgreSQL stops once no client is connected."""
 

@@ -5,8 +5,11 @@ else; keeping boto3 behind this class keeps the rest typed and testable against 
 key, archive objects (WAL, base backups) are encrypted client-side (``envelope``) on the way up and
 decrypted on the way down; their ``sha256`` metadata is always the plaintext's, so every caller verifies
 the same digest either way, and an encrypted object read without the right key fails with the key ids.
-JSON records stay plaintext (the operator reads them without the key; they hold LSNs and sizes). It must
-not decide what to upload or when (``node.archiver`` does); callers run it in threads.
+JSON records stay plaintext (the operator reads them without the key; they hold LSNs and sizes). WAL is
+compressed (zstd, level 1) before it is sealed when that saves at least a tenth (a segment is mostly
+zero-padded or repetitive records; one of random bytes is stored as it is), marked ``compression: zstd``
+with its ``plain-size``; every reader decompresses by the mark, so older uncompressed objects stay
+readable. It must not decide what to upload or when (``node.archiver`` does); callers run it in threads.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import boto3  # type: ignore[import-untyped]
 import boto3.s3.transfer  # type: ignore[import-untyped]
 import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
+import zstandard
 from aurora_api import contract
 
 from aurora_storage import checksum, envelope
@@ -35,6 +39,49 @@ class ObjectInfo:
     key: str
     size: int
     sha256: str | None
+
+
+COMPRESSION = "zstd"
+WORTH_COMPRESSING = 0.9
+"""Stored compressed only when that is at most this fraction of the plain size."""
+MAX_PLAIN_BYTES = 64 * 1024 * 1024
+"""Decompression never produces more than this (a WAL segment is 16 MiB): a bomb is refused."""
+
+
+def zstd_pack(data: bytes) -> bytes | None:
+    """zstd level 1 of ``data``, or None when that does not save a tenth."""
+    packed = zstandard.ZstdCompressor(level=1).compress(data)
+    return packed if len(packed) <= len(data) * WORTH_COMPRESSING else None
+
+
+def _decompress(where: str, data: bytes, size: int) -> bytes:
+    try:
+        out = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_PLAIN_BYTES)
+    except zstandard.ZstdError as err:
+        raise checksum.ChecksumError(f"{where}: cannot decompress ({err})") from err
+    if len(out) != size:
+        raise checksum.ChecksumError(f"{where}: decompressed {len(out)} bytes, metadata says {size}")
+    return out
+
+
+def _decompress_chunks(where: str, chunks: Iterator[bytes]) -> Generator[bytes, None, None]:
+    d = zstandard.ZstdDecompressor().decompressobj()
+    total = 0
+    try:
+        for chunk in chunks:
+            try:
+                out = d.decompress(chunk)
+            except zstandard.ZstdError as err:
+                raise checksum.ChecksumError(f"{where}: cannot decompress ({err})") from err
+            total += len(out)
+            if total > MAX_PLAIN_BYTES:
+                raise checksum.ChecksumError(f"{where}: decompresses past {MAX_PLAIN_BYTES} bytes")
+            if out:
+                yield out
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class KeyMissing(RuntimeError):
@@ -51,9 +98,11 @@ class Archive:
         region: str = "us-east-1",
         key: bytes | None = None,
         encrypted: bool = False,
+        ca_file: str | None = None,
     ) -> None:
         """``key`` encrypts uploads and decrypts encrypted objects; ``encrypted`` without a key refuses
-        every upload (the Secret is missing) rather than writing plaintext."""
+        every upload (the Secret is missing) rather than writing plaintext. ``ca_file``: a PEM bundle of
+        the CAs to trust for an https endpoint instead of the system's (a private CA)."""
         self.bucket = bucket
         self.key = envelope.check_key(key) if key is not None else None
         self.encrypted = encrypted or key is not None
@@ -63,6 +112,7 @@ class Archive:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name=region,
+            verify=ca_file or None,
             config=botocore.config.Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 2},
@@ -98,12 +148,17 @@ class Archive:
             raise envelope.EnvelopeError(f"{where} is encrypted ({scheme}) and no key is given")
         return self.key
 
-    def put(self, key: str, data: bytes, meta: dict[str, str]) -> int:
-        """Upload (encrypted with the archive's key); the server rejects the body unless it matches the
-        MD5 computed here. Returns the bytes stored."""
+    def put(self, key: str, data: bytes, meta: dict[str, str], *, compress: bool = False) -> int:
+        """Upload (compressed when asked and worth it, then encrypted with the archive's key); the server
+        rejects the body unless it matches the MD5 computed here. Returns the bytes stored."""
         sealing = self._sealing()
+        plain_size = len(data)
+        packed = zstd_pack(data) if compress else None
+        if packed is not None:
+            meta = {**meta, "compression": COMPRESSION, "plain-size": str(plain_size)}
+            data = packed
         if sealing is not None:
-            meta = {**self._marked(meta), "plain-size": str(len(data))}
+            meta = {**self._marked(meta), "plain-size": str(plain_size)}
             data = envelope.seal(sealing, data)
         self._put(key, data, meta)
         return len(data)
@@ -119,6 +174,8 @@ class Archive:
         opener = self._opener_key(key, meta)
         if opener is not None:
             data = envelope.open_bytes(opener, data)
+        if self._compressed(key, meta):
+            data = _decompress(f"s3://{self.bucket}/{key}", data, int(meta.get("plain-size", "-1")))
         want = meta.get("sha256")
         got = checksum.sha256_bytes(data)
         if want is None or want != got:
@@ -148,10 +205,20 @@ class Archive:
             finally:
                 body.close()
 
-        if opener is None:
-            return want, int(r["ContentLength"]), chunks()
-        size = int(meta.get("plain-size", "-1"))
-        return want, size, _closing(envelope.open_chunks(opener, chunks()))
+        plain: Generator[bytes, None, None] = chunks()
+        if opener is not None:
+            plain = _closing(envelope.open_chunks(opener, plain))
+        if self._compressed(key, meta):
+            plain = _decompress_chunks(f"s3://{self.bucket}/{key}", plain)
+        if opener is None and "compression" not in meta:
+            return want, int(r["ContentLength"]), plain
+        return want, int(meta.get("plain-size", "-1")), plain
+
+    def _compressed(self, key: str, meta: Mapping[str, str]) -> bool:
+        scheme = meta.get("compression")
+        if scheme not in (None, COMPRESSION):
+            raise checksum.ChecksumError(f"s3://{self.bucket}/{key}: unknown compression {scheme!r}")
+        return scheme == COMPRESSION
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         out: list[ObjectInfo] = []
@@ -251,5 +318,6 @@ def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
         env.get(contract.Env.S3_REGION, "us-east-1"),
         key_from_env(env),
         bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
+        env.get(contract.Env.S3_CA_FILE) or None,
     )
     return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")

@@ -70,6 +70,12 @@ def test_data_api_every_parameter_type_round_trips_with_metadata_and_as_json(rds
     assert meta["l"] == ("int8", -5) and meta["ts"] == ("timestamp", 93) and meta["a"] == ("_int8", 2003)
     as_json = json.loads(run(rds, "SELECT s, l, n FROM types", formatRecordsAs="JSON")["formattedRecords"])
     assert as_json == [{"s": "it's 100% text", "l": 2**40, "n": None}]
+    # resultSetOptions, as boto3 sends them: decimals as numbers, longs as strings.
+    options = {"decimalReturnType": "DOUBLE_OR_LONG", "longReturnType": "STRING"}
+    got = run(rds, "SELECT dec, l, 2::numeric FROM types", resultSetOptions=options)
+    assert got["records"][0] == [{"doubleValue": 1234.567}, {"stringValue": str(2**40)}, {"stringValue": "2"}]
+    with pytest.raises(rds.exceptions.BadRequestException, match="decimalReturnType"):
+        run(rds, "SELECT 1", resultSetOptions={"decimalReturnType": "FLOAT"})
 
 
 def test_data_api_transactions_and_batches(rds: Any) -> None:

@@ -74,3 +74,25 @@ def test_results_encode_like_aws_and_are_limited_to_one_mebibyte() -> None:
     with pytest.raises(DataApiError, match="response size"):
         wire.result(columns, big, 0, metadata=False, as_json=False)
     assert wire.result(columns, [("a",)], 0, metadata=True, as_json=False)["columnMetadata"][0]["type"] == 12
+
+
+def test_result_set_options_present_numbers_as_asked_and_refuse_unknown_values() -> None:
+    as_numbers = wire.ResultOptions.parse({"decimalReturnType": "DOUBLE_OR_LONG"})
+    assert wire.encode(decimal.Decimal("1.5"), as_numbers) == {"doubleValue": 1.5}
+    assert wire.encode(decimal.Decimal("42.000"), as_numbers) == {"longValue": 42}
+    assert wire.encode(decimal.Decimal("NaN"), as_numbers) == {"stringValue": "NaN"}
+    assert wire.encode([decimal.Decimal("2.5")], as_numbers) == {"arrayValue": {"doubleValues": [2.5]}}
+    longs = wire.ResultOptions.parse({"longReturnType": "STRING"})
+    assert wire.encode(7, longs) == {"stringValue": "7"}
+    assert wire.encode(True, longs) == {"booleanValue": True}
+    assert wire.encode(decimal.Decimal("1.5"), longs) == {"stringValue": "1.5"}  # the default for decimals
+    both = wire.ResultOptions.parse({"decimalReturnType": "DOUBLE_OR_LONG", "longReturnType": "STRING"})
+    assert wire.encode(decimal.Decimal("3"), both) == {"stringValue": "3"}
+    columns = [wire.Column("n", "numeric")]
+    rows = [(decimal.Decimal("0.25"),)]
+    out = wire.result(columns, rows, 0, metadata=False, as_json=True, options=as_numbers)
+    assert out["formattedRecords"] == '[{"n": 0.25}]'
+    assert wire.ResultOptions.parse(None) == wire.ResultOptions()
+    for bad in ({"decimalReturnType": "FLOAT"}, {"longReturnType": "INT"}, {"other": 1}, "STRING"):
+        with pytest.raises(DataApiError, match=r"resultSetOptions|ReturnType"):
+            wire.ResultOptions.parse(bad)

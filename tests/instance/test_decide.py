@@ -110,6 +110,34 @@ def test_seed_is_needed_only_by_a_writer_without_data_in_an_existing_cluster() -
     assert not seed_needed(world(storage_identity=CLUSTER))  # has data
 
 
+def test_a_writer_chosen_again_after_its_loss_is_reseeded_from_the_object_store() -> None:
+    # The operator raised the term to this data-less writer (no reader could take over): term 3 > the
+    # nodes' 2. With an object store it is re-seeded; the same world without one keeps waiting.
+    chosen = dataclasses.replace(no_data(identity=CLUSTER), object_store=True)
+    assert decide(chosen) == (
+        Action.SEED_WRITER,
+        "no data directory; chosen as the writer at term 3, newer than the storage nodes' 2: re-seeding "
+        "from the object store's newest base backup, then promoting through the storage quorum's WAL",
+    )
+    assert not seed_needed(chosen)
+    # Its old term (the nodes' own): nobody chose it since the loss, so it waits for the operator.
+    same_term = dataclasses.replace(chosen, intent=Intent(contract.ROLE_WRITER, 2, None))
+    assert decide(same_term).action is None
+    assert seed_needed(same_term)
+    # A newer writer exists (the nodes hold a higher term than this one's): never.
+    deposed = dataclasses.replace(chosen, storage_identity=CLUSTER._replace(highest_term=4))
+    assert decide(deposed).action is None
+    assert seed_needed(deposed)
+    assert decide(dataclasses.replace(chosen, object_store=False)).action is None
+
+
+def test_a_reseeded_writer_is_promoted_not_recovered_on_its_backup() -> None:
+    # Its base backup's pg_control says "in production" like a crashed writer's; the state file says copy.
+    copied = Local(DataDir.OURS, "in production", "reader")
+    d = decide(world(postmaster_running=False, pg=None, local=copied))
+    assert d.action is Action.PROMOTE
+
+
 def test_crashed_writer_never_restarts_on_its_local_wal() -> None:
     d = decide(world(postmaster_running=False, pg=None, local=Local(DataDir.OURS, "in production", "writer")))
     assert d.action is Action.RECOVER_WRITER

@@ -44,6 +44,9 @@ class FakeManager:
     def healthy(self) -> bool:
         return True
 
+    def switch_wal(self) -> str | None:
+        return "0/5000000" if self.is_ready and self.intent.role == contract.ROLE_WRITER else None
+
 
 TOKEN = "control-token-for-tests"
 
@@ -111,3 +114,13 @@ async def test_changes_need_the_control_token_and_nothing_changes_without_it(
             assert answer.status in (401, 403), (path, headers, answer.status)
     assert fake.changes == []
     assert (await client.get(P.STATUS, headers={control.HEADER: ""})).status == 200  # reads stay open
+
+
+async def test_switch_wal_answers_the_switch_point_on_a_ready_writer_only(
+    reader: tuple[FakeManager, Client],
+) -> None:
+    fake, client = reader
+    assert (await client.post(P.SWITCH_WAL)).status == 409  # a reader
+    fake.intent, fake.is_ready = Intent(contract.ROLE_WRITER, 3, None), True
+    response = await client.post(P.SWITCH_WAL)
+    assert response.status == 200 and await response.json() == {"lsn": "0/5000000"}

@@ -366,3 +366,19 @@ def test_encryption_key_reaches_storage_and_instances_and_a_restore_reads_with_i
     sts = instances.stateful_set(decided, Settings(), 0, contract.ROLE_WRITER, 1)
     names = {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert contract.EnvInstance.RESTORE_KEY in names
+
+
+def test_a_deletion_mark_is_proven_only_once_the_archive_passes_it_and_it_is_newer() -> None:
+    t = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
+    base = [backup("b1", 2, 3, t)]
+    mark = bk.Restorable(time=t + datetime.timedelta(minutes=5), lsn=bk.format_lsn(9 * SEG + 10))
+    # The archive ends inside the mark's segment (not switched and archived yet): not proven.
+    assert backups.archived_through(catalog(base, range(2, 9))) == 9 * SEG
+    assert not backups.final_mark_proven(catalog(base, range(2, 9)), mark)
+    # Once segment 9 is archived too, it is; not when a newer mark is already recorded, nor with a gap.
+    assert backups.final_mark_proven(catalog(base, range(2, 10)), mark)
+    later = bk.Restorable(time=mark.time + datetime.timedelta(seconds=1), lsn=mark.lsn)
+    assert not backups.final_mark_proven(catalog(base, range(2, 10), later), mark)
+    gap = catalog(base, [*range(2, 6), *range(7, 10)])  # type: ignore[arg-type]
+    assert not backups.final_mark_proven(gap, mark)
+    assert backups.archived_through(catalog([], range(2, 10))) is None

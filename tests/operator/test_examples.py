@@ -34,5 +34,5 @@ def test_invalid_example_fails_on_every_advertised_field() -> None:
     with pytest.raises(pydantic.ValidationError) as err:
         AuroraClusterSpec.model_validate(body["spec"])
     text = str(err.value)
-    for field in ("readers", "minCapacity", "values", "managed by QuorumDB"):
+    for field in ("readers", "minCapacity", "values", "managed by QuorumDB", "caSecret needs an https://"):
         assert field in text

@@ -126,6 +126,55 @@ def test_writer_that_lost_its_data_or_serves_another_system_is_replaced() -> Non
     assert impostor.start is not None and "serves system 1" in impostor.start.reason
 
 
+STORE = {"endpoint": "http://minio:9000", "bucket": "quorumdb", "credentialsSecret": {"name": "s3"}}
+
+
+def single(backup: bool = True, **status: object) -> AuroraCluster:
+    spec: dict[str, object] = {"instances": {"readers": 0}}
+    if backup:
+        spec["backup"] = {"objectStore": STORE}
+    base = {"writer": "demo-instance-0", "term": 3, "systemIdentifier": SYSTEM, "phase": "Ready"}
+    return factories.cluster(spec, status=base | status)
+
+
+def test_a_lone_writer_that_lost_its_data_is_chosen_again_to_be_reseeded_from_the_store() -> None:
+    c = single()
+    d = failover.decide(c, world(c, {0: writer(role="unknown", seed_needed=True)}), NOW)
+    assert d.start is not None
+    assert (d.start.kind, d.start.from_writer, d.start.to, d.start.term) == (
+        "failover", "demo-instance-0", "demo-instance-0", 4,
+    )  # fmt: skip
+    assert d.actions == (Promote("demo-instance-0", 4),)
+    assert d.sentence.startswith("failover: re-seeding demo-instance-0 from the object store")
+    # Without an object store there is nothing to re-seed from: blocked, and said so.
+    bare = single(backup=False)
+    d = failover.decide(bare, world(bare, {0: writer(role="unknown", seed_needed=True)}), NOW)
+    assert d.start is None and d.blocked == (
+        "no reader available to promote, and no object store to re-seed it from"
+    )
+    # A lone writer that is merely silent (its pod restarting) is waited for, not re-seeded.
+    d = failover.decide(c, world(c, {0: None}, silent={0: 5.0}), NOW)
+    assert d.start is None and d.blocked == "no reader available to promote"
+
+
+def test_a_reseed_in_progress_is_waited_for_while_it_reports_progress() -> None:
+    change = {"kind": "failover", "from": "demo-instance-0", "to": "demo-instance-0", "term": 4,
+              "reason": "x", "startedAt": "2026-11-30T11:50:00Z"}  # fmt: skip
+    c = single(failover=change, targetWriter="demo-instance-0", term=4)
+    # The promote has not reached it yet (still at term 3, still asking for a seed): not a failure.
+    early = datetime.datetime(2026, 11, 30, 11, 50, 2, tzinfo=datetime.UTC)
+    d = failover.decide(c, world(c, {0: writer(term=3, role="unknown", seed_needed=True)}), early)
+    assert d.start is None and d.actions == (Promote("demo-instance-0", 4),)
+    assert "in progress" in d.sentence
+    # Ten minutes in but still seeding: waited for; not seeding any more and not ready: abandoned.
+    seeding = writer(term=4, role="reader", ready=False, action="re-seed writer from the object store")
+    assert failover.decide(c, world(c, {0: seeding}), NOW).blocked is None
+    stuck = writer(term=4, role="unknown", ready=False, postmaster_running=False)
+    assert failover.decide(c, world(c, {0: stuck}), NOW).blocked == "no reader available to promote"
+    done = failover.decide(c, world(c, {0: writer(term=4)}), NOW)
+    assert done.completed is not None and done.completed.seconds == 600.0
+
+
 def test_no_promotion_without_a_read_quorum_of_storage_nodes() -> None:
     c = established()
     d = failover.decide(c, world(c, {0: None, 1: reader()}, storage=2, silent={0: 5.0}), NOW)

@@ -266,6 +266,28 @@ def test_backup_credentials_are_optional_secret_refs() -> None:
     assert env[Env.S3_BUCKET] == "backups"
 
 
+def test_a_private_store_ca_is_mounted_where_the_clients_read_it() -> None:
+    store = {"endpoint": "https://s3.internal:9000", "bucket": "backups", "credentialsSecret": {"name": "s3"},
+             "caSecret": {"name": "store-ca", "key": "bundle.pem"}}  # fmt: skip
+    c = factories.cluster({"backup": {"objectStore": store}})
+    for pod in (
+        storage.stateful_set(c, SETTINGS, 0)["spec"]["template"]["spec"],
+        instances.stateful_set(c, SETTINGS, 0, "writer", 1)["spec"]["template"]["spec"],
+    ):
+        container = pod["containers"][0]
+        assert env_of(container)[Env.S3_CA_FILE] == f"{contract.PATH_S3_CA_DIR}/ca.crt"
+        assert {"name": "s3-ca", "mountPath": contract.PATH_S3_CA_DIR, "readOnly": True} in container[
+            "volumeMounts"
+        ]
+        volume = next(v for v in pod["volumes"] if v["name"] == "s3-ca")
+        source = {"name": "store-ca", "items": [{"key": "bundle.pem", "path": "ca.crt"}], "optional": True}
+        assert volume["projected"]["sources"] == [{"secret": source}]
+    plain = factories.cluster(FULL)
+    pod = storage.stateful_set(plain, SETTINGS, 0)["spec"]["template"]["spec"]
+    assert Env.S3_CA_FILE not in env_of(pod["containers"][0])
+    assert all(v["name"] != "s3-ca" for v in pod["volumes"])
+
+
 @pytest.mark.parametrize(
     "spec", [{}, FULL, {"instances": {"volumeSize": "1Gi"}, "tls": {"enabled": True, "secretName": "t"}}]
 )

@@ -22,7 +22,7 @@ class FakeArchive:
         data, meta = self.objects[key]
         return s3.ObjectInfo(key, len(data), meta["sha256"])
 
-    def put(self, key: str, data: bytes, meta: dict[str, str]) -> int:
+    def put(self, key: str, data: bytes, meta: dict[str, str], *, compress: bool = False) -> int:
         self.puts += 1
         self.objects[key] = (data, meta)
         return len(data)

@@ -221,14 +221,39 @@ class CredentialsRef(ApiModel):
     secret_access_key_key: str = Field(default="secretAccessKey", max_length=253)
 
 
+class CaSecretRef(ApiModel):
+    """A Secret key holding PEM certificates of the certificate authorities to trust."""
+
+    name: SecretName
+    key: str = Field(default="ca.crt", min_length=1, max_length=253)
+
+
 class ObjectStoreSpec(ApiModel):
     """An S3-compatible bucket (MinIO and friends: path-style addressing is always used)."""
+
+    model_config = common.config(
+        {
+            "rule": "!has(self.caSecret) || self.endpoint.startsWith('https://')",
+            "message": "caSecret needs an https:// endpoint",
+        }
+    )
 
     endpoint: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048, description="e.g. http://minio:9000")
     bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
     prefix: str = Field(default="", max_length=512, description="Key prefix; defaults to <namespace>/<name>.")
     region: str = Field(default="us-east-1", max_length=64)
     credentials_secret: CredentialsRef
+    ca_secret: CaSecretRef | None = Field(
+        default=None,
+        description="CA bundle (PEM) that signs the store's TLS certificate, for a private CA; trusted "
+        "instead of the system's. Absent: the system's CAs.",
+    )
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> ObjectStoreSpec:
+        if self.ca_secret is not None and not self.endpoint.startswith("https://"):
+            raise ValueError("caSecret needs an https:// endpoint")
+        return self
 
 
 class SecretKeyRef(ApiModel):

@@ -13,9 +13,11 @@ import base64
 import dataclasses
 import datetime
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aurora_api import backups as bk
 from aurora_api import contract
 from aurora_api.reports import BackupJobReport
 from aurora_api.v1alpha1 import cluster as api
@@ -33,20 +35,28 @@ MARK_MARGIN = datetime.timedelta(seconds=1)
 is inserted and flushed, so one stamped by ``time`` is at or below the LSN read a second later."""
 
 
-async def store_for(kube: Kube, namespace: str, spec: ObjectStoreSpec, prefix: str) -> ObjectStore:
-    """An ``ObjectStore`` with the credentials from the referenced Secret; LookupError if it is missing."""
-    ref = spec.credentials_secret
-    secret = await kube.get("v1", "Secret", namespace, ref.name)
+async def _secret_value(kube: Kube, namespace: str, name: str, key: str, what: str) -> bytes:
+    secret = await kube.get("v1", "Secret", namespace, name)
     if secret is None:
-        raise LookupError(f"Secret {ref.name!r} with the object-store credentials not found")
+        raise LookupError(f"Secret {name!r} with the {what} not found")
     data = secret.get("data") or {}
+    if key not in data:
+        raise LookupError(f"Secret {name!r} has no key {key!r}")
+    return base64.b64decode(data[key])
 
-    def value(key: str) -> str:
-        if key not in data:
-            raise LookupError(f"Secret {ref.name!r} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
 
-    return ObjectStore(spec, value(ref.access_key_id_key), value(ref.secret_access_key_key), prefix)
+async def store_for(kube: Kube, namespace: str, spec: ObjectStoreSpec, prefix: str) -> ObjectStore:
+    """An ``ObjectStore`` with the credentials (and private CA, if any) from the referenced Secrets;
+    LookupError if one is missing."""
+    ref = spec.credentials_secret
+    creds = "object-store credentials"
+    access = await _secret_value(kube, namespace, ref.name, ref.access_key_id_key, creds)
+    secret = await _secret_value(kube, namespace, ref.name, ref.secret_access_key_key, creds)
+    ca = spec.ca_secret
+    bundle = None
+    if ca is not None:
+        bundle = await _secret_value(kube, namespace, ca.name, ca.key, "object store's CA bundle")
+    return ObjectStore(spec, access.decode(), secret.decode(), prefix, bundle)
 
 
 def cluster_prefix(c: AuroraCluster) -> str:
@@ -162,6 +172,54 @@ async def run(
     if error and not _store_failing(c):
         events.append(("Warning", "ObjectStoreUnavailable", error))
     return Result(described, events)
+
+
+FINAL_MARK_SECONDS = 90.0
+"""How long a deletion waits for the archive to hold the writer's last WAL (a switch, then sealing and the
+upload take a few seconds; the store may be slow)."""
+FINAL_MARK_POLL = 2.0
+
+
+async def final_mark(
+    kube: Kube, instances: Instances, c: AuroraCluster, timeout: float = FINAL_MARK_SECONDS
+) -> tuple[str, str]:
+    """Before a cluster with an object store is deleted: prove and write one last mark, so that "latest"
+    after the deletion is the moment of the deletion (every commit acknowledged before it), not the last
+    periodic mark. The writer switches WAL (its open segment is then sealed and archived at once), and the
+    mark is written once the archive is contiguous past the writer's flush position read just before.
+    Bounded: after ``timeout`` (or with no reachable writer) the last recorded mark stands, and the Event
+    says so. Returns the Event's (type, message)."""
+    assert c.spec.backup is not None
+    urls = await instance_urls(kube, c.metadata.namespace, c.metadata.name)
+    writer = c.status.writer
+    stays = "the latest restorable time stays the last recorded one"
+    if writer not in urls:
+        return "Warning", f"final backup mark: writer {writer} unreachable; {stays}"
+    before = datetime.datetime.now(datetime.UTC) - MARK_MARGIN
+    report = await instances.status(urls[writer])
+    if report is None or report.role != contract.ROLE_WRITER or not report.flushed_lsn:
+        return "Warning", f"final backup mark: {writer} is not a running writer; {stays}"
+    mark = bk.Restorable(time=before.replace(microsecond=0), lsn=report.flushed_lsn)
+    switched = await instances.switch_wal(urls[writer])
+    store = await store_for(kube, c.metadata.namespace, c.spec.backup.object_store, cluster_prefix(c))
+    started = time.monotonic()
+    while True:
+        try:
+            catalog = await asyncio.to_thread(store.catalog)
+            if backups.final_mark_proven(catalog, mark):
+                await asyncio.to_thread(store.write_restorable, mark)
+                waited = time.monotonic() - started
+                return "Normal", (
+                    f"final backup mark: every commit until {mark.time.isoformat()} (WAL {mark.lsn}) is "
+                    f"archived and restorable (switched WAL at {switched or 'n/a'}; waited {waited:.1f}s)"
+                )
+        except StoreError as err:
+            log.warning("final backup mark of %s: %s", c.metadata.name, err)
+        if time.monotonic() - started > timeout:
+            return "Warning", (
+                f"final backup mark: the archive did not reach WAL {mark.lsn} within {timeout:.0f}s; {stays}"
+            )
+        await asyncio.sleep(FINAL_MARK_POLL)
 
 
 def _store_failing(c: AuroraCluster) -> bool:

@@ -186,7 +186,7 @@ def decide(c: AuroraCluster, inp: Inputs) -> Outcome:
         return Outcome(status, cond, events=tuple(events))
     segments = set(cat.segments)
     good = bk.usable(cat.backups, segments)
-    archived_end = bk.contiguous_end(segments, good[0].start) if good else None
+    archived_end = archived_through(cat)
     # Prove marks: every mark whose LSN the contiguous archive passed.
     restorable = cat.restorable
     write = None
@@ -263,6 +263,21 @@ def decide(c: AuroraCluster, inp: Inputs) -> Outcome:
         )
         cond = conditions.make(CONDITION, False, "NoBaseBackup", text, gen)
     return Outcome(status, cond, start, write, tuple(delete), tuple(events), clear)
+
+
+def archived_through(cat: Catalog) -> int | None:
+    """The LSN up to which the archive holds every segment from the oldest usable backup's start (every
+    commit below it is restorable); None while no backup is usable."""
+    segments = set(cat.segments)
+    good = bk.usable(cat.backups, segments)
+    return bk.contiguous_end(segments, good[0].start) if good else None
+
+
+def final_mark_proven(cat: Catalog, mark: bk.Restorable) -> bool:
+    """The deletion's last mark is proven (the archive passed its LSN) and moves the window forward."""
+    end = archived_through(cat)
+    newer = cat.restorable is None or mark.time > cat.restorable.time
+    return end is not None and end >= bk.parse_lsn(mark.lsn) and newer
 
 
 def reader_lags(c: AuroraCluster) -> list[tuple[str, int]]:

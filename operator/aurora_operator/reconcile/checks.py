@@ -65,6 +65,17 @@ def secrets(c: AuroraCluster, observed: Observed) -> list[Finding]:
                     f"{c.metadata.namespace}: pods run, backups cannot",
                 )
             )
+        ca = c.spec.backup.object_store.ca_secret
+        if ca is not None and ca.name not in observed.secrets:
+            found.append(
+                Finding(
+                    SECRETS,
+                    "SecretNotFound",
+                    f"Secret {ca.name!r} (spec.backup.objectStore.caSecret.name) not found in namespace "
+                    f"{c.metadata.namespace}: pods run, but cannot verify the store's certificate, so "
+                    "backups cannot",
+                )
+            )
     if c.spec.tls.enabled and c.spec.tls.secret_name and c.spec.tls.secret_name not in observed.secrets:
         found.append(
             Finding(
@@ -95,6 +106,8 @@ def referenced_secrets(c: AuroraCluster) -> list[str]:
         found.append(c.spec.backup.object_store.credentials_secret.name)
         if c.spec.backup.encryption is not None:
             found.append(c.spec.backup.encryption.key_secret.name)
+        if c.spec.backup.object_store.ca_secret is not None:
+            found.append(c.spec.backup.object_store.ca_secret.name)
     if c.spec.tls.enabled and c.spec.tls.secret_name:
         found.append(c.spec.tls.secret_name)
     if c.spec.data_api is not None and c.spec.data_api.enabled:

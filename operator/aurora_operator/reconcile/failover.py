@@ -11,6 +11,9 @@ so every rule is a unit test on literal reports. The rules:
 - a writer has failed when its pod is gone or being deleted, when its status endpoint has been silent for
   ``GRACE_SECONDS``, or when it reports that it lost its data directory or serves another system;
 - the target is the reader with the lowest promotion tier, then the most advanced (timeline, received LSN);
+- a writer that lost its data directory with no reader to take over (a single-instance cluster) is chosen
+  again at a raised term when the cluster has an object store: its instance manager re-seeds it from the
+  newest base backup and promotes it through the storage quorum's WAL (every acknowledged commit);
 - no promotion while fewer than ``READ_QUORUM`` storage nodes answer (the promotion could not read the WAL
   tail that holds every acknowledged commit); the storage quorum's term fences the old writer before the new
   one opens (the instance manager's promote fences first);
@@ -179,11 +182,15 @@ def _begin(
             clear_request=True,
         )
     if not ranked:
+        lost = from_writer is not None and _lost_data(observed, from_writer)
+        if from_writer is not None and lost and c.spec.backup is not None:
+            return _reseed(c, observed, now, kind=kind, writer=from_writer, term=term, reason=reason)
+        store = ", and no object store to re-seed it from" if lost else ""
         return Decision(
-            f"{kind} needed ({reason}) but no reader can take over; waiting for one "
+            f"{kind} needed ({reason}) but no reader can take over{store}; waiting for one "
             f"(or for {from_writer} to come back)",
             current,
-            blocked="no reader available to promote",
+            blocked=f"no reader available to promote{store}",
         )
     target = wanted or ranked[0]
     change = api.WriterChange.model_validate(
@@ -196,12 +203,39 @@ def _begin(
     )
 
 
+def _lost_data(observed: Observed, instance: str) -> bool:
+    report = observed.instances.get(instance)
+    return report is not None and report.seed_needed
+
+
+def _reseed(
+    c: AuroraCluster, observed: Observed, now: datetime.datetime, *, kind: str, writer: str, term: int,
+    reason: str,
+) -> Decision:  # fmt: skip
+    """Choose the data-less writer again at ``term``: the raised term is what tells its instance manager
+    that the control plane decided, so it re-seeds from the object store instead of waiting."""
+    why = f"{reason}; no reader can take over: re-seeding it from the object store"
+    change = api.WriterChange.model_validate(
+        {"kind": kind, "from": writer, "to": writer, "term": term, "reason": why, "startedAt": now}
+    )
+    endpoint = names.endpoint(c, names.writer_service(c))
+    actions = [Promote(writer, term), *_followers(observed, term, endpoint, writer, everyone=True)]
+    return Decision(
+        f"{kind}: re-seeding {writer} from the object store's newest base backup, then promoting it at "
+        f"term {term} ({reason})",
+        writer,
+        start=change,
+        actions=tuple(actions),
+    )
+
+
 def _drive(
     c: AuroraCluster, observed: Observed, change: api.WriterChange, now: datetime.datetime
 ) -> Decision:
     target, term = change.to, change.term
     report: InstanceReport | None = observed.instances.get(target)
     endpoint = names.endpoint(c, names.writer_service(c))
+    reseed = change.from_writer == target
     if report is not None and report.role == contract.ROLE_WRITER and report.term == term and report.ready:
         seconds = round((now - change.started_at).total_seconds(), 2)
         done = change.model_copy(update={"completed_at": now, "seconds": seconds})
@@ -214,8 +248,11 @@ def _drive(
             clear_request=change.kind == "switchover",
         )
     broken = failure(c, observed, target)
+    if reseed and report is not None and report.seed_needed and report.term < term:
+        broken = None  # still waiting as before: the promote at the new term has not reached it yet
     elapsed = (now - change.started_at).total_seconds()
-    if broken is None and elapsed > PROMOTE_TIMEOUT_SECONDS:
+    seeding = reseed and report is not None and report.action is not None  # progress, however long
+    if broken is None and elapsed > PROMOTE_TIMEOUT_SECONDS and not seeding:
         broken = f"{target} not ready as writer {elapsed:.0f}s after the decision"
     if broken is not None:
         return _begin(

@@ -287,7 +287,8 @@ def report(
         for cond in conditions.transitions(c.status.conditions, current)
         # A new cluster starts with everything "not ready": only real problems are worth an Event then. A
         # paused cluster's instances are stopped on purpose: the pause's own Events say so, not Warnings.
-        if cond.type != "Ready" and (cond.type in known or (cond.status != "True" and cond.type in PROBLEMS))
+        if cond.type != "Ready"
+        and (cond.type in known or (cond.status != "True" and cond.type in PROBLEMS))
         and not (c.status.pause is not None and cond.status != "True")
     ]
     if phase != c.status.phase:

@@ -96,6 +96,10 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         {"name": "config", "configMap": {"name": names.config(c)}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
     ]
+    ca = podspec.s3_ca_volume(c, restore=True)
+    if ca is not None:
+        volumes.append(ca)
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
     if c.spec.tls.enabled and c.spec.tls.secret_name:
         volumes.append(
             {"name": "tls", "secret": {"secretName": c.spec.tls.secret_name, "defaultMode": 0o440}}

@@ -63,7 +63,37 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         env(Env.S3_REGION, store.region),
         secret_env(Env.S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
         secret_env(Env.S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+        *([env(Env.S3_CA_FILE, f"{contract.PATH_S3_CA_DIR}/{S3_CA_OWN}")] if store.ca_secret else []),
     ]
+
+
+S3_CA_OWN = "ca.crt"
+S3_CA_RESTORE = "restore/ca.crt"
+RESTORE_CA_FILE = f"{contract.PATH_S3_CA_DIR}/{S3_CA_RESTORE}"
+
+
+def s3_ca_volume(c: AuroraCluster, *, restore: bool = False) -> Manifest | None:
+    """The object stores' private CA bundles (``objectStore.caSecret``) as files under PATH_S3_CA_DIR:
+    this cluster's store's, and with ``restore`` the restore source's. None when neither has one. The
+    Secrets are optional, as credentials are: a missing one fails the store's calls, which are reported."""
+    sources: list[Manifest] = []
+    if c.spec.backup is not None and c.spec.backup.object_store.ca_secret is not None:
+        ref = c.spec.backup.object_store.ca_secret
+        sources.append(_ca_source(ref.name, ref.key, S3_CA_OWN))
+    decided = c.status.restore
+    if restore and c.spec.restore is not None and decided is not None and decided.object_store.ca_secret:
+        ref = decided.object_store.ca_secret
+        sources.append(_ca_source(ref.name, ref.key, S3_CA_RESTORE))
+    if not sources:
+        return None
+    return {"name": "s3-ca", "projected": {"sources": sources, "defaultMode": 0o444}}
+
+
+def _ca_source(secret: str, key: str, path: str) -> Manifest:
+    return {"secret": {"name": secret, "items": [{"key": key, "path": path}], "optional": True}}
+
+
+S3_CA_MOUNT: Manifest = {"name": "s3-ca", "mountPath": contract.PATH_S3_CA_DIR, "readOnly": True}
 
 
 def secret_env(name: str, secret: str, key: str) -> Manifest:
@@ -105,6 +135,7 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
         env(e.RESTORE_S3_REGION, store.region),
         secret_env(e.RESTORE_S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
         secret_env(e.RESTORE_S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+        *([env(e.RESTORE_S3_CA_FILE, RESTORE_CA_FILE)] if store.ca_secret else []),
         env(e.RESTORE_BACKUP_ID, decided.backup_id),
         env(e.RESTORE_TARGET_TIME, "" if decided.target == "latest" or snapshot else decided.target),
         env(e.RESTORE_MIN_LSN, decided.min_lsn),

@@ -56,6 +56,11 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
+    volumes = [podspec.secrets_volume(c, (SecretsLayout.REPLICATION,)), podspec.podinfo_volume()]
+    ca = podspec.s3_ca_volume(c)
+    if ca is not None:
+        volumes.append(ca)
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": c.spec.storage.volume_size}},
@@ -86,10 +91,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
                         "podAntiAffinity": podspec.spread_by_host(select),
                     },
                     "containers": [container],
-                    "volumes": [
-                        podspec.secrets_volume(c, (SecretsLayout.REPLICATION,)),
-                        podspec.podinfo_volume(),
-                    ],
+                    "volumes": volumes,
                 },
             },
             "volumeClaimTemplates": [

@@ -3,8 +3,9 @@
 Why it exists: six nodes hold the same segments; uploading from all six would cost six times the
 bandwidth and race on the same keys. The owner of segment ``n`` is node ``n % 6``
 (``quorum.archive_owner``); another node uploads only when the segment has been complete for
-``archive_takeover_s`` and the object is still missing (owner down). Uploads carry a Content-MD5 the
-server verifies and a sha256 in metadata; failures back off exponentially. It runs in its own task and
+``archive_takeover_s`` and the object is still missing (owner down). Segments are stored zstd-compressed
+when that pays (``s3.Archive.put``). Uploads carry a Content-MD5 the server verifies and a sha256 (of the
+segment itself) in metadata; failures back off exponentially. It runs in its own task and
 threads, so it never blocks the receiver or commits. It must not delete anything (retention does).
 Rounds are event-driven (a file was sealed), plus the next takeover deadline and a slow fallback timer;
 a round is one directory scan and in-memory manifest records, so an idle node costs next to nothing.
@@ -42,7 +43,7 @@ def _archive_one(rt: runtime.Runtime, archive: s3.Archive, name: str, sha256: st
     if digest != sha256:
         raise RuntimeError(f"{name}: sealed checksum changed while archiving")
     meta = archive_layout.metadata(name, digest, rt.cfg.ordinal, rt.state.system_identifier)
-    stored = archive.put(key, data, meta)
+    stored = archive.put(key, data, meta, compress=True)
     after = archive.head(key)
     if after is None or after.sha256 != digest or after.size != stored:
         raise RuntimeError(f"archive read-back of {key} does not match what was uploaded")

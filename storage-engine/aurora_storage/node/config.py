@@ -38,6 +38,8 @@ class S3Config:
     """Client-side encryption key of archive objects (``envelope``)."""
     encrypted: bool = False
     """Encryption is configured: without ``key`` nothing is uploaded."""
+    ca_file: str | None = None
+    """PEM bundle of the CAs to trust for an https endpoint (objectStore.caSecret); None: the system's."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             region=env.get(contract.Env.S3_REGION, "us-east-1"),
             key=_key(env),
             encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
+            ca_file=env.get(contract.Env.S3_CA_FILE) or None,
         )
     peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
     try:

@@ -36,6 +36,7 @@ class Action(enum.Enum):
     START = "start"
     RECOVER_WRITER = "recover writer from quorum"
     PROMOTE = "promote"
+    PROMOTE_COPY = "promote a base backup copy"
     REJOIN = "rejoin as reader"
     RELOAD = "apply configuration"
     PAUSE = "pause"
@@ -145,13 +146,19 @@ def _paused(w: World) -> Decision:
 def _writer(w: World) -> Decision:
     term = w.intent.term
     if not w.postmaster_running:
-        # A re-seeded writer's base backup also says "in production"; its state file says it is a copy.
-        if w.crashed_writer and w.local.last_role != contract.ROLE_READER:
+        # A base backup (a re-seeded writer's) also says "in production"; it has only the WAL of the quorum.
+        if w.crashed_writer and not w.local.copy:
             return Decision(
                 Action.RECOVER_WRITER,
                 "writer stopped without a clean shutdown: recovering to the storage quorum's end "
                 f"at term {term}, "
                 "not to its local WAL",
+            )
+        if w.local.copy:
+            return Decision(
+                Action.PROMOTE_COPY,
+                f"a base backup that never ran must become writer at term {term}: promoting through the "
+                "storage quorum's WAL",
             )
         if w.local.last_role == contract.ROLE_READER or w.local.cluster_state != "shut down":
             return Decision(Action.PROMOTE, f"stopped reader must become writer at term {term}: promoting")

@@ -111,6 +111,7 @@ class Manager:
         idle = self.executor.running is None
         obs: sql.PgObservation | None = None
         cluster_state: str | None = None
+        copy = False
         system: str | None = None
         if running:
             try:
@@ -126,6 +127,10 @@ class Manager:
                 control = pg.controldata()
                 cluster_state = control.get("Database cluster state")
                 system = control.get("Database system identifier")
+                # A base backup not yet consistent: never started (backup_label), or started and stopped
+                # before its end-of-backup point (pg_control keeps the backup's start until then).
+                started_copy = control.get("Backup start location", "0/0") != "0/0"
+                copy = started_copy or (s.pgdata / "backup_label").exists()
             except PostgresError as err:
                 log.warning("%s", err)
         if data_key is None:
@@ -161,6 +166,7 @@ class Manager:
                 data=DataDir.OURS if has_data else DataDir.MISSING,
                 cluster_state=cluster_state,
                 last_role=state.role if state else None,
+                copy=copy,
             ),
             postmaster_running=running,
             pg=obs,
@@ -181,6 +187,7 @@ class Manager:
             Action.BOOTSTRAP_WRITER: lambda: actions.bootstrap_writer(ctx, intent),
             Action.RESTORE_WRITER: lambda: restore.restore_writer(ctx, intent),
             Action.SEED_WRITER: lambda: seed.seed_writer(ctx, intent),
+            Action.PROMOTE_COPY: lambda: seed.promote_copy(ctx, intent),
             Action.BOOTSTRAP_READER: lambda: seed.bootstrap_reader(ctx, intent),
             Action.START: lambda: actions.start(ctx, intent),
             Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),

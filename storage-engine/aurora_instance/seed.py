@@ -50,8 +50,7 @@ def newest_usable(src: Source, system_identifier: str | None) -> backups.BaseBac
 
 def _unpack_newest(ctx: Context, src: Source, role: str, intent: Intent) -> backups.BaseBackup | None:
     """The newest usable backup unpacked, checked and renamed into place, the state file saying ``role``
-    (written before the rename: a copy's pg_control says "in production", and the state file is what tells
-    it from a crashed writer). None when the store holds no usable backup of this system."""
+    (written before the rename). None when the store holds no usable backup of this system."""
     record = newest_usable(src, ctx.storage.identity().system_identifier)
     if record is None:
         return None
@@ -100,19 +99,26 @@ def seed_writer(ctx: Context, intent: Intent) -> str:
     src = own_from_env(os.environ)
     if src is None:
         raise ActionError("re-seeding the writer: the cluster has no object store")
-    record = _unpack_newest(ctx, src, contract.ROLE_READER, Intent(contract.ROLE_READER, intent.term, None))
+    # Recorded as the writer it is told to be: a restart before the promotion finds a copy (backup_label)
+    # with the writer's intent and promotes it (``decide``), never recovers it as a crashed writer.
+    record = _unpack_newest(ctx, src, contract.ROLE_WRITER, intent)
     if record is None:
         raise ActionError(
             "re-seeding the writer: the object store holds no usable base backup of this system; "
             "it cannot come back without one (never initdb an existing cluster)"
         )
-    # Taken without WAL: the standby reaches consistency with the backup's own WAL from restore_command
-    # (the quorum, else the archive) before ``promote`` holds it and replays the quorum's tail.
+    log.info("writer re-seeded from %s; promoting through the storage quorum's WAL", _describe(record))
+    return f"re-seeded from {_describe(record)}; " + promote_copy(ctx, intent)
+
+
+def promote_copy(ctx: Context, intent: Intent) -> str:
+    """Promote a base backup that never ran (``backup_label``): first a standby of nobody, which reaches
+    consistency with the backup's own WAL from restore_command (the quorum, else the archive; a backup is
+    taken without WAL), then ``promote``, which holds restore_command and replays the quorum's tail."""
     standby = Intent(contract.ROLE_READER, intent.term, None)
     actions.write_config(ctx, standby, clients=False)
     ctx.pg.start(timeout=CONSISTENT_TIMEOUT)
-    log.info("writer re-seeded from %s; promoting through the storage quorum's WAL", _describe(record))
-    return f"re-seeded from {_describe(record)}; " + promotion.promote(ctx, intent)
+    return promotion.promote(ctx, intent)
 
 
 def bootstrap_reader(ctx: Context, intent: Intent) -> str:

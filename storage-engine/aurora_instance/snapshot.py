@@ -35,6 +35,11 @@ class Local:
     data: DataDir
     cluster_state: str | None  # pg_controldata "Database cluster state"
     last_role: str | None  # role the instance last ran as (state file)
+    copy: bool = False
+    """A base backup (a copy of the writer, or a seed from the object store) not yet consistent: it holds
+    ``backup_label`` (never started; its pg_control says "in production" like a crashed writer's) or
+    pg_control still records the backup's start (started, stopped before its end). It has no WAL of its
+    own to recover from: it needs restore_command until it is consistent."""
 
 
 @dataclass(frozen=True)

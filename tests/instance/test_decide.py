@@ -132,10 +132,14 @@ def test_a_writer_chosen_again_after_its_loss_is_reseeded_from_the_object_store(
 
 
 def test_a_reseeded_writer_is_promoted_not_recovered_on_its_backup() -> None:
-    # Its base backup's pg_control says "in production" like a crashed writer's; the state file says copy.
-    copied = Local(DataDir.OURS, "in production", "reader")
+    # Its base backup's pg_control says "in production" like a crashed writer's, but it holds backup_label
+    # (and the state file says writer: the intent it was seeded for, so a restart keeps it).
+    copied = Local(DataDir.OURS, "in production", "writer", copy=True)
     d = decide(world(postmaster_running=False, pg=None, local=copied))
-    assert d.action is Action.PROMOTE
+    assert d.action is Action.PROMOTE_COPY
+    assert d.sentence.startswith("a base backup that never ran must become writer at term 3")
+    crashed = Local(DataDir.OURS, "in production", "writer")
+    assert decide(world(postmaster_running=False, pg=None, local=crashed)).action is Action.RECOVER_WRITER
 
 
 def test_crashed_writer_never_restarts_on_its_local_wal() -> None:

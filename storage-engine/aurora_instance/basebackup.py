@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import subprocess
-import tarfile
 import threading
 from typing import IO
 
@@ -28,13 +27,17 @@ from aurora_api import backups
 from aurora_api.reports import BackupJobReport
 from aurora_storage import s3
 
+from aurora_instance import tarscan
 from aurora_instance.settings import Settings
 
 log = logging.getLogger(__name__)
 
-COMPRESSION = "zstd:1"
-"""pg_basebackup compresses the tar itself (level 1: a fraction of the bytes to hash, encrypt and send for
-little CPU); the record says so, and a restore decompresses."""
+COMPRESSION = "zstd"
+"""The tar is compressed here, level 1 (a fraction of the bytes to hash, encrypt and send for little CPU),
+in zstd's own threads; the record says so, and a restore decompresses."""
+LEVEL = 1
+THREADS = min(4, os.cpu_count() or 1)
+READ_BLOCK = 1 << 20
 
 
 class BackupError(RuntimeError):
@@ -53,49 +56,41 @@ def wal_range(manifest: bytes) -> tuple[str, int, str]:
 
 
 class _Tee:
-    """A read-only file object over pg_basebackup's tar stream that hashes and counts what is read and
-    feeds a copy to a ``tarfile`` reader in another thread, which keeps the ``backup_manifest`` member
-    (pg_basebackup appends it to a tar written to stdout): the WAL range is in it, and pg_basebackup
-    prints it only when it fetches WAL itself."""
+    """A read-only file object over pg_basebackup's plain tar stream, for the upload: it compresses the tar,
+    hashes and counts the compressed bytes it hands on, and shows the plain bytes to a ``tarscan.Scanner``
+    that keeps the ``backup_manifest`` member pg_basebackup appends to a tar written to stdout (the WAL
+    range is in it; pg_basebackup prints the end only when it fetches WAL itself). Compressing here rather
+    than in pg_basebackup is what lets the manifest be found without decompressing the whole stream."""
 
     def __init__(self, source: IO[bytes], job: Job) -> None:
         self._source = source
         self._job = job
         self.digest = hashlib.sha256()
-        self.manifest: bytes | None = None
-        read_fd, write_fd = os.pipe()
-        self._pipe = os.fdopen(write_fd, "wb")
-        self._parser = threading.Thread(target=self._parse, args=(os.fdopen(read_fd, "rb"),), daemon=True)
-        self._parser.start()
-
-    def _parse(self, pipe: IO[bytes]) -> None:
-        try:
-            plain = zstandard.ZstdDecompressor().stream_reader(pipe, read_across_frames=True)
-            with tarfile.open(fileobj=plain, mode="r|") as tar:
-                for member in tar:
-                    if member.name == "backup_manifest":
-                        f = tar.extractfile(member)
-                        self.manifest = f.read() if f is not None else None
-        except (tarfile.TarError, zstandard.ZstdError) as err:
-            log.warning("reading the backup's tar stream: %s", err)
-        finally:
-            pipe.read()  # drain: the writer must never block on a parser that stopped early
-            pipe.close()
+        self._scan = tarscan.Scanner("backup_manifest")
+        self._compress = zstandard.ZstdCompressor(level=LEVEL, threads=THREADS).compressobj()
+        self._out = bytearray()
+        self._done = False
 
     def read(self, n: int = -1) -> bytes:
-        data = self._source.read(n)
+        while not self._done and (n < 0 or len(self._out) < n):
+            block = self._source.read(READ_BLOCK)
+            if block:
+                self._scan.feed(block)
+                self._out += self._compress.compress(block)
+            else:
+                self._out += self._compress.flush()
+                self._done = True
+        size = len(self._out) if n < 0 else min(n, len(self._out))
+        data = bytes(self._out[:size])
+        del self._out[:size]
         self.digest.update(data)
         self._job.bytes_done += len(data)
-        if data:
-            self._pipe.write(data)
         return data
 
     def finish(self) -> bytes:
-        self._pipe.close()
-        self._parser.join(60)
-        if self.manifest is None:
+        if self._scan.wanted is None:
             raise BackupError("pg_basebackup's tar stream had no backup_manifest")
-        return self.manifest
+        return self._scan.wanted
 
 
 @dataclasses.dataclass
@@ -123,7 +118,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
     cmd = [
         str(settings.pg_bin / "pg_basebackup"), "-h", str(settings.socket_dir),
         "-p", str(settings.postgres_port), "-U", superuser,
-        "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-password", "-Z", f"client-{COMPRESSION}",
+        "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-password",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
@@ -141,7 +136,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
         err_reader.join(10)
         try:
             manifest: bytes | None = stream.finish()
-        except BackupError:
+        except (BackupError, tarscan.TarError):
             manifest = None
     stderr = b"".join(err_chunks).decode(errors="replace")
     if code != 0 or manifest is None:
@@ -155,7 +150,7 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
         id=job.id, system_identifier=system_identifier, timeline=timeline, start_lsn=start_lsn,
         end_lsn=end_lsn, started_at=started, completed_at=datetime.datetime.now(datetime.UTC),
         size_bytes=job.bytes_done, sha256=stream.digest.hexdigest(), instance=settings.instance_name,
-        reason=job.reason, compression=COMPRESSION.split(":")[0],
+        reason=job.reason, compression=COMPRESSION,
     )  # fmt: skip
     archive.put_json(backups.record_key(prefix, job.id), record.model_dump(mode="json"))
     return record

@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from aurora_api import backups as bk
 from aurora_api import contract
-from aurora_api.reports import BackupJobReport
+from aurora_api.reports import BackupJobReport, InstanceReport
 from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1 import snapshot as snap
-from aurora_operator.reconcile import backups, restore, snapshots
+from aurora_operator.instances import FakeInstances
+from aurora_operator.kube import FakeKube
+from aurora_operator.reconcile import backup_pass, backups, restore, snapshots
 from aurora_operator.render import instances
 from aurora_operator.settings import Settings
 
+from tests.operator import factories
 from tests.operator.factories import cluster
 
 T0 = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -382,3 +385,19 @@ def test_a_deletion_mark_is_proven_only_once_the_archive_passes_it_and_it_is_new
     gap = catalog(base, [*range(2, 6), *range(7, 10)])  # type: ignore[arg-type]
     assert not backups.final_mark_proven(gap, mark)
     assert backups.archived_through(catalog([], range(2, 10))) is None
+
+
+async def test_a_deletion_does_not_wait_for_a_mark_when_the_writer_pod_is_going_away() -> None:
+    c = with_backup({"writer": "demo-instance-0", "systemIdentifier": "7"})
+    kube = FakeKube()
+    labels = {contract.LABEL_CLUSTER: "demo", contract.LABEL_INSTANCE: "demo-instance-0"}
+    pod = factories.pod("demo-instance-0-0", labels)
+    pod["status"]["podIP"] = "10.0.0.1"
+    pod["metadata"]["deletionTimestamp"] = "2026-12-01T12:00:00Z"  # its namespace is being deleted
+    kube.put(pod)
+    url = f"http://10.0.0.1:{contract.INSTANCE_HTTP_PORT}"
+    writer = InstanceReport(role="writer", term=1, flushed_lsn="0/5000000", ready=True)
+    kind, message = await backup_pass.final_mark(kube, FakeInstances({url: writer}), c, timeout=1)
+    assert kind == "Warning" and "being deleted" in message and "stays the last recorded" in message
+    kind, message = await backup_pass.final_mark(FakeKube(), FakeInstances({}), c, timeout=1)
+    assert kind == "Warning" and "unreachable" in message

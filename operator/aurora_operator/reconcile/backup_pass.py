@@ -195,6 +195,8 @@ async def final_mark(
     stays = "the latest restorable time stays the last recorded one"
     if writer not in urls:
         return "Warning", f"final backup mark: writer {writer} unreachable; {stays}"
+    if await _leaving(kube, c, writer):
+        return "Warning", f"final backup mark: the pod of {writer} is being deleted (its namespace?); {stays}"
     before = datetime.datetime.now(datetime.UTC) - MARK_MARGIN
     report = await instances.status(urls[writer])
     if report is None or report.role != contract.ROLE_WRITER or not report.flushed_lsn:
@@ -219,7 +221,16 @@ async def final_mark(
             return "Warning", (
                 f"final backup mark: the archive did not reach WAL {mark.lsn} within {timeout:.0f}s; {stays}"
             )
+        if await _leaving(kube, c, writer):  # e.g. the whole namespace is being deleted: nothing will come
+            return "Warning", f"final backup mark: the pod of {writer} went away while waiting; {stays}"
         await asyncio.sleep(FINAL_MARK_POLL)
+
+
+async def _leaving(kube: Kube, c: AuroraCluster, instance: str) -> bool:
+    """The instance's pod is gone or being deleted."""
+    labels = {contract.LABEL_CLUSTER: c.metadata.name, contract.LABEL_INSTANCE: instance}
+    pods = await kube.list_objects("v1", "Pod", c.metadata.namespace, labels)
+    return not pods or any(p["metadata"].get("deletionTimestamp") for p in pods)
 
 
 def _store_failing(c: AuroraCluster) -> bool:

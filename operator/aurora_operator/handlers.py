@@ -272,8 +272,9 @@ async def delete_cluster(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **
         message = "deletion protection is on: set spec.deletionProtection=false and the delete proceeds"
         kopf.event(body, type="Warning", reason="DeletionProtected", message=message)
         raise kopf.TemporaryError(message, delay=15)
-    instances = (await _clients(memo, cluster))[0]
-    if cluster.spec.backup is not None and cluster.status.system_identifier and instances is not None:
+    backed_up = cluster.spec.backup is not None and cluster.status.system_identifier
+    instances = (await _clients(memo, cluster))[0] if backed_up else None  # reads the token Secret
+    if instances is not None:
         try:
             kind, message = await backup_pass.final_mark(memo.kube, instances, cluster)
         except (LookupError, ValueError, *StoreError) as err:  # never keeps the cluster from going

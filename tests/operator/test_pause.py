@@ -99,3 +99,17 @@ def test_turning_auto_pause_off_resumes_a_paused_cluster() -> None:
     stopped = [member("i0", None, paused=True, running=False)]
     off = decide(record("Paused"), stopped, 10, timeout=None)
     assert off.record is not None and off.record.state == "Resuming"
+
+
+def test_the_idle_clock_runs_only_while_the_cluster_runs_so_a_resumed_cluster_does_not_pause_at_once() -> None:
+    idle = [member("i0"), member("i1")]
+    # idle since the first pass that saw no client, and it keeps that start,
+    assert pause.idle_since(None, None, idle, 100.0) == 100.0
+    assert pause.idle_since(100.0, None, idle, 140.0) == 100.0
+    # a client resets it,
+    assert pause.idle_since(100.0, None, [member("i0", clients=1), member("i1")], 150.0) is None
+    # and while a pause or a resume is recorded it does not run (a client it served may have come and gone
+    # between two passes): the clock starts again once the cluster runs.
+    for state in ("Pausing", "Paused", "Resuming"):
+        assert pause.idle_since(100.0, record(state), idle, 160.0) is None
+    assert pause.idle_since(None, None, idle, 170.0) == 170.0

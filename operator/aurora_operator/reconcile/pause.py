@@ -88,6 +88,18 @@ def idle(members: list[Member]) -> bool:
     return bool(members) and all(m.connections == 0 for m in members)
 
 
+def idle_since(since: float | None, record: PauseStatus | None, members: list[Member], now: float) -> float | None:
+    """When the idle time that may start a pause began (None: not idle), on the caller's monotonic clock.
+
+    The clock runs only while the cluster runs (no pause record): a client that a pause or resume served can
+    be gone before any pass sees its connection, and without the restart a resumed cluster would count its
+    idle time from before the pause and start pausing again at once.
+    """
+    if record is not None or not idle(members):
+        return None
+    return since if since is not None else now
+
+
 def _record(state: str, now: datetime.datetime, message: str, wakes: dict[str, int]) -> PauseStatus:
     return PauseStatus.model_validate(
         {"state": state, "since": now, "message": message[:1024], "wakes": wakes}

@@ -6,8 +6,8 @@ cluster's lock on the AuroraCluster as stored now, and **before** anything is do
 resumes the same pause (or resume) where it stood: every step is idempotent (pause and resume requests,
 Service applies, resizes), and the decision depends only on the record and what the instances report.
 
-What it remembers between passes (``Memory``): since when every instance has reported no client. An
-operator restart starts that clock again, which only delays a pause.
+What it remembers between passes (``Memory``): since when every instance has reported no client while the
+cluster ran (``pause.idle_since``). An operator restart starts that clock again, which only delays a pause.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ async def run(
         pause.Member(name, seen.reports.get(name), pause.requests_paused(pod))
         for name, pod in seen.pods.items()
     ]
-    memory.idle_since = (memory.idle_since or now) if pause.idle(members) else None
+    memory.idle_since = pause.idle_since(memory.idle_since, c.status.pause, members, now)
     idle_seconds = now - memory.idle_since if memory.idle_since is not None else 0.0
     ready = await _proxy_ready(kube, c) if timeout is not None else False
 

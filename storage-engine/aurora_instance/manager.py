@@ -46,6 +46,23 @@ def _data_dir_key(pgdata: Path) -> tuple[int, int, int] | None:
     return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
+def stall_clock(
+    since: float | None, before: tuple[int | None, int | None], obs: sql.PgObservation | None, now: float
+) -> float | None:
+    """When a reader's stall began (None: not stalled): replay has not moved since ``before`` and the WAL
+    receiver is not streaming usefully. A receiver counts as streaming only once it has received at least
+    what was replayed: one that reconnects to a new writer and restarts at its segment's start, then fails
+    to get WAL of the old timeline the writer no longer has, shows "streaming" between failures with its
+    received position behind replay, and must not keep the reader from rejoining. An idle reader streams
+    with nothing new to replay and never starts the clock; any replay progress resets it."""
+    if obs is None or not obs.in_recovery or (obs.timeline, obs.replayed_lsn) != before:
+        return None
+    caught_up = (obs.received_lsn or 0) >= (obs.replayed_lsn or 0)
+    if obs.receiver_status == "streaming" and caught_up:
+        return None
+    return since or now
+
+
 class Manager:
     def __init__(self, ctx: Context, intent: Intent) -> None:
         self.ctx = ctx
@@ -141,15 +158,7 @@ class Manager:
         state = files.load_state(s)
         now = time.monotonic()
         progress = (obs.timeline, obs.replayed_lsn) if obs is not None else (None, None)
-        if (
-            obs is not None
-            and obs.in_recovery
-            and obs.receiver_status != "streaming"
-            and progress == self._progress
-        ):
-            self._stalled_since = self._stalled_since or now
-        else:
-            self._stalled_since = None
+        self._stalled_since = stall_clock(self._stalled_since, self._progress, obs, now)
         self._progress = progress
         try:
             changed = files.user_parameters(s) != self.ctx.params

@@ -247,3 +247,20 @@ def test_a_paused_instance_stops_only_without_clients_and_stays_stopped() -> Non
         Action.START,
         "starting the cleanly stopped writer at term 3",
     )
+
+
+def test_the_stall_clock_runs_while_the_receiver_is_not_usefully_streaming() -> None:
+    from aurora_instance.manager import stall_clock
+
+    stuck = dataclasses.replace(STANDBY, received_lsn=80, replayed_lsn=100, receiver_status="waiting")
+    before = (stuck.timeline, stuck.replayed_lsn)
+    assert stall_clock(None, before, stuck, 5.0) == 5.0
+    assert stall_clock(5.0, before, stuck, 9.0) == 5.0
+    # "streaming" but behind replay (a receiver restarted at its segment's start, failing): still stalled.
+    flicker = dataclasses.replace(stuck, receiver_status="streaming")
+    assert stall_clock(5.0, before, flicker, 12.0) == 5.0
+    # Streaming and caught up with replay: an idle, healthy reader; and any replay progress resets it.
+    idle = dataclasses.replace(stuck, receiver_status="streaming", received_lsn=100)
+    assert stall_clock(5.0, before, idle, 13.0) is None
+    assert stall_clock(5.0, (stuck.timeline, 90), stuck, 13.0) is None
+    assert stall_clock(5.0, before, PRIMARY, 13.0) is None and stall_clock(5.0, before, None, 13.0) is None

@@ -152,17 +152,20 @@ def _window_from(start: datetime.datetime) -> str:
 def test_patch_restart_parameter_waits_for_the_window_reloadable_applies_live_invalid_is_refused(
     namespace: Kubectl,
 ) -> None:
-    # Given a Ready cluster with one reader and a maintenance window that opens two minutes from now,
+    # Given a Ready cluster with one reader and a maintenance window that opens two to three minutes from
+    # now (set once the cluster is Ready: provisioning may take minutes on a loaded machine),
+    manifest = aurora.demo(readers=1)
+    manifest["spec"]["maintenance"] = {"window": _window_from(datetime.datetime.now(datetime.UTC)
+                                                              + datetime.timedelta(hours=12))}  # fmt: skip
+    namespace.apply([manifest])
+    aurora.wait_ready(namespace, NAME)
     opens = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=3)).replace(
         second=0, microsecond=0
     )
-    manifest = aurora.demo(readers=1)
-    manifest["spec"]["maintenance"] = {"window": _window_from(opens)}
-    namespace.apply([manifest])
-    aurora.wait_ready(namespace, NAME)
     # when a restart-only parameter, a reloadable one and a misspelt one are set,
     params = '{"max_connections": "100", "shared_buffers": "96MB", "work_mem": "7MB", "shard_buffers": "1GB"}'
-    patch_spec(namespace, f'{{"postgresql": {{"parameters": {params}}}}}')
+    patch_spec(namespace, f'{{"maintenance": {{"window": "{_window_from(opens)}"}}, '
+                          f'"postgresql": {{"parameters": {params}}}}}')  # fmt: skip
     # then the restart waits for the window (pending, and when it opens, in status),
     pending = aurora.wait_maintenance(namespace, NAME, "Pending", 60)
     assert stamp(pending["maintenance"]["nextWindow"]) == opens.timestamp(), pending["maintenance"]

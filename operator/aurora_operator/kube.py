@@ -8,6 +8,7 @@ overwrites); ``delete`` returns False if absent; lists are by exact label match 
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any, Protocol
 
@@ -235,7 +236,12 @@ class FakeKube:
 
     def put(self, manifest: Manifest) -> None:
         meta = manifest["metadata"]
-        self.objects[manifest["kind"], meta.get("namespace", ""), meta["name"]] = copy.deepcopy(manifest)
+        stored = copy.deepcopy(manifest)
+        if stored["kind"] == "Secret" and stored.get("stringData"):
+            # As the API server does (it also drops stringData; kept here for tests that read it).
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in stored["stringData"].items()}
+            stored["data"] = {**(stored.get("data") or {}), **encoded}
+        self.objects[manifest["kind"], meta.get("namespace", ""), meta["name"]] = stored
 
     async def list_objects(
         self, api_version: str, kind: str, namespace: str, labels: dict[str, str]

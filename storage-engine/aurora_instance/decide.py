@@ -172,7 +172,10 @@ def _writer(w: World) -> Decision:
             f"promoting to term {term}: fence the old writer, catch up from the storage quorum",
         )
     if w.user_config_changed:
-        return Decision(Action.RELOAD, "user parameters changed: applying them with a reload")
+        return Decision(
+            Action.RELOAD,
+            "configuration changed (user parameters or the certificate): applying it with a reload",
+        )
     return Decision(
         None,
         f"writer healthy on timeline {pg.timeline} at term {term}, "

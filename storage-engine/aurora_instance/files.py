@@ -15,7 +15,7 @@ from pathlib import Path
 from aurora_api import capacity, contract
 from aurora_storage import fsutil
 
-from aurora_instance import load, render
+from aurora_instance import load, render, tls
 from aurora_instance.accounts import Credentials
 from aurora_instance.settings import ConfigError, Settings
 
@@ -150,6 +150,7 @@ def write_config(
 ) -> None:
     """Render postgresql.conf, pg_hba.conf, the user parameters and (readers) standby.signal into PGDATA."""
     pgdata = pgdata or settings.pgdata
+    certs = tls.install(settings)
     conninfo = ""
     if role == contract.ROLE_READER and writer:
         host, port = writer.rsplit(":", 1)
@@ -158,15 +159,24 @@ def write_config(
             f"application_name={settings.instance_name} connect_timeout=2 "
             "keepalives_idle=5 keepalives_interval=2"
         )
+        if certs is not None:
+            # The writer must present a certificate of the cluster's CA (its host name is an address the
+            # operator chose, so the CA, not the name, is what is checked); without a CA: encrypted only.
+            verify = f"sslmode=verify-ca sslrootcert={certs.ca}" if certs.ca else "sslmode=require"
+            conninfo += " " + verify
     restore = restore_command(settings, archive=role == contract.ROLE_READER and settings.own_archive)
     inputs = render.ConfigInputs(
         role=role, term=term, cluster_name=settings.cluster_name,
         listen_address=settings.listen_address if synchronous else "", port=settings.postgres_port,
         socket_dir=str(settings.socket_dir), restore_command=restore, primary_conninfo=conninfo,
         synchronous=synchronous, archive_timeout=settings.archive_timeout_s,
+        ssl_cert_file=str(certs.cert) if certs else "", ssl_key_file=str(certs.key) if certs else "",
     )  # fmt: skip
     write(pgdata / "postgresql.conf", render.postgresql_conf(inputs))
-    write(pgdata / "pg_hba.conf", render.pg_hba_conf(creds.replication.username, clients=clients))
+    write(
+        pgdata / "pg_hba.conf",
+        render.pg_hba_conf(creds.replication.username, clients=clients, tls=certs is not None),
+    )
     write(pgdata / USER_CONF, render.user_conf(params))
     write(pgdata / "postgresql.auto.conf", "# Not used: QuorumDB renders postgresql.conf.\n")
     signal_file = pgdata / "standby.signal"

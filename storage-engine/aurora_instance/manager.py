@@ -19,7 +19,7 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, load, promotion, restore, restore_source, seed, sql
+from aurora_instance import actions, decide, files, load, promotion, restore, restore_source, seed, sql, tls
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -161,7 +161,7 @@ class Manager:
         self._stalled_since = stall_clock(self._stalled_since, self._progress, obs, now)
         self._progress = progress
         try:
-            changed = files.user_parameters(s) != self.ctx.params
+            changed = files.user_parameters(s) != self.ctx.params or not tls.up_to_date(s)
             self.config_error = None
         except ConfigError as err:
             changed, self.config_error = False, str(err)

@@ -26,7 +26,8 @@ MANAGED = frozenset(
         "recovery_target_xid", "recovery_target_name", "recovery_target_action", "archive_mode",
         "archive_command", "archive_timeout", "logging_collector", "data_directory", "hba_file", "ident_file",
         "include", "include_if_exists", "include_dir", "fsync", "full_page_writes", "wal_log_hints",
-        "quorumdb.term", "quorumdb.cluster_name",
+        "quorumdb.term", "quorumdb.cluster_name", "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file",
+        "ssl_min_protocol_version",
     }
 )  # fmt: skip
 _PARAM_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=\s*|\s+)(.*?)\s*$")
@@ -85,6 +86,9 @@ class ConfigInputs:
     synchronous: bool = True
     """False only while bootstrapping (no client can connect, storage nodes have no slots yet)."""
     archive_timeout: int = 0
+    ssl_cert_file: str = ""
+    """With a certificate (and ``ssl_key_file``): TLS on, and ``pg_hba_conf(tls=True)`` refuses plain TCP."""
+    ssl_key_file: str = ""
 
 
 def postgresql_conf(inputs: ConfigInputs) -> str:
@@ -98,6 +102,9 @@ def user_conf(params: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pg_hba_conf(replication_user: str, clients: bool = True) -> str:
-    """Client access; ``clients=False`` admits only storage nodes and the manager (quorum recovery)."""
-    return _env.get_template("pg_hba.conf.j2").render(replication_user=replication_user, clients=clients)
+def pg_hba_conf(replication_user: str, clients: bool = True, tls: bool = False) -> str:
+    """Client access; ``clients=False`` admits only storage nodes and the manager (quorum recovery);
+    ``tls``: every TCP connection (clients, readers, storage nodes) must be encrypted."""
+    return _env.get_template("pg_hba.conf.j2").render(
+        replication_user=replication_user, clients=clients, host="hostssl" if tls else "host", tls=tls
+    )

@@ -64,6 +64,9 @@ class Settings:
     serverless: bool = False
     """Settings that follow memory are derived from the cgroup's memory limit (``capacity``)."""
     cgroup_root: Path = Path("/sys/fs/cgroup")
+    tls_dir: Path | None = None
+    """Mounted server certificate Secret (``tls.crt``, ``tls.key``, optional ``ca.crt``): with it PostgreSQL
+    serves TLS and refuses unencrypted TCP connections (``tls``)."""
 
     @property
     def pgdata(self) -> Path:
@@ -149,6 +152,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> Settings:
         own_archive=bool(env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET)),
         serverless=env.get(contract.EnvInstance.SERVERLESS) == "true",
         podinfo_dir=_path(env, contract.Env.PODINFO_DIR),
+        tls_dir=_path(env, contract.EnvInstance.TLS_DIR),
         initial_role=role,
         initial_term=_int(env, contract.EnvInstance.TERM, 1),
         writer_endpoint=writer,

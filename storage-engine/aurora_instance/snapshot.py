@@ -48,7 +48,7 @@ class World:
     local: Local
     postmaster_running: bool
     pg: PgObservation | None  # None when not running or not answering
-    user_config_changed: bool
+    user_config_changed: bool  # user parameters or the mounted certificate differ from those in use
     action: str | None  # long action in progress
     last_failure: str | None  # last action's error, if the last action failed
     stalled_seconds: float  # reader: time without a streaming receiver *and* without replay progress

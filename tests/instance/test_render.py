@@ -54,3 +54,19 @@ def test_hba_can_shut_clients_out_but_not_storage_nodes() -> None:
     assert "host    replication  replicator  all  scram-sha-256" in closed
     assert "host    all" not in closed
     assert "host    all          all" in render.pg_hba_conf("replicator")
+
+
+def test_with_a_certificate_tls_is_on_and_plain_tcp_is_refused_first() -> None:
+    conf = render.postgresql_conf(inputs(ssl_cert_file="/d/tls/tls.crt", ssl_key_file="/d/tls/tls.key"))
+    assert "ssl = on" in conf and "ssl_cert_file = '/d/tls/tls.crt'" in conf
+    assert "ssl_min_protocol_version = 'TLSv1.2'" in conf
+    assert "ssl = on" not in render.postgresql_conf(inputs())
+    hba = [line.split() for line in render.pg_hba_conf("replicator", tls=True).splitlines()]
+    rules = [line for line in hba if line and not line[0].startswith("#") and line[0] != "local"]
+    # the reject comes before any rule that could admit a plain connection; every admitting rule needs TLS,
+    assert rules[0] == ["hostnossl", "all", "all", "all", "reject"], rules
+    assert {r[0] for r in rules[1:]} == {"hostssl"}, rules
+    # and the local socket (the manager's own) is unaffected.
+    assert ["local", "all", "all", "trust"] in hba
+    with pytest.raises(ConfigError, match="managed"):
+        render.parse_parameters("ssl = off", "cm")

@@ -100,7 +100,6 @@ def test_camel_case_on_the_wire() -> None:
         ),
         ({"maintenance": {"window": "sunday 3am"}}, "window"),
         ({"postgresql": {"parameters": {"port": "5433"}}}, "managed by QuorumDB"),
-        ({"tls": {"enabled": True}}, "secretName"),
         ({"replicas": 3}, "replicas"),
     ],
 )

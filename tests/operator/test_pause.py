@@ -101,7 +101,9 @@ def test_turning_auto_pause_off_resumes_a_paused_cluster() -> None:
     assert off.record is not None and off.record.state == "Resuming"
 
 
-def test_the_idle_clock_runs_only_while_the_cluster_runs_so_a_resumed_cluster_does_not_pause_at_once() -> None:
+def test_the_idle_clock_runs_only_while_the_cluster_runs_so_a_resumed_cluster_does_not_pause_at_once() -> (
+    None
+):
     idle = [member("i0"), member("i1")]
     # idle since the first pass that saw no client, and it keeps that start,
     assert pause.idle_since(None, None, idle, 100.0) == 100.0

@@ -384,23 +384,18 @@ class PostgresSpec(ApiModel):
 
 
 class TLSSpec(ApiModel):
-    """TLS for client connections."""
+    """TLS for every TCP connection to PostgreSQL (clients, readers, storage nodes); on by default."""
 
-    model_config = common.config(
-        {
-            "rule": "!has(self.enabled) || !self.enabled || has(self.secretName)",
-            "message": "tls.secretName is required",
-        }
+    enabled: bool = Field(
+        default=True,
+        description="Serve TLS and refuse unencrypted TCP connections. Off: plain TCP (not for production).",
     )
-
-    enabled: bool = False
-    secret_name: SecretName | None = Field(default=None, description="A kubernetes.io/tls Secret.")
-
-    @model_validator(mode="after")
-    def _named(self) -> TLSSpec:
-        if self.enabled and self.secret_name is None:
-            raise ValueError("tls.secretName is required")
-        return self
+    secret_name: SecretName | None = Field(
+        default=None,
+        description="A kubernetes.io/tls Secret to serve (tls.crt, tls.key, optional ca.crt) instead of the "
+        "certificate the operator issues from the cluster's own CA (published in ConfigMap <cluster>-ca) "
+        "and renews before it expires.",
+    )
 
 
 class DataApiSpec(ApiModel):

@@ -15,7 +15,17 @@ from aurora_api import contract
 from ..instances import Instances
 from ..kube import Kube
 from .failover import Demote, InstanceAction, Promote
-from .plan import Action, Apply, CreateSecret, Delete, RecreateVolume, RestartPod, SetRole, describe
+from .plan import (
+    Action,
+    Apply,
+    CreateSecret,
+    Delete,
+    RecreateVolume,
+    RestartPod,
+    SetRole,
+    WriteCertificate,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,9 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
             return True
         case CreateSecret(manifest=manifest):
             return await kube.create(manifest)
+        case WriteCertificate(manifest=manifest):
+            await kube.apply(manifest)
+            return True
         case Delete(api_version=api_version, kind=kind, name=name):
             return await kube.delete(api_version, kind, namespace, name)
         case RecreateVolume(pod=pod, claim=claim):

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 REASONS = {
     plan.Apply: "Applied",
     plan.CreateSecret: "SecretCreated",
+    plan.WriteCertificate: "CertificateIssued",
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",
     plan.RecreateVolume: "VolumeRecreated",
@@ -128,7 +129,7 @@ async def reconcile(
     accepted, refused = parameters.accept(c, observed)
     decided = plan.plan(
         accepted, settings, observed, password, resync=resync, writer_name=decision.writer,
-        stranded_claims=stranded.find(observed, precise),
+        stranded_claims=stranded.find(observed, precise), now=precise,
     )  # fmt: skip
     roll = maintenance.step(c, observed, decided.revisions, decided.ordinals, decision.writer, precise)
     if decision.start is not None or decision.completed is not None:

@@ -7,6 +7,7 @@ cheap, and a fresh list can never be stale the way a cache can. Swap for kopf in
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
 from aurora_api import contract
@@ -53,6 +54,10 @@ class Silence:
         return silent
 
 
+def _decoded(secret: Manifest) -> dict[str, bytes]:
+    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+
 def pod_url(pod: Manifest, port: int) -> str | None:
     ip = pod.get("status", {}).get("podIP")
     return f"http://{ip}:{port}" if ip else None
@@ -71,6 +76,10 @@ async def observe(
     selector = {contract.LABEL_CLUSTER: c.metadata.name}
     secret_names = [names.secret(c, a) for a in names.ACCOUNTS] + checks.referenced_secrets(c)
     secret_names += [names.data_api_keys(c), names.control_secret(c)]
+    issued = (
+        [names.ca_secret(c), names.tls_secret(c)] if c.spec.tls.enabled and not c.spec.tls.secret_name else []
+    )
+    secret_names += issued
     # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
     lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
     secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))
@@ -105,6 +114,11 @@ async def observe(
         objects=objects,
         pods=tuple(pods),
         secrets=frozenset(name for name, obj in zip(secret_names, secrets, strict=True) if obj is not None),
+        certificates={
+            name: _decoded(obj)
+            for name, obj in zip(secret_names, secrets, strict=True)
+            if name in issued and obj is not None
+        },
         node_zones=node_zones(nodes, c.spec.storage.zones.topology_key),
         node_allocatable=node_allocatable(nodes, c.spec.storage.zones.topology_key),
         instances=reports,

@@ -28,6 +28,8 @@ class Observed:
     """Pods carrying the cluster label."""
     secrets: frozenset[str] = frozenset()
     """Names of existing Secrets among those the cluster creates or references."""
+    certificates: Mapping[str, Mapping[str, bytes]] = dataclasses.field(default_factory=dict, repr=False)
+    """The operator-issued CA and server certificate Secrets that exist, by name: their decoded data."""
     node_zones: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """Node name -> value of the cluster's zone label, for schedulable nodes that have it."""
     instances: Mapping[str, InstanceReport | None] = dataclasses.field(default_factory=dict)

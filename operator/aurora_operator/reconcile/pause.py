@@ -88,7 +88,9 @@ def idle(members: list[Member]) -> bool:
     return bool(members) and all(m.connections == 0 for m in members)
 
 
-def idle_since(since: float | None, record: PauseStatus | None, members: list[Member], now: float) -> float | None:
+def idle_since(
+    since: float | None, record: PauseStatus | None, members: list[Member], now: float
+) -> float | None:
     """When the idle time that may start a pause began (None: not idle), on the caller's monotonic clock.
 
     The clock runs only while the cluster runs (no pause record): a client that a pause or resume served can

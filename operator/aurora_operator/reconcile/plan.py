@@ -8,6 +8,7 @@ re-runs the same function on the same world, which is why it resumes without dup
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +18,7 @@ from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..render import accounts, data_api, desired, names, proxy, revision
 from ..settings import Settings
-from . import stranded
+from . import certificates, stranded
 from .observed import Manifest, Observed
 
 HASH_ANNOTATION = "quorumdb.io/applied-hash"
@@ -38,6 +39,14 @@ class CreateSecret:
     """Create a credential Secret that does not exist yet (never overwrite)."""
 
     manifest: Manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteCertificate:
+    """Write (create or replace) an operator-issued CA or server certificate Secret."""
+
+    manifest: Manifest
+    why: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +85,7 @@ class RestartPod:
     reason: str
 
 
-Action = Apply | CreateSecret | Delete | SetRole | RecreateVolume | RestartPod
+Action = Apply | CreateSecret | WriteCertificate | Delete | SetRole | RecreateVolume | RestartPod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +107,8 @@ def describe(action: Action) -> str:
             return f"{verb} {m['kind']} {m['metadata']['name']}"
         case CreateSecret(manifest=m):
             return f"created Secret {m['metadata']['name']} with a generated password"
+        case WriteCertificate(manifest=m, why=why):
+            return f"wrote Secret {m['metadata']['name']}: {why}"
         case Delete(kind=kind, name=name):
             return f"deleted {kind} {name}"
         case SetRole(pod=pod, role=role, term=term):
@@ -161,12 +172,14 @@ def plan(
     resync: bool = False,
     writer_name: str | None = None,
     stranded_claims: Sequence[stranded.Stranded] = (),
+    now: datetime.datetime | None = None,
 ) -> Plan:
     """Actions that move ``observed`` towards ``c.spec``, in apply order.
 
     Objects whose fingerprint matches are skipped, unless ``resync``: then they are re-applied too, which
     undoes manual edits of fields the operator owns (server-side apply with force is a no-op otherwise).
     ``stranded_claims`` (``stranded.find``) are given up, so that their pods can run on another node.
+    ``now`` (the pass's clock) lets certificates be issued and renewed (``certificates``); without it none is.
     """
     actions: list[Action] = []
     for account in names.ACCOUNTS:
@@ -179,6 +192,10 @@ def plan(
     existing = existing_ordinals(c, observed)
     ordinals = choose_ordinals(c.spec.instances.readers, writer, existing)
     wanted = desired.shared(c, settings)
+    if now is not None:
+        issued = certificates.plan(c, observed, settings.cluster_domain, ordinals, now)
+        actions += [WriteCertificate(secret, why) for secret, why in issued.secrets]
+        wanted += [issued.published] if issued.published is not None else []
     for ordinal in ordinals:
         wanted += desired.instance(c, settings, ordinal, writer)
     if proxy.wanted(c):

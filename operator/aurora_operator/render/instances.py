@@ -100,10 +100,8 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
-    if c.spec.tls.enabled and c.spec.tls.secret_name:
-        volumes.append(
-            {"name": "tls", "secret": {"secretName": c.spec.tls.secret_name, "defaultMode": 0o440}}
-        )
+    if c.spec.tls.enabled:
+        volumes.append({"name": "tls", "secret": {"secretName": names.tls_secret(c), "defaultMode": 0o440}})
     claims: list[Manifest] = []
     if c.spec.instances.data_volume == "EmptyDir":
         volumes.append({"name": "data", "emptyDir": {"sizeLimit": c.spec.instances.volume_size}})

@@ -6,6 +6,8 @@ it and the status that reports it; spelling it once keeps them from drifting apa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
@@ -112,3 +114,32 @@ def service_account(c: AuroraCluster) -> str:
 
 def pdb(c: AuroraCluster, what: str) -> str:
     return f"{c.metadata.name}-{what}"
+
+
+def ca_secret(c: AuroraCluster) -> str:
+    """The cluster CA's certificate and key (operator-issued TLS); only the operator reads it."""
+    return f"{c.metadata.name}-ca"
+
+
+def ca_config_map(c: AuroraCluster) -> str:
+    """The cluster CA's certificate alone (``ca.crt``), published for clients (``sslrootcert``)."""
+    return f"{c.metadata.name}-ca"
+
+
+def tls_secret(c: AuroraCluster) -> str:
+    """PostgreSQL's server certificate: the user's ``spec.tls.secretName``, else the operator-issued one."""
+    return c.spec.tls.secret_name or f"{c.metadata.name}-tls"
+
+
+TLS_NAMED_ORDINALS = 16
+"""Instance endpoints the server certificate names up front (ordinals 0-15: one writer and fifteen readers
+fit), so adding a reader does not re-issue it; an instance beyond them does."""
+
+
+def tls_dns_names(c: AuroraCluster, cluster_domain: str, ordinals: Iterable[int] = ()) -> list[str]:
+    """Every name a client may reach PostgreSQL at: cluster, reader and instance endpoints, in each of the
+    forms a namespace's DNS search path allows."""
+    ns = c.metadata.namespace
+    services = [writer_service(c), reader_service(c)]
+    services += [instance(c, o) for o in sorted(set(range(TLS_NAMED_ORDINALS)) | set(ordinals))]
+    return [n for s in services for n in (s, f"{s}.{ns}", f"{s}.{ns}.svc", f"{s}.{ns}.svc.{cluster_domain}")]

@@ -1,0 +1,53 @@
+"""Which TLS objects a pass must write: the cluster CA once, the server certificate when it is due.
+
+Why here and not in the renderers: whether a certificate is due depends on the one stored (its expiry, its
+names, its signer), which only the observation has. The decision is a function of what was observed and
+``now``; only the issuing itself (``certs``) is random, like a generated password.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aurora_api.contract import TLS_CERT, TLS_KEY
+from aurora_api.v1alpha1.cluster import AuroraCluster
+
+from .. import certs
+from ..render import names, tls
+from ..render.meta import Manifest
+from .observed import Observed
+
+
+@dataclass(frozen=True)
+class Issued:
+    """Secrets to write (server-side apply replaces a renewed one) and the published CA to keep applied."""
+
+    secrets: list[tuple[Manifest, str]]
+    """(Secret, why it is written) in order: the CA before the certificate it signs."""
+    published: Manifest | None
+
+
+def plan(
+    c: AuroraCluster, observed: Observed, cluster_domain: str, ordinals: Iterable[int], now: datetime.datetime
+) -> Issued:
+    """Nothing when TLS is off or the user gave the certificate (``spec.tls.secretName``)."""
+    if not c.spec.tls.enabled or c.spec.tls.secret_name:
+        return Issued([], None)
+    written: list[tuple[Manifest, str]] = []
+    stored_ca = observed.certificates.get(names.ca_secret(c), {})
+    if TLS_CERT in stored_ca and TLS_KEY in stored_ca:
+        ca = certs.Pair(stored_ca[TLS_CERT], stored_ca[TLS_KEY])
+    else:
+        ca = certs.issue_ca(f"{c.metadata.name}.{c.metadata.namespace} QuorumDB CA", now)
+        written.append((tls.ca_secret(c, ca), "the cluster's certificate authority, issued"))
+    dns = names.tls_dns_names(c, cluster_domain, ordinals)
+    stored = observed.certificates.get(names.tls_secret(c), {}).get(TLS_CERT)
+    why = certs.renewal_reason(stored, ca.cert, dns, now)
+    if why is not None:
+        server = certs.issue_server(ca, dns, now)
+        until = certs.not_after(server.cert).isoformat()
+        why = f"PostgreSQL's certificate, issued until {until}: {why}"
+        written.append((tls.server_secret(c, server, ca.cert), why))
+    return Issued(written, tls.ca_config_map(c, ca.cert))

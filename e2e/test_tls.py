@@ -14,6 +14,7 @@ import base64
 import datetime
 import hashlib
 import json
+import time
 from typing import Any
 
 import aurora
@@ -151,12 +152,14 @@ def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespac
     workload = Workload.start(namespace, NAME)
     # when the certificate is renewed (its Secret removed: the operator issues a new one at once),
     namespace.run("delete", "secret", f"{NAME}-tls")
+    t0 = time.monotonic()
     wait_for("a new certificate issued", lambda: issued(namespace) not in (first,), 60, interval=2)
     renewed = issued(namespace)
     # then the writer and the reader serve it to new connections once Kubernetes updates the mounted Secret,
     for host in (NAME, f"{NAME}-ro"):
         wait_for(f"{host} serving the renewed certificate", lambda h=host: served(namespace, h) == renewed,  # type: ignore[misc]
                  180, interval=3)  # fmt: skip
+    took = time.monotonic() - t0
     audit = workload.audit()
     # without a restart, no client error, and every acknowledged commit there.
     after = aurora.wait_ready(namespace, NAME)
@@ -164,5 +167,6 @@ def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespac
     assert after["writer"] == st["writer"]
     assert not workload.errors(), workload.errors()[:5]
     assert not audit.missing, f"{len(audit.missing)} of {len(audit.acked)} acknowledged commits missing"
-    print(f"\ntls rotation: renewed certificate served without a restart; {len(audit.acked)} acknowledged "
+    print(f"\ntls rotation: renewed certificate served by writer and reader {took:.0f}s after the old one's "
+          f"Secret was deleted, without a restart; {len(audit.acked)} acknowledged "
           "commits audited, 0 missing, 0 client errors")  # fmt: skip

@@ -60,6 +60,7 @@ PATH_SECRETS_DIR: Final = "/etc/quorumdb/secrets"
 PATH_CONFIG_DIR: Final = "/etc/quorumdb/config"
 PATH_PODINFO_DIR: Final = "/etc/quorumdb/podinfo"
 PATH_TLS_DIR: Final = "/etc/quorumdb/tls"
+PATH_CLUSTER_CA_DIR: Final = "/etc/quorumdb/cluster-ca"  # the published CA ConfigMap, in client pods
 TLS_CERT: Final = "tls.crt"
 """Keys of a ``kubernetes.io/tls`` Secret (the server certificate chain and its key) and of the CA bundle
 clients verify it with (in the same Secret, and published in the cluster's CA ConfigMap)."""
@@ -139,6 +140,8 @@ class EnvDataApi:
 
     DATABASE_HOST: Final = "QUORUMDB_DATA_API_DATABASE_HOST"  # default: the cluster endpoint
     DATABASE_PORT: Final = "QUORUMDB_DATA_API_DATABASE_PORT"
+    # The cluster CA (``TLS_CA`` file): with it the Data API connects with sslmode=verify-full.
+    DATABASE_CA_FILE: Final = "QUORUMDB_DATA_API_DATABASE_CA_FILE"
     KEYS_DIR: Final = "QUORUMDB_DATA_API_KEYS_DIR"
     SECRETS_DIR: Final = "QUORUMDB_DATA_API_SECRETS_DIR"
     TRANSACTION_IDLE_SECONDS: Final = "QUORUMDB_DATA_API_TRANSACTION_IDLE_SECONDS"

@@ -38,6 +38,7 @@ def config(env: dict[str, str]) -> Config:
         keys=keys,
         secrets_dir=Path(env.get(E.SECRETS_DIR) or contract.PATH_DATA_API_SECRETS),
         idle_seconds=float(env.get(E.TRANSACTION_IDLE_SECONDS) or 180),
+        ca_file=Path(env[E.DATABASE_CA_FILE]) if env.get(E.DATABASE_CA_FILE) else None,
     )
 
 

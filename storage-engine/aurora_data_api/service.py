@@ -48,6 +48,8 @@ class Config:
     """One directory per database Secret callers may name (``username``, ``password``, ``dbname``)."""
     idle_seconds: float = 180.0
     statement_timeout: float = wire.STATEMENT_TIMEOUT_SECONDS
+    ca_file: Path | None = None
+    """The cluster CA: connect with ``sslmode=verify-full`` (None: libpq's default, ``prefer``)."""
 
 
 @dataclass
@@ -77,6 +79,10 @@ class DataApi:
         except FileNotFoundError as err:
             raise DataApiError("InvalidSecretException", f"secret {secret!r} lacks {err.filename}") from err
 
+    def _tls(self) -> dict[str, str]:
+        ca = self.config.ca_file
+        return {"sslmode": "verify-full", "sslrootcert": str(ca)} if ca is not None else {}
+
     async def _pool(self, secret: str, database: str | None) -> AsyncConnectionPool[Conn]:
         creds = self._credentials(secret)
         key = f"{secret}/{database or creds['dbname']}"
@@ -85,7 +91,7 @@ class DataApi:
             info = psycopg.conninfo.make_conninfo(
                 host=self.config.host, port=self.config.port, user=creds["username"],
                 password=creds["password"], dbname=database or creds["dbname"], connect_timeout=15,
-                application_name="quorumdb-data-api",
+                application_name="quorumdb-data-api", **self._tls(),
             )  # fmt: skip
             pool = AsyncConnectionPool(
                 info, min_size=0, max_size=POOL_MAX, open=False, timeout=POOL_WAIT_SECONDS,

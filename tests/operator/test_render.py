@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from aurora_api import contract
-from aurora_api.contract import Env, EnvInstance, EnvStorage
+from aurora_api.contract import Env, EnvDataApi, EnvInstance, EnvStorage
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.render import (
     accounts,
@@ -302,8 +302,11 @@ def test_the_data_api_mounts_only_the_listed_secrets_and_its_key_is_created_once
     c = factories.cluster({"dataApi": {"secrets": ["demo-app", "reporting"]}})
     deployment = data_api.deployment(c, Settings())
     pod = deployment["spec"]["template"]["spec"]
-    mounted = sorted(v["secret"]["secretName"] for v in pod["volumes"])
+    mounted = sorted(v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v)
     assert mounted == ["demo-app", "demo-data-api-keys", "reporting"]
+    # and the published CA only (no key): it connects with verify-full,
+    assert [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v] == ["demo-ca"]
+    assert env_of(pod["containers"][0])[EnvDataApi.DATABASE_CA_FILE] == "/etc/quorumdb/cluster-ca/ca.crt"
     assert pod["automountServiceAccountToken"] is False  # no Kubernetes credentials in the Data API
     assert data_api.allowed_secrets(factories.cluster({"dataApi": {}})) == ["demo-app"]
     assert not data_api.wanted(factories.cluster({"dataApi": {"enabled": False}}))

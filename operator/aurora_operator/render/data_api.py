@@ -71,6 +71,13 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
         }
         for i, name in enumerate(allowed)
     ]
+    tls_env = []
+    if c.spec.tls.enabled and not c.spec.tls.secret_name:  # the operator's CA is published: verify by it
+        mounts.append({"name": "cluster-ca", "mountPath": contract.PATH_CLUSTER_CA_DIR, "readOnly": True})
+        volumes.append({"name": "cluster-ca", "configMap": {"name": names.ca_config_map(c)}})
+        tls_env.append(
+            podspec.env(EnvDataApi.DATABASE_CA_FILE, f"{contract.PATH_CLUSTER_CA_DIR}/{contract.TLS_CA}")
+        )
     container = {
         "name": "data-api",
         "image": podspec.image(c, settings),
@@ -80,6 +87,7 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
             podspec.env(contract.Env.CLUSTER_NAME, c.metadata.name),
             podspec.env(EnvDataApi.DATABASE_HOST, names.writer_service(c)),
             podspec.env(EnvDataApi.TRANSACTION_IDLE_SECONDS, str(c.spec.data_api.transaction_idle_seconds)),
+            *tls_env,
         ],
         "ports": [{"name": "http", "containerPort": contract.DATA_API_PORT}],
         "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2),

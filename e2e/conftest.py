@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import aurora
 import pytest
+import secret_scan
 from kube import Kubectl, KubectlError, default_kubeconfig
 
 
@@ -35,12 +36,22 @@ def kubectl() -> Kubectl:
 
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[Kubectl]:
+    """A fresh namespace; afterwards, before it is deleted, no secret of it shows in a log, an Event or a
+    status (``secret_scan``)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     kubectl.run("create", "namespace", name)
+    ns = kubectl.in_namespace(name)
+    found: list[str] = []
     try:
-        yield kubectl.in_namespace(name)
+        yield ns
+        secrets = secret_scan.needles(ns.get_json("secrets")["items"])
+        found = secret_scan.leaks(
+            secrets, secret_scan.collect(ns, kubectl.in_namespace(OPERATOR_NAMESPACE), started)
+        )
     finally:
         kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    assert not found, "secrets leaked:\n" + "\n".join(found)
 
 
 OPERATOR_NAMESPACE = "quorumdb-system"

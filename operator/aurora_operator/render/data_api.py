@@ -55,11 +55,17 @@ def keys_secret(c: AuroraCluster) -> Manifest:
 def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
     assert c.spec.data_api is not None
     allowed = allowed_secrets(c)
-    mounts = [{"name": "keys", "mountPath": contract.PATH_DATA_API_KEYS, "readOnly": True}] + [
+    mounts = [
+        podspec.TMP_MOUNT,
+        {"name": "keys", "mountPath": contract.PATH_DATA_API_KEYS, "readOnly": True},
+    ] + [
         {"name": f"db-{i}", "mountPath": f"{contract.PATH_DATA_API_SECRETS}/{name}", "readOnly": True}
         for i, name in enumerate(allowed)
     ]
-    volumes = [{"name": "keys", "secret": {"secretName": names.data_api_keys(c), "defaultMode": 0o440}}] + [
+    volumes = [
+        podspec.tmp_volume(),
+        {"name": "keys", "secret": {"secretName": names.data_api_keys(c), "defaultMode": 0o440}},
+    ] + [
         {
             "name": f"db-{i}",
             "secret": {

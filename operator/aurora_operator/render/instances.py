@@ -85,6 +85,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         "volumeMounts": [
             *podspec.mounts(config=True, tls=c.spec.tls.enabled),
             {"name": "shm", "mountPath": "/dev/shm"},
+            podspec.TMP_MOUNT,
         ],
         "resources": resources(c.spec.instances),
         **({"resizePolicy": RESIZE_POLICY} if c.spec.instances.serverless else {}),
@@ -95,6 +96,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         podspec.podinfo_volume(),
         {"name": "config", "configMap": {"name": names.config(c)}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+        podspec.tmp_volume(),
     ]
     ca = podspec.s3_ca_volume(c, restore=True)
     if ca is not None:

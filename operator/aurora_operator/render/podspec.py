@@ -205,7 +205,21 @@ def pod_security(settings: Settings) -> Manifest:
 
 
 def container_security() -> Manifest:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    """Every QuorumDB container: no privilege, no capability, and an image it cannot change (what it writes
+    goes to its volumes, scratch files to ``TMP_MOUNT``)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+TMP_MOUNT: Manifest = {"name": "tmp", "mountPath": "/tmp"}
+"""Scratch space of a read-only container (``tempfile``, tools' temporary files)."""
+
+
+def tmp_volume() -> Manifest:
+    return {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
 
 
 def zone_affinity(c: AuroraCluster, values: list[str]) -> Manifest:

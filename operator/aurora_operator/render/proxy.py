@@ -38,7 +38,10 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
             podspec.env(EnvProxy.INSTANCES, instances),
             podspec.env(contract.Env.SECRETS_DIR, contract.PATH_SECRETS_DIR),
         ],
-        "volumeMounts": [{"name": "secrets", "mountPath": contract.PATH_SECRETS_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "secrets", "mountPath": contract.PATH_SECRETS_DIR, "readOnly": True},
+            podspec.TMP_MOUNT,
+        ],
         "ports": [
             {"name": "postgres", "containerPort": contract.PROXY_WRITER_PORT},
             {"name": "readers", "containerPort": contract.PROXY_READER_PORT},
@@ -50,4 +53,5 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "securityContext": podspec.container_security(),
     }
     token = {"name": "secrets", "projected": {"sources": [podspec.control_source(c)], "defaultMode": 0o440}}
-    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container, [token])
+    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container,
+                                     [token, podspec.tmp_volume()])  # fmt: skip

@@ -52,11 +52,15 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         "ports": [{"name": "http", "containerPort": contract.STORAGE_HTTP_PORT}],
         "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3),
         "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6),
-        "volumeMounts": podspec.mounts(),
+        "volumeMounts": [*podspec.mounts(), podspec.TMP_MOUNT],
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
-    volumes = [podspec.secrets_volume(c, (SecretsLayout.REPLICATION,)), podspec.podinfo_volume()]
+    volumes = [
+        podspec.secrets_volume(c, (SecretsLayout.REPLICATION,)),
+        podspec.podinfo_volume(),
+        podspec.tmp_volume(),
+    ]
     ca = podspec.s3_ca_volume(c)
     if ca is not None:
         volumes.append(ca)

@@ -68,6 +68,9 @@ TLS_KEY: Final = "tls.key"
 TLS_CA: Final = "ca.crt"
 PATH_S3_CA_DIR: Final = "/etc/quorumdb/s3-ca"
 """objectStore.caSecret of spec.backup; the restore source's (when another store) under ``restore/``."""
+PATH_S3_SECRETS_DIR: Final = "/etc/quorumdb/s3-secrets"
+"""The stores' credentials and encryption keys (``own/``, ``restore/``), named by ``<VAR>_FILE`` variables
+(``secretfiles``)."""
 CONFIG_POSTGRESQL_CONF: Final = "postgresql.conf"
 
 
@@ -207,8 +210,9 @@ class EnvStorage:
 
     # Zone value of the pod's StatefulSet.
     ZONE: Final = "QUORUMDB_ZONE"
-    # The replication account's password for libpq (quorumdb-walrecv, pg_receivewal, psycopg), so conninfos
-    # pushed by the writer (``PUT StoragePaths.TERM``) need no secret in them.
+    # The replication account's password for libpq (quorumdb-walrecv, pg_receivewal, psycopg) when a local
+    # process sets it; in pods the node writes a password file from the mounted Secret (``PGPASSFILE``).
+    # Either way conninfos pushed by the writer (``PUT StoragePaths.TERM``) need no secret in them.
     LIBPQ_PASSWORD: Final = "PGPASSWORD"
     # Ordinal 0..5 of this node (in pods derived from the pod name suffix when unset).
     ORDINAL: Final = "QUORUMDB_STORAGE_ORDINAL"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from aurora_api import backups, contract
+from aurora_api import backups, contract, secretfiles
 from aurora_storage import archive_layout, checksum, s3
 
 E = contract.EnvInstance
@@ -44,7 +44,8 @@ def source_from_env(env: Mapping[str, str]) -> Source | None:
         return None
     archive = s3.Archive(
         env.get(E.RESTORE_S3_ENDPOINT, ""), env.get(E.RESTORE_S3_BUCKET, ""),
-        env.get(E.RESTORE_S3_ACCESS_KEY_ID, ""), env.get(E.RESTORE_S3_SECRET_ACCESS_KEY, ""),
+        secretfiles.read(env, E.RESTORE_S3_ACCESS_KEY_ID),
+        secretfiles.read(env, E.RESTORE_S3_SECRET_ACCESS_KEY),
         env.get(E.RESTORE_S3_REGION, "us-east-1"), s3.key_from_env(env, E.RESTORE_KEY),
         ca_file=env.get(E.RESTORE_S3_CA_FILE) or None,
     )  # fmt: skip

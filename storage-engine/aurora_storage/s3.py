@@ -26,7 +26,7 @@ import boto3.s3.transfer  # type: ignore[import-untyped]
 import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 import zstandard
-from aurora_api import contract
+from aurora_api import contract, secretfiles
 
 from aurora_storage import checksum, envelope
 
@@ -294,8 +294,9 @@ def _closing(it: Iterator[bytes]) -> Generator[bytes, None, None]:
 
 
 def key_from_env(env: Mapping[str, str], name: str = contract.Env.BACKUP_KEY) -> bytes | None:
-    """The 32-byte key from a base64 variable; None when unset or empty. EnvelopeError when malformed."""
-    raw = env.get(name, "").strip()
+    """The 32-byte key from a base64 variable (or its ``_FILE``); None when unset or empty. EnvelopeError
+    when malformed."""
+    raw = secretfiles.read(env, name).strip()
     if not raw:
         return None
     try:
@@ -313,8 +314,8 @@ def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
     archive = Archive(
         endpoint,
         bucket,
-        env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
-        env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
+        secretfiles.read(env, contract.Env.S3_ACCESS_KEY_ID),
+        secretfiles.read(env, contract.Env.S3_SECRET_ACCESS_KEY),
         env.get(contract.Env.S3_REGION, "us-east-1"),
         key_from_env(env),
         bool(env.get(contract.Env.BACKUP_ENCRYPTED)),

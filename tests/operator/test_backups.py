@@ -336,18 +336,14 @@ def test_snapshot_of_a_missing_or_unbacked_cluster_fails_clearly() -> None:
 def test_encryption_key_reaches_storage_and_instances_and_a_restore_reads_with_it() -> None:
     enc = {"keySecret": {"name": "backup-key"}}
     c = with_backup(encryption=enc)
-    env = {
-        e["name"]: e
-        for e in instances.stateful_set(c, Settings(), 0, contract.ROLE_WRITER, 1)["spec"]["template"][
-            "spec"
-        ]["containers"][0]["env"]
-    }
+    pod = instances.stateful_set(c, Settings(), 0, contract.ROLE_WRITER, 1)["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env[contract.Env.BACKUP_ENCRYPTED]["value"] == "1"
-    assert env[contract.Env.BACKUP_KEY]["valueFrom"]["secretKeyRef"] == {
-        "name": "backup-key",
-        "key": "key",
-        "optional": True,
-    }
+    assert env[contract.Env.BACKUP_KEY + "_FILE"]["value"] == "/etc/quorumdb/s3-secrets/own/key"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "s3-secrets"]
+    assert {"name": "backup-key", "items": [{"key": "key", "path": "own/key"}], "optional": True} in [
+        source["secret"] for source in volume["projected"]["sources"]
+    ]
     r = cluster({"backup": {"objectStore": STORE, "encryption": enc}, "restore": {"sourceCluster": "src"}})
     decided = r.model_copy(
         update={
@@ -368,7 +364,10 @@ def test_encryption_key_reaches_storage_and_instances_and_a_restore_reads_with_i
     )
     sts = instances.stateful_set(decided, Settings(), 0, contract.ROLE_WRITER, 1)
     names = {e["name"] for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert contract.EnvInstance.RESTORE_KEY in names
+    assert contract.EnvInstance.RESTORE_KEY + "_FILE" in names
+    (volume,) = [v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "s3-secrets"]
+    paths = {item["path"] for source in volume["projected"]["sources"] for item in source["secret"]["items"]}
+    assert {"restore/key", "restore/access-key-id", "restore/secret-access-key", "own/key"} <= paths
 
 
 def test_a_deletion_mark_is_proven_only_once_the_archive_passes_it_and_it_is_newer() -> None:

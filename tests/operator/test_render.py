@@ -114,7 +114,9 @@ def test_storage_nodes_env_lists_six_stable_addresses_in_ordinal_order() -> None
     assert container["readinessProbe"]["httpGet"] == {"path": contract.StoragePaths.READINESS, "port": "http"}
     assert names.storage_pods(c)[3] == "demo-storage-1-3"
     assert env[EnvStorage.WRITER_CONNINFO] == "host=demo.db.svc port=5432 user=replicator dbname=postgres"
-    assert env[EnvStorage.LIBPQ_PASSWORD] == {"secretKeyRef": {"name": "demo-replication", "key": "password"}}
+    # the password is in no variable: the node builds a password file from its mounted replication Secret.
+    assert EnvStorage.LIBPQ_PASSWORD not in env
+    assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container["env"])
 
 
 def test_storage_options_flow_into_claims() -> None:
@@ -256,12 +258,18 @@ def test_secrets_and_config() -> None:
     assert verbs <= {"get", "list", "watch", "create", "patch"}
 
 
-def test_backup_credentials_are_optional_secret_refs() -> None:
+def test_backup_credentials_are_optional_mounted_files_never_environment_values() -> None:
     c = factories.cluster(FULL)
-    env = env_of(storage.stateful_set(c, SETTINGS, 0)["spec"]["template"]["spec"]["containers"][0])
-    assert env[Env.S3_ACCESS_KEY_ID] == {
-        "secretKeyRef": {"name": "s3", "key": "accessKeyId", "optional": True}
-    }
+    pod = storage.stateful_set(c, SETTINGS, 0)["spec"]["template"]["spec"]
+    env = env_of(pod["containers"][0])
+    assert Env.S3_ACCESS_KEY_ID not in env and Env.S3_SECRET_ACCESS_KEY not in env
+    assert env[Env.S3_SECRET_ACCESS_KEY + "_FILE"] == "/etc/quorumdb/s3-secrets/own/secret-access-key"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "s3-secrets"]
+    assert volume["projected"]["sources"][0]["secret"] == {
+        "name": "s3", "optional": True,
+        "items": [{"key": "accessKeyId", "path": "own/access-key-id"},
+                  {"key": "secretAccessKey", "path": "own/secret-access-key"}],
+    }  # fmt: skip
     assert env[Env.S3_PREFIX] == "db/demo"
     assert env[Env.S3_BUCKET] == "backups"
 

@@ -98,6 +98,10 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
         podspec.tmp_volume(),
     ]
+    secrets = podspec.s3_secrets_volume(c, restore=True)
+    if secrets is not None:
+        volumes.append(secrets)
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_SECRETS_MOUNT]
     ca = podspec.s3_ca_volume(c, restore=True)
     if ca is not None:
         volumes.append(ca)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aurora_api import contract
+from aurora_api import contract, secretfiles
 from aurora_api.contract import Env, EnvInstance, SecretsLayout
-from aurora_api.v1alpha1.cluster import AuroraCluster, ObjectStoreSpec
+from aurora_api.v1alpha1.cluster import AuroraCluster, ObjectStoreSpec, SecretKeyRef
 
 from ..settings import Settings
 from . import meta, names
@@ -50,10 +50,9 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
     if backup is None:
         return []
     store = backup.object_store
-    creds = store.credentials_secret
     encryption = [
         env(Env.BACKUP_ENCRYPTED, "1"),
-        secret_env(Env.BACKUP_KEY, backup.encryption.key_secret.name, backup.encryption.key_secret.key),
+        file_env(Env.BACKUP_KEY, S3_OWN_KEY),
     ] if backup.encryption is not None else []  # fmt: skip
     return [
         *encryption,
@@ -61,8 +60,8 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         env(Env.S3_BUCKET, store.bucket),
         env(Env.S3_PREFIX, store.prefix or f"{c.metadata.namespace}/{c.metadata.name}"),
         env(Env.S3_REGION, store.region),
-        secret_env(Env.S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
-        secret_env(Env.S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+        file_env(Env.S3_ACCESS_KEY_ID, S3_OWN_ID),
+        file_env(Env.S3_SECRET_ACCESS_KEY, S3_OWN_SECRET),
         *([env(Env.S3_CA_FILE, f"{contract.PATH_S3_CA_DIR}/{S3_CA_OWN}")] if store.ca_secret else []),
     ]
 
@@ -94,6 +93,60 @@ def _ca_source(secret: str, key: str, path: str) -> Manifest:
 
 
 S3_CA_MOUNT: Manifest = {"name": "s3-ca", "mountPath": contract.PATH_S3_CA_DIR, "readOnly": True}
+S3_SECRETS_MOUNT: Manifest = {
+    "name": "s3-secrets",
+    "mountPath": contract.PATH_S3_SECRETS_DIR,
+    "readOnly": True,
+}
+S3_OWN_ID, S3_OWN_SECRET, S3_OWN_KEY = "own/access-key-id", "own/secret-access-key", "own/key"
+S3_RESTORE_ID, S3_RESTORE_SECRET, S3_RESTORE_KEY = (
+    "restore/access-key-id",
+    "restore/secret-access-key",
+    "restore/key",
+)
+
+
+def file_env(name: str, path: str) -> Manifest:
+    """``<name>_FILE``: the mounted Secret key that holds the value (``aurora_api.secretfiles``), so no
+    secret is in the process's environment."""
+    return env(name + secretfiles.FILE_SUFFIX, f"{contract.PATH_S3_SECRETS_DIR}/{path}")
+
+
+def _restore_key(c: AuroraCluster) -> SecretKeyRef | None:
+    if c.spec.restore is None:
+        return None
+    return c.spec.restore.key_secret or (
+        c.spec.backup.encryption.key_secret if c.spec.backup and c.spec.backup.encryption else None
+    )
+
+
+def s3_secrets_volume(c: AuroraCluster, *, restore: bool = False) -> Manifest | None:
+    """The object stores' credentials and encryption keys as files under PATH_S3_SECRETS_DIR (``file_env``):
+    this cluster's store's, and with ``restore`` the restore source's once decided. None when there are
+    none. Optional like the CA: a missing Secret fails the store's calls, which are reported."""
+    sources: list[Manifest] = []
+
+    def add(secret: str, items: list[tuple[str, str]]) -> None:
+        files = [{"key": key, "path": path} for key, path in items]
+        sources.append({"secret": {"name": secret, "items": files, "optional": True}})
+
+    backup = c.spec.backup
+    if backup is not None:
+        creds = backup.object_store.credentials_secret
+        add(creds.name, [(creds.access_key_id_key, S3_OWN_ID), (creds.secret_access_key_key, S3_OWN_SECRET)])
+        if backup.encryption is not None:
+            add(backup.encryption.key_secret.name, [(backup.encryption.key_secret.key, S3_OWN_KEY)])
+    decided = c.status.restore
+    if restore and c.spec.restore is not None and decided is not None:
+        creds = decided.object_store.credentials_secret
+        add(creds.name, [(creds.access_key_id_key, S3_RESTORE_ID),
+                         (creds.secret_access_key_key, S3_RESTORE_SECRET)])  # fmt: skip
+        key = _restore_key(c)
+        if key is not None:
+            add(key.name, [(key.key, S3_RESTORE_KEY)])
+    if not sources:
+        return None
+    return {"name": "s3-secrets", "projected": {"sources": sources, "defaultMode": 0o440}}
 
 
 def secret_env(name: str, secret: str, key: str) -> Manifest:
@@ -121,20 +174,16 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
     if c.spec.restore is None or decided is None:
         return []
     store, prefix = decided.object_store, decided.prefix
-    creds = store.credentials_secret
     e = EnvInstance
     snapshot = c.spec.restore.snapshot is not None
-    key_ref = c.spec.restore.key_secret or (
-        c.spec.backup.encryption.key_secret if c.spec.backup and c.spec.backup.encryption else None
-    )
     return [
-        *([secret_env(e.RESTORE_KEY, key_ref.name, key_ref.key)] if key_ref is not None else []),
+        *([file_env(e.RESTORE_KEY, S3_RESTORE_KEY)] if _restore_key(c) is not None else []),
         env(e.RESTORE_S3_ENDPOINT, store.endpoint),
         env(e.RESTORE_S3_BUCKET, store.bucket),
         env(e.RESTORE_S3_PREFIX, prefix),
         env(e.RESTORE_S3_REGION, store.region),
-        secret_env(e.RESTORE_S3_ACCESS_KEY_ID, creds.name, creds.access_key_id_key),
-        secret_env(e.RESTORE_S3_SECRET_ACCESS_KEY, creds.name, creds.secret_access_key_key),
+        file_env(e.RESTORE_S3_ACCESS_KEY_ID, S3_RESTORE_ID),
+        file_env(e.RESTORE_S3_SECRET_ACCESS_KEY, S3_RESTORE_SECRET),
         *([env(e.RESTORE_S3_CA_FILE, RESTORE_CA_FILE)] if store.ca_secret else []),
         env(e.RESTORE_BACKUP_ID, decided.backup_id),
         env(e.RESTORE_TARGET_TIME, "" if decided.target == "latest" or snapshot else decided.target),

@@ -61,6 +61,10 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         podspec.podinfo_volume(),
         podspec.tmp_volume(),
     ]
+    secrets = podspec.s3_secrets_volume(c)
+    if secrets is not None:
+        volumes.append(secrets)
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_SECRETS_MOUNT]
     ca = podspec.s3_ca_volume(c)
     if ca is not None:
         volumes.append(ca)
@@ -114,18 +118,13 @@ def writer_env(c: AuroraCluster) -> list[Manifest]:
     """How a storage node reaches the writer before the writer has told it (``PUT StoragePaths.TERM``).
 
     The default conninfo names the cluster endpoint and the replication account; the password comes from the
-    replication Secret through libpq's ``PGPASSWORD``, so no conninfo ever carries a secret.
+    mounted replication Secret through a libpq password file the node writes (``install_passfile``), so no
+    conninfo and no environment ever carries it.
     """
     user = accounts.USERNAMES[SecretsLayout.REPLICATION]
     conninfo = f"host={names.writer_service(c)}.{c.metadata.namespace}.svc port={contract.POSTGRES_PORT} "
     conninfo += f"user={user} dbname=postgres"
-    password = {
-        "secretKeyRef": {"name": names.secret(c, SecretsLayout.REPLICATION), "key": SecretsLayout.PASSWORD}
-    }
-    return [
-        podspec.env(EnvStorage.WRITER_CONNINFO, conninfo),
-        {"name": EnvStorage.LIBPQ_PASSWORD, "valueFrom": password},
-    ]
+    return [podspec.env(EnvStorage.WRITER_CONNINFO, conninfo)]
 
 
 def all_sets(c: AuroraCluster, settings: Settings) -> list[Manifest]:

@@ -11,13 +11,14 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aurora_api import contract, control
+from aurora_api import contract, control, secretfiles
+from aurora_api.contract import SecretsLayout
 
-from aurora_storage import envelope
+from aurora_storage import envelope, fsutil
 from aurora_storage import s3 as s3mod
 
 DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -135,8 +136,8 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             endpoint=env[contract.Env.S3_ENDPOINT],
             bucket=env[contract.Env.S3_BUCKET],
             prefix=env.get(contract.Env.S3_PREFIX, "").strip("/"),
-            access_key=env.get(contract.Env.S3_ACCESS_KEY_ID, ""),
-            secret_key=env.get(contract.Env.S3_SECRET_ACCESS_KEY, ""),
+            access_key=secretfiles.read(env, contract.Env.S3_ACCESS_KEY_ID),
+            secret_key=secretfiles.read(env, contract.Env.S3_SECRET_ACCESS_KEY),
             region=env.get(contract.Env.S3_REGION, "us-east-1"),
             key=_key(env),
             encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
@@ -164,6 +165,33 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         linger_us=a.linger_us,
         control_token=token,
     )
+
+
+PASSFILE = "pgpass"
+
+
+def install_passfile(env: MutableMapping[str, str], data_dir: Path) -> Path | None:
+    """Give libpq (the WAL receiver, the writer probe) the replication account's password as a password file
+    built from the mounted Secret, and point ``PGPASSFILE`` at it: the password is then in no environment
+    and no conninfo. Nothing when the caller set ``PGPASSWORD``/``PGPASSFILE`` itself (local processes) or
+    no account is mounted."""
+    if env.get(contract.EnvStorage.LIBPQ_PASSWORD) or env.get("PGPASSFILE"):
+        return None
+    account = Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR) / SecretsLayout.REPLICATION
+    try:
+        user = (account / SecretsLayout.USERNAME).read_text().strip()
+        password = (account / SecretsLayout.PASSWORD).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace(":", "\\:")
+
+    path = data_dir / PASSFILE
+    fsutil.write_atomic(path, f"*:*:*:{esc(user)}:{esc(password)}\n".encode())
+    os.chmod(path, 0o600)
+    env["PGPASSFILE"] = str(path)
+    return path
 
 
 def log_level(argv: Sequence[str] | None = None) -> str:

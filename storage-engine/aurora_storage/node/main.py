@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     cfg = config.from_args(argv)
+    config.install_passfile(os.environ, cfg.data_dir)
     asyncio.run(serve(cfg))
 
 

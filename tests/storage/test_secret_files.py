@@ -1,0 +1,33 @@
+"""Secrets reach processes as files: ``<VAR>_FILE`` values, and the storage node's libpq password file."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from aurora_api import secretfiles
+from aurora_storage.node import config
+
+
+def test_a_value_comes_from_the_variable_else_from_the_file_it_names(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("s3cr3t\n")
+    assert secretfiles.read({"K": "direct", "K_FILE": str(tmp_path / "secret")}, "K") == "direct"
+    assert secretfiles.read({"K_FILE": str(tmp_path / "secret")}, "K") == "s3cr3t"
+    # a missing optional Secret reads as unset, like an unset variable.
+    assert secretfiles.read({"K_FILE": str(tmp_path / "absent")}, "K") == ""
+    assert secretfiles.read({}, "K") == ""
+
+
+def test_the_storage_node_writes_a_private_password_file_from_the_mounted_account(tmp_path: Path) -> None:
+    account = tmp_path / "secrets" / "replication"
+    account.mkdir(parents=True)
+    (account / "username").write_text("replicator")
+    (account / "password").write_text("pa:ss\\word")
+    (tmp_path / "data").mkdir()
+    env = {"QUORUMDB_SECRETS_DIR": str(tmp_path / "secrets")}
+    path = config.install_passfile(env, tmp_path / "data")
+    assert path is not None and env["PGPASSFILE"] == str(path)
+    assert path.read_text() == "*:*:*:replicator:pa\\:ss\\\\word\n"  # libpq's escapes
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # A password given by the caller (a local process) is left alone.
+    assert config.install_passfile({"PGPASSWORD": "x", **env}, tmp_path / "data") is None

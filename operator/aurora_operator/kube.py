@@ -16,7 +16,7 @@ from aurora_api import contract
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.core.resource import Resource
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources import apps_v1, core_v1, policy_v1, rbac_authorization_v1
+from lightkube.resources import apps_v1, core_v1, networking_v1, policy_v1, rbac_authorization_v1
 from lightkube.types import PatchType
 
 Manifest = dict[str, Any]
@@ -39,6 +39,7 @@ RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("apps/v1", "StatefulSet"): apps_v1.StatefulSet,
     ("apps/v1", "Deployment"): apps_v1.Deployment,
     ("policy/v1", "PodDisruptionBudget"): policy_v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): networking_v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_authorization_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_authorization_v1.RoleBinding,
     (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraCluster"): AuroraClusterResource,

@@ -32,6 +32,8 @@ class Settings:
     field_manager: str = "quorumdb-operator"
     """Server-side apply field manager of everything the operator renders."""
     run_as_user: int = 999
+    operator_namespace: str = "quorumdb-system"
+    """The operator's own namespace: NetworkPolicies admit its calls to the control endpoints."""
     """uid and gid of database pods: the image's ``quorumdb`` user (initdb needs a passwd entry for it)."""
 
     @classmethod

@@ -60,7 +60,7 @@ def test_template_renders_operator_with_image_settings() -> None:
     docs = template("image.repository=quorumdb.local/quorumdb", "image.tag=dev")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert container["image"] == "quorumdb.local/quorumdb:dev"
     assert container["command"] == ["quorumdb-operator"]
     assert env["QUORUMDB_OPERATOR_IMAGE"] == "quorumdb.local/quorumdb:dev"
@@ -100,7 +100,8 @@ def test_rbac_is_least_privilege_and_sufficient() -> None:
     assert not any("*" in part for rule in rules for part in rule), "no wildcards"
     plural = {"ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings",
               "ConfigMap": "configmaps", "Service": "services", "StatefulSet": "statefulsets",
-              "PodDisruptionBudget": "poddisruptionbudgets", "Deployment": "deployments"}  # fmt: skip
+              "PodDisruptionBudget": "poddisruptionbudgets", "Deployment": "deployments",
+              "NetworkPolicy": "networkpolicies"}  # fmt: skip
     for api_version, kind in observe.RENDERED_KINDS:
         group = api_version.rpartition("/")[0]
         for verb in ("get", "list", "create", "patch", "delete"):

@@ -398,6 +398,34 @@ class TLSSpec(ApiModel):
     )
 
 
+class ClientSelector(ApiModel):
+    """Pods allowed to connect: those matching ``podLabels`` in namespaces matching ``namespaceLabels``."""
+
+    namespace_labels: dict[str, str] | None = Field(
+        default=None,
+        description="Labels of the clients' namespaces (absent: the cluster's namespace; {}: every namespace).",
+    )
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels of the client pods ({}: every pod of those namespaces)."
+    )
+
+
+class NetworkSpec(ApiModel):
+    """Who may reach the cluster (the Kubernetes counterpart of a security group), as NetworkPolicies."""
+
+    policies: bool = Field(
+        default=True,
+        description="Render NetworkPolicies: PostgreSQL, the resume proxy and the Data API only from "
+        "allowedClients and the cluster's own pods; storage nodes and control endpoints only from the "
+        "cluster's own pods and the operator. Off: no policy (any pod may connect).",
+    )
+    allowed_clients: list[ClientSelector] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Clients of PostgreSQL and the Data API (empty: every pod in the cluster's namespace).",
+    )
+
+
 class DataApiSpec(ApiModel):
     """SQL over HTTP in the RDS Data API's wire format (boto3's ``rds-data`` client works unchanged)."""
 
@@ -435,6 +463,7 @@ class AuroraClusterSpec(ApiModel):
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec, json_schema_extra=nested())
     postgresql: PostgresSpec = Field(default_factory=PostgresSpec, json_schema_extra=nested())
     tls: TLSSpec = Field(default_factory=TLSSpec, json_schema_extra=nested())
+    network: NetworkSpec = Field(default_factory=NetworkSpec, json_schema_extra=nested())
     data_api: DataApiSpec | None = Field(default=None, description="The Data API (absent: none).")
     deletion_protection: bool = Field(
         default=False, description="When true, deleting the AuroraCluster is refused."

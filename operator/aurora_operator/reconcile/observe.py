@@ -31,6 +31,7 @@ RENDERED_KINDS = (
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "Deployment"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
 )
 
 

@@ -212,6 +212,12 @@ def plan(
             for version, kind in (("apps/v1", "Deployment"), ("v1", "Service"))
             if (kind, names.data_api(c)) in observed.objects
         ]
+    policies = {m["metadata"]["name"] for m in wanted if m["kind"] == "NetworkPolicy"}
+    actions += [
+        Delete("networking.k8s.io/v1", "NetworkPolicy", name)
+        for kind, name in observed.objects
+        if kind == "NetworkPolicy" and name not in policies
+    ]
     revisions = {
         m["metadata"]["name"]: rev
         for m in wanted

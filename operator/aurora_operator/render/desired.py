@@ -11,7 +11,7 @@ from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..settings import Settings
-from . import accounts, config, disruption, instances, services, storage
+from . import accounts, config, disruption, instances, network, services, storage
 from .meta import Manifest
 
 
@@ -30,6 +30,7 @@ def shared(c: AuroraCluster, settings: Settings) -> list[Manifest]:
         disruption.storage(c),
         disruption.writer(c),
         disruption.readers(c),
+        *network.policies(c, settings),
     ]
 
 

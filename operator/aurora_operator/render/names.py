@@ -143,3 +143,7 @@ def tls_dns_names(c: AuroraCluster, cluster_domain: str, ordinals: Iterable[int]
     services = [writer_service(c), reader_service(c)]
     services += [instance(c, o) for o in sorted(set(range(TLS_NAMED_ORDINALS)) | set(ordinals))]
     return [n for s in services for n in (s, f"{s}.{ns}", f"{s}.{ns}.svc", f"{s}.{ns}.svc.{cluster_domain}")]
+
+
+def network_policy(c: AuroraCluster, component: str) -> str:
+    return f"{c.metadata.name}-{component}"

@@ -43,7 +43,7 @@ lint: venv
 	$(VENV)/bin/mypy operator storage-engine tests e2e
 
 unit: venv
-	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests e2e/test_secret_scan.py
+	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests e2e/test_secret_scan.py e2e/test_workload_log.py
 
 integration: venv host walrecv bins
 	$(VENV)/bin/pytest -q -m integration tests e2e/test_audit_client.py

@@ -151,6 +151,7 @@ def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespac
     started = {i["name"]: started_at(namespace, i["name"]) for i in st["instances"]}
     workload = Workload.start(namespace, NAME)
     # when the certificate is renewed (its Secret removed: the operator issues a new one at once),
+    began = time.time()  # comparable with the workload pod's clock (kind nodes share the host's)
     namespace.run("delete", "secret", f"{NAME}-tls")
     t0 = time.monotonic()
     wait_for("a new certificate issued", lambda: issued(namespace) not in (first,), 60, interval=2)
@@ -165,8 +166,9 @@ def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespac
     after = aurora.wait_ready(namespace, NAME)
     assert {i["name"]: started_at(namespace, i["name"]) for i in after["instances"]} == started
     assert after["writer"] == st["writer"]
-    assert not workload.errors(), workload.errors()[:5]
+    during = [e for e in workload.errors() if e[0] >= began]
+    assert not during, during[:5]
     assert not audit.missing, f"{len(audit.missing)} of {len(audit.acked)} acknowledged commits missing"
     print(f"\ntls rotation: renewed certificate served by writer and reader {took:.0f}s after the old one's "
-          f"Secret was deleted, without a restart; {len(audit.acked)} acknowledged "
-          "commits audited, 0 missing, 0 client errors")  # fmt: skip
+          f"Secret was deleted, without a restart; {len(audit.acked)} acknowledged commits audited, "
+          f"0 missing, 0 client errors during it")  # fmt: skip

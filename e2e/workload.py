@@ -80,6 +80,14 @@ class AuditLog:
         """The client stopped and every acknowledgement it counted is in this log (none was rotated away)."""
         return self.done is not None and self.done[0] == len(self.acks)
 
+    @property
+    def serving_errors(self) -> list[tuple[float, str]]:
+        """Errors from the first acknowledged commit on. Before it, a client pod that was just created can
+        be refused while the network (a NetworkPolicy's CNI) does not know its address yet: that is the
+        client's start, not the database's behaviour."""
+        first = min(self.acks.values(), default=None)
+        return [] if first is None else [e for e in self.errors if e[0] >= first]
+
     def disruption_after(self, t: float) -> float | None:
         """Time of the first failure the client saw at or after ``t`` (None: it saw none)."""
         return next((e for e, _ in self.errors if e >= t), None)
@@ -263,7 +271,14 @@ class Workload:
         return self.read().acks
 
     def errors(self) -> list[tuple[float, str]]:
-        return self.read().errors
+        """Client errors since the workload started serving (its first acknowledged commit, which ``start``
+        waits for): what the tests judge."""
+        return self.read().serving_errors
+
+    def startup_errors(self) -> int:
+        """Errors before the first acknowledged commit (a new pod's address not yet admitted)."""
+        log = self.read()
+        return len(log.errors) - len(log.serving_errors)
 
     def outage_after(self, t_kill: float) -> float:
         return self.read().outage_after(t_kill)

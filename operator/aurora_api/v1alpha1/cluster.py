@@ -403,7 +403,7 @@ class ClientSelector(ApiModel):
 
     namespace_labels: dict[str, str] | None = Field(
         default=None,
-        description="Labels of the clients' namespaces (absent: the cluster's namespace; {}: every namespace).",
+        description="Labels of the clients' namespaces (absent: the cluster's own; {}: every namespace).",
     )
     pod_labels: dict[str, str] = Field(
         default_factory=dict, description="Labels of the client pods ({}: every pod of those namespaces)."

@@ -110,7 +110,7 @@ def test_delete_removes_everything_per_retention_policy(namespace: Kubectl) -> N
     namespace.apply([PLAIN])
     wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
     namespace.run("delete", "aurora", "demo", "--timeout=120s")
-    kinds = "sts,svc,pdb,secret,cm,sa,role,rolebinding,pvc,pods"
+    kinds = "sts,svc,pdb,secret,cm,sa,role,rolebinding,networkpolicy,pvc,pods"
 
     def left() -> str:
         out: str = namespace.run("get", kinds, "-l", "quorumdb.io/cluster=demo", "-o", "name")
@@ -153,5 +153,6 @@ def test_operator_restart_mid_provisioning_resumes_without_duplicates(
     kubectl.run("-n", "quorumdb-system", "delete", "pod", "-l", "app.kubernetes.io/name=quorumdb-operator")
     wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
     secrets = namespace.run("get", "secret", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()
-    assert len(secrets) == 4  # three accounts and the control token, each created once
+    # three accounts, the control token, the CA and PostgreSQL's certificate, each created once
+    assert len(secrets) == 6, secrets
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6

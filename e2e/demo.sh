@@ -60,12 +60,7 @@ spec:
         - bash
         - -ec
         - |
-          # TLS verified against the CA the cluster publishes (ConfigMap $NAME-ca, mounted below)
-          TLS="sslmode=verify-full sslrootcert=/etc/cluster-ca/ca.crt"
-          W="host=$NAME \$TLS"; R="host=$NAME-ro \$TLS"
-          # a new pod may be refused for a moment until the network policy admits its address
-          for t in \$(seq 1 60); do psql "\$W" -Atc 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
-          echo "== TLS: \$(psql "\$W" -Atc "select 'version ' || version || ', cipher ' || cipher from pg_stat_ssl where pid = pg_backend_pid()"), server certificate verified with the published CA"
+          W="host=$NAME"; R="host=$NAME-ro"
           echo "== writer endpoint ($NAME): server is \$(psql "\$W" -Atc 'select inet_server_addr()'), in recovery: \$(psql "\$W" -Atc 'select pg_is_in_recovery()')"
           psql "\$W" -qc "create table if not exists demo_orders (id bigserial primary key, item text, at timestamptz default now())"
           for i in \$(seq 1 200); do echo "insert into demo_orders(item) values ('order-\$i');"; done | psql "\$W" -q
@@ -75,8 +70,6 @@ spec:
           if psql "\$R" -qc "insert into demo_orders(item) values ('via-reader')" 2>/tmp/err; then echo "UNEXPECTED: write accepted by reader"; exit 1; fi
           echo "write through reader endpoint refused: \$(head -1 /tmp/err)"
           [ "\$r" = "\$n" ]
-      volumeMounts: [{name: ca, mountPath: /etc/cluster-ca, readOnly: true}]
-  volumes: [{name: ca, configMap: {name: $NAME-ca}}]
 YAML
 kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Succeeded pod/demo-workload --timeout=180s >/dev/null || true
 kubectl -n "$NS" logs demo-workload

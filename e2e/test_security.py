@@ -97,7 +97,7 @@ def test_network_policy_admits_only_allowed_clients_and_keeps_control_ports_priv
 ) -> None:
     # Given a cluster whose allowed clients are the pods labelled app=shop, and a pod without that label,
     cluster = aurora.demo(readers=1)
-    cluster["spec"]["network"] = {"allowedClients": [{"podLabels": {"app": "shop"}}]}
+    cluster["spec"]["network"] = {"policies": True, "allowedClients": [{"podLabels": {"app": "shop"}}]}
     namespace.apply([cluster, intruder({"app": "other"})])
     st = aurora.wait_ready(namespace, NAME)
     namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")

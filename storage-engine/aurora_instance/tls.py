@@ -69,6 +69,8 @@ def install(settings: Settings) -> Installed | None:
     wanted = _wanted(settings)
     if not wanted:
         return None
+    if up_to_date(settings):  # every start and reload renders the config: rewrite (and fsync) only a change
+        return installed(settings)
     d = _target(settings)
     d.mkdir(mode=0o700, exist_ok=True)
     for name, body in wanted.items():

@@ -30,6 +30,11 @@ COPY build/wheels /tmp/wheels
 RUN python3 -m venv /opt/quorumdb \
  && /opt/quorumdb/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels quorumdb \
  && rm -rf /tmp/wheels
+# Token login (spec.tokenLogin): pg_hba sends the token roles to this PAM service, which runs the checker with
+# the role in PAM_USER and the token on stdin (aurora_instance/token_login.py); no other PAM module decides.
+RUN printf '%s\n' \
+      'auth    required pam_exec.so expose_authtok quiet /opt/quorumdb/bin/quorumdb-token-login' \
+      'account required pam_permit.so' > /etc/pam.d/quorumdb-token
 ENV PATH=/opt/quorumdb/bin:/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1
 USER 999:999

@@ -1,14 +1,23 @@
 """Security on the kind test bed: the control endpoints (an instance manager's promote, a storage node's term)
 refuse a caller without the cluster's control token, from an arbitrary pod in the cluster's namespace, and
 nothing changes; the same pod reads status, so the refusal is the token's doing, not the network's. With
-NetworkPolicies (the default), a pod outside ``spec.network.allowedClients`` cannot reach PostgreSQL and the
-same pod can once it is allowed; no pod but the cluster's and the operator's reaches the control ports."""
+NetworkPolicies (``spec.network.policies``), a pod outside ``spec.network.allowedClients`` cannot reach
+PostgreSQL and the same pod can once it is allowed; no pod but the cluster's and the operator's reaches the
+control ports. Token login: a ServiceAccount token issued for the cluster's audience logs in as the role it
+is mapped to, through the writer and the reader endpoints; an expired token (signed by the test bed's own
+key, so expiry is the only fault: the same token with a later expiry is admitted), one for another
+audience, one of an unmapped ServiceAccount and a malformed one are refused, and no token reaches a log."""
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import time
+from typing import Any
 
 import aurora
+import jwt
 import pytest
 from kube import Kubectl, wait_for
 from workload import IMAGE, PYTHON
@@ -26,8 +35,9 @@ except httpx.TransportError as err:  # not reached (a NetworkPolicy drops it): s
 """
 
 
-def intruder(labels: dict[str, str] | None = None) -> dict[str, object]:
-    return {
+def intruder(labels: dict[str, str] | None = None, ca: bool = False) -> dict[str, Any]:
+    """A pod that is not the cluster's; with ``ca``, the cluster's published CA at ``CA_FILE``."""
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "intruder", "labels": labels or {}},
@@ -42,6 +52,10 @@ def intruder(labels: dict[str, str] | None = None) -> dict[str, object]:
             }],
         },
     }  # fmt: skip
+    if ca:
+        pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "ca", "mountPath": "/etc/cluster-ca"}]
+        pod["spec"]["volumes"] = [{"name": "ca", "configMap": {"name": f"{NAME}-ca"}}]
+    return pod
 
 
 def call(ns: Kubectl, method: str, url: str, body: object = None) -> tuple[int, str]:
@@ -113,3 +127,92 @@ def test_network_policy_admits_only_allowed_clients_and_keeps_control_ports_priv
         status, body = call(namespace, "GET", url)
         assert status == 0, (url, status, body)
     assert aurora.wait_ready(namespace, NAME)["writer"] == st["writer"]
+
+
+CA_FILE = "/etc/cluster-ca/ca.crt"
+TOKEN_LOGIN = """
+import json, sys, psycopg
+host, role, token = sys.argv[1], sys.argv[2], sys.stdin.read()
+try:
+    with psycopg.connect(host=host, user=role, dbname="app", password=token, sslmode="verify-full",
+                         sslrootcert="/etc/cluster-ca/ca.crt", connect_timeout=10) as conn:
+        q = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        row = conn.execute(q).fetchone()
+        print(json.dumps({"ok": True, "user": row[0], "ssl": row[1]}))
+except psycopg.OperationalError as err:
+    print(json.dumps({"ok": False, "error": str(err)[:400]}))
+"""
+
+
+def token_login(ns: Kubectl, host: str, token: str, role: str = "reporting") -> dict[str, Any]:
+    """Log in from the intruder pod with ``token`` as the password (on stdin: never in a process list)."""
+    out = ns.run("exec", "-i", "intruder", "--", PYTHON, "-c", TOKEN_LOGIN, host, role, stdin=token)
+    answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return answer
+
+
+def service_account(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
+
+
+def resigned(ns: Kubectl, token: str, expires_in: float) -> str:
+    """``token``'s claims with another expiry, signed with the test bed's service-account key: a token the
+    API server itself could have issued."""
+    nodes = ns.get_json("nodes", "-l", "node-role.kubernetes.io/control-plane")["items"]
+    node = nodes[0]["metadata"]["name"]  # a kind node is a container of the same name
+    key = subprocess.run(["docker", "exec", node, "cat", "/etc/kubernetes/pki/sa.key"], check=True,
+                         capture_output=True, timeout=30).stdout  # fmt: skip
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    now = int(time.time())
+    claims |= {"exp": now + int(expires_in), "iat": now - 900, "nbf": now - 900}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": header["kid"]})
+
+
+def test_token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmapped_tokens(
+    namespace: Kubectl,
+) -> None:
+    ns = namespace.namespace
+    audience = f"quorumdb:{ns}:{NAME}"
+    # Given a cluster whose role "reporting" logs in with tokens of the ServiceAccount "reporter",
+    cluster = aurora.demo(readers=1)
+    cluster["spec"]["tokenLogin"] = {"roles": [{"role": "reporting", "serviceAccounts": [f"{ns}/reporter"]}]}
+    namespace.apply([service_account("reporter"), service_account("stranger"), cluster, intruder(ca=True)])
+    aurora.wait_ready(namespace, NAME)
+    namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")
+
+    def token(account: str, aud: str) -> str:
+        return namespace.run("create", "token", account, f"--audience={aud}", "--duration=10m").strip()
+
+    good = token("reporter", audience)
+    # when a client presents reporter's token for the cluster's audience, it is "reporting", over TLS,
+    # through the cluster endpoint and the reader endpoint (the writer creates the role on its first pass),
+    wait_for("token login through the cluster endpoint",
+             lambda: token_login(namespace, NAME, good).get("ok") is True, 90, interval=2)  # fmt: skip
+    for host in (NAME, f"{NAME}-ro"):
+        answer = token_login(namespace, host, good)
+        assert answer == {"ok": True, "user": "reporting", "ssl": True}, (host, answer)
+    # the same claims re-signed with a later expiry are admitted (so the key and claims are right) and,
+    # expired, refused; so are a token for another audience, a stranger's token, and a malformed one,
+    assert token_login(namespace, NAME, resigned(namespace, good, 600))["ok"] is True
+    refused = {
+        "expired": resigned(namespace, good, -60),
+        "wrong audience": token("reporter", "someone-else"),
+        "unmapped account": token("stranger", audience),
+        "malformed": "not-a-token",
+        "other role": good,
+    }
+    for why, bad in refused.items():
+        answer = token_login(namespace, NAME, bad, role="app" if why == "other role" else "reporting")
+        assert answer["ok"] is False, (why, answer)
+        expected = "password authentication failed" if why == "other role" else "PAM authentication failed"
+        assert expected in answer["error"], (why, answer)
+    # and no token appears in any log of the cluster's pods (the checker logs verdicts, never a token).
+    logs = "".join(
+        namespace.run("logs", pod, "--all-containers") for pod in aurora.cluster_pods(namespace, NAME)
+    )
+    assert "quorumdb-token-login: accepted login as 'reporting'" in logs
+    assert "token rejected by the API server" in logs
+    for credential in [good, *refused.values()]:
+        assert credential not in logs and credential.split(".")[-1] not in logs
+    assert base64.b64encode(good.encode()).decode()[:40] not in logs

@@ -72,6 +72,14 @@ PATH_S3_SECRETS_DIR: Final = "/etc/quorumdb/s3-secrets"
 """The stores' credentials and encryption keys (``own/``, ``restore/``), named by ``<VAR>_FILE`` variables
 (``secretfiles``)."""
 CONFIG_POSTGRESQL_CONF: Final = "postgresql.conf"
+CONFIG_TOKEN_LOGIN: Final = "token-login.json"
+"""In the cluster ConfigMap when spec.tokenLogin is set: ``{"audience": str, "roles": {role: [username]}}``,
+usernames as a TokenReview reports them (``system:serviceaccount:<namespace>:<name>``)."""
+PATH_KUBE_ACCOUNT_DIR: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""An instance's own ServiceAccount token and the API server's CA, mounted only with token login (the
+instance asks the API server to review a client's token)."""
+PAM_TOKEN_SERVICE: Final = "quorumdb-token"
+"""The PAM service (``/etc/pam.d/quorumdb-token`` in the image) pg_hba names for token roles."""
 
 
 class SecretsLayout:

@@ -42,6 +42,7 @@ RESOURCES: dict[tuple[str, str], type[Resource]] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): networking_v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_authorization_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_authorization_v1.RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): rbac_authorization_v1.ClusterRoleBinding,
     (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraCluster"): AuroraClusterResource,
     (f"{contract.API_GROUP}/{contract.API_VERSION}", "AuroraSnapshot"): AuroraSnapshotResource,
 }
@@ -119,7 +120,7 @@ class LightKube:
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
         res: Any = RESOURCES[api_version, kind]
         try:
-            return _to_dict(await self._client.get(res, name, namespace=namespace))
+            return _to_dict(await self._client.get(res, name, namespace=namespace or None))
         except ApiError as err:
             if err.status.code == 404:
                 return None
@@ -153,7 +154,7 @@ class LightKube:
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         res: Any = RESOURCES[api_version, kind]
         try:
-            await self._client.delete(res, name, namespace=namespace)
+            await self._client.delete(res, name, namespace=namespace or None)
         except ApiError as err:
             if err.status.code == 404:
                 return False
@@ -272,7 +273,7 @@ class FakeKube:
 
     async def create(self, manifest: Manifest) -> bool:
         meta = manifest["metadata"]
-        if (manifest["kind"], meta["namespace"], meta["name"]) in self.objects:
+        if (manifest["kind"], meta.get("namespace", ""), meta["name"]) in self.objects:
             return False
         self.calls.append(f"create {manifest['kind']}/{meta['name']}")
         self.put(manifest)

@@ -32,9 +32,12 @@ class Settings:
     field_manager: str = "quorumdb-operator"
     """Server-side apply field manager of everything the operator renders."""
     run_as_user: int = 999
+    """uid and gid of database pods: the image's ``quorumdb`` user (initdb needs a passwd entry for it)."""
     operator_namespace: str = "quorumdb-system"
     """The operator's own namespace: NetworkPolicies admit its calls to the control endpoints."""
-    """uid and gid of database pods: the image's ``quorumdb`` user (initdb needs a passwd entry for it)."""
+    token_reviewer_role: str = "quorumdb-token-reviewer"
+    """The ClusterRole (from the chart: TokenReview create, nothing else) bound to the pods' ServiceAccount of
+    a cluster with spec.tokenLogin, so its instances can check a client's token."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -65,7 +65,7 @@ def fence(ctx: Context, term: int, follow_me: bool = True) -> None:
 def write_config(ctx: Context, intent: Intent, *, role: str | None = None, clients: bool = True) -> None:
     files.write_config(
         ctx.settings, ctx.creds, role=role or intent.role, term=intent.term, writer=intent.writer,
-        params=ctx.params, clients=clients,
+        params=ctx.params, clients=clients, token_roles=ctx.token_roles,
     )  # fmt: skip
 
 
@@ -252,11 +252,17 @@ def rejoin(ctx: Context, intent: Intent) -> str:
     return start(ctx, intent, local_wal=True) + f" ({how})"
 
 
-def reload(ctx: Context, intent: Intent, params: dict[str, str]) -> str:
+def reload(ctx: Context, intent: Intent, params: dict[str, str], token_roles: tuple[str, ...] = ()) -> str:
     ctx.params = params
+    created: list[str] = []
     if intent.role == contract.ROLE_WRITER:
         fence(ctx, intent.term)
+        if token_roles:
+            with ctx.connect() as conn:
+                created = sql.create_login_roles(conn, token_roles)
+    ctx.token_roles = token_roles
     write_config(ctx, intent)
     ctx.pg.reload()
     files.save_state(ctx.settings, files.State(intent.role, intent.term, intent.writer))
-    return f"configuration reloaded ({len(params)} user parameters, term {intent.term})"
+    made = f", created token roles {', '.join(created)}" if created else ""
+    return f"configuration reloaded ({len(params)} user parameters, term {intent.term}{made})"

@@ -27,6 +27,9 @@ class Context:
     pg: Postgres
     storage: StorageQuorum
     params: dict[str, str]  # user parameters currently applied
+    token_roles: tuple[str, ...] = ()
+    """Roles pg_hba sends to token login, as last applied (none at start-up: the first reload applies them
+    and, on the writer, creates the missing roles)."""
     restore: Source | None = None
     """The restore the operator decided for this new cluster (``restore.source_from_env``)."""
     control_token: str = ""

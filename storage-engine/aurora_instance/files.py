@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from aurora_api import capacity, contract
 from aurora_storage import fsutil
 
-from aurora_instance import load, render, tls
+from aurora_instance import load, render, tls, token_login
 from aurora_instance.accounts import Credentials
 from aurora_instance.settings import ConfigError, Settings
 
@@ -121,6 +122,27 @@ def user_parameters(settings: Settings) -> dict[str, str]:
     return static | render.parse_parameters(text, str(path))
 
 
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def token_roles(settings: Settings) -> tuple[str, ...]:
+    """Roles that log in with ServiceAccount tokens (the mounted ``token-login.json``; none without it),
+    re-read on every cycle like the parameters; ConfigError on a file the operator would not render."""
+    if settings.config_dir is None:
+        return ()
+    path = settings.config_dir / contract.CONFIG_TOKEN_LOGIN
+    try:
+        config = token_login.parse_config(path.read_text())
+    except FileNotFoundError:
+        return ()
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    bad = [role for role in config.roles if not ROLE_NAME.match(role)]
+    if bad:
+        raise ConfigError(f"{path}: role names {bad} are not plain lower-case identifiers")
+    return tuple(sorted(config.roles))
+
+
 def restore_command(settings: Settings, *, archive: bool = False) -> str:
     """Serve from the promotion's WAL cache (or its list of files known absent), else ask the quorum; a
     fetch from the quorum gives up when a promotion creates the hold file (``walfetch``). With ``archive``
@@ -146,6 +168,7 @@ def write_config(
     params: dict[str, str],
     clients: bool = True,
     synchronous: bool = True,
+    token_roles: tuple[str, ...] = (),
     pgdata: Path | None = None,
 ) -> None:
     """Render postgresql.conf, pg_hba.conf, the user parameters and (readers) standby.signal into PGDATA."""
@@ -175,7 +198,9 @@ def write_config(
     write(pgdata / "postgresql.conf", render.postgresql_conf(inputs))
     write(
         pgdata / "pg_hba.conf",
-        render.pg_hba_conf(creds.replication.username, clients=clients, tls=certs is not None),
+        render.pg_hba_conf(
+            creds.replication.username, clients=clients, tls=certs is not None, token_roles=token_roles
+        ),
     )
     write(pgdata / USER_CONF, render.user_conf(params))
     write(pgdata / "postgresql.auto.conf", "# Not used: QuorumDB renders postgresql.conf.\n")

@@ -161,7 +161,11 @@ class Manager:
         self._stalled_since = stall_clock(self._stalled_since, self._progress, obs, now)
         self._progress = progress
         try:
-            changed = files.user_parameters(s) != self.ctx.params or not tls.up_to_date(s)
+            changed = (
+                files.user_parameters(s) != self.ctx.params
+                or files.token_roles(s) != self.ctx.token_roles
+                or not tls.up_to_date(s)
+            )
             self.config_error = None
         except ConfigError as err:
             changed, self.config_error = False, str(err)
@@ -202,7 +206,9 @@ class Manager:
             Action.RECOVER_WRITER: lambda: promotion.recover_writer(ctx, intent),
             Action.PROMOTE: lambda: promotion.promote(ctx, intent),
             Action.REJOIN: lambda: actions.rejoin(ctx, intent),
-            Action.RELOAD: lambda: actions.reload(ctx, intent, files.user_parameters(ctx.settings)),
+            Action.RELOAD: lambda: actions.reload(
+                ctx, intent, files.user_parameters(ctx.settings), files.token_roles(ctx.settings)
+            ),
             Action.PAUSE: lambda: actions.pause(ctx),
         }
         return table[action]

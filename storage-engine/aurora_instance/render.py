@@ -9,10 +9,11 @@ It must not read or write files (``postgres.write_config`` does that).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jinja2
+from aurora_api import contract
 from aurora_storage import quorum
 
 from aurora_instance.settings import ConfigError
@@ -102,9 +103,13 @@ def user_conf(params: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pg_hba_conf(replication_user: str, clients: bool = True, tls: bool = False) -> str:
+def pg_hba_conf(
+    replication_user: str, clients: bool = True, tls: bool = False, token_roles: Sequence[str] = ()
+) -> str:
     """Client access; ``clients=False`` admits only storage nodes and the manager (quorum recovery);
-    ``tls``: every TCP connection (clients, readers, storage nodes) must be encrypted."""
+    ``tls``: every TCP connection (clients, readers, storage nodes) must be encrypted; ``token_roles`` log
+    in only with a ServiceAccount token, through PAM (``token_login``)."""
     return _env.get_template("pg_hba.conf.j2").render(
-        replication_user=replication_user, clients=clients, host="hostssl" if tls else "host", tls=tls
-    )
+        replication_user=replication_user, clients=clients, host="hostssl" if tls else "host", tls=tls,
+        token_roles=",".join(f'"{r}"' for r in sorted(token_roles)), pam_service=contract.PAM_TOKEN_SERVICE,
+    )  # fmt: skip

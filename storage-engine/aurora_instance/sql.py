@@ -8,11 +8,13 @@ except through the explicit helpers at the bottom (slots, promotion), used by ac
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from aurora_storage import lsn, quorum
+from psycopg import sql as q
 
 _PRIMARY = """
 SELECT pg_current_wal_flush_lsn()::text,
@@ -143,6 +145,16 @@ def create_storage_slots(conn: psycopg.Connection[tuple[object, ...]]) -> None:
             "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
             (name, name),
         )
+
+
+def create_login_roles(conn: psycopg.Connection[tuple[object, ...]], roles: Sequence[str]) -> list[str]:
+    """Create the roles that do not exist, with LOGIN and no password; return those created. An existing
+    role is left as it is (its privileges are the user's)."""
+    rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(roles),)).fetchall()
+    missing = sorted(set(roles) - {str(r[0]) for r in rows})
+    for role in missing:
+        conn.execute(q.SQL("CREATE ROLE {} LOGIN").format(q.Identifier(role)))
+    return missing
 
 
 def in_recovery(conn: psycopg.Connection[tuple[object, ...]]) -> bool:

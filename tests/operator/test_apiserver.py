@@ -65,6 +65,7 @@ def test_invalid_manifest_is_refused_naming_each_field(api: ApiServer) -> None:
     fields = ["spec.instances.readers", "spec.instances.serverless.minCapacity", "spec.storage.zones.values"]
     fields += ["spec.postgresql.parameters", "minCapacity must not exceed maxCapacity"]
     fields += ["spec.backup.objectStore", "caSecret needs an https:// endpoint"]
+    fields += ["tokenLogin needs tls.enabled", "spec.tokenLogin.roles[0].role", "managed by QuorumDB"]
     for field in fields:
         assert field in done.stderr, done.stderr
 

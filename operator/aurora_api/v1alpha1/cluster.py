@@ -426,6 +426,73 @@ class NetworkSpec(ApiModel):
     )
 
 
+TOKEN_LOGIN_RESERVED = ("postgres", "replicator", "app")
+"""Roles QuorumDB manages with passwords; a token role may not be one of them."""
+RoleName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")]
+ServiceAccountRef = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=317,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+        description="namespace/name of a ServiceAccount",
+    ),
+]
+
+
+class TokenRole(ApiModel):
+    """A database role that logs in with ServiceAccount tokens instead of a password."""
+
+    role: RoleName = Field(
+        description="The PostgreSQL role (created with LOGIN and no password if missing; grant it what it "
+        "needs). Only tokens can log in as it.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " && ".join(f"self != '{r}'" for r in TOKEN_LOGIN_RESERVED),
+                    "message": "roles " + ", ".join(TOKEN_LOGIN_RESERVED) + " are managed by QuorumDB",
+                }
+            ]
+        },
+    )
+    service_accounts: list[ServiceAccountRef] = Field(
+        min_length=1, max_length=64, description="ServiceAccounts (namespace/name) whose tokens log in as it."
+    )
+
+    @model_validator(mode="after")
+    def _unmanaged(self) -> TokenRole:
+        if self.role in TOKEN_LOGIN_RESERVED:
+            raise ValueError(f"role {self.role} is managed by QuorumDB")
+        return self
+
+
+class TokenLoginSpec(ApiModel):
+    """Log in with a Kubernetes ServiceAccount token as the password (the counterpart of IAM database
+    authentication), verified by the instance with a TokenReview."""
+
+    audience: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="The audience a token must be issued for (default: quorumdb:<namespace>:<cluster>).",
+    )
+    roles: list[TokenRole] = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["role"]},
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> TokenLoginSpec:
+        seen = [r.role for r in self.roles]
+        if len(set(seen)) != len(seen):
+            raise ValueError("tokenLogin.roles: each role once")
+        return self
+
+    def audience_for(self, namespace: str, cluster: str) -> str:
+        return self.audience or f"quorumdb:{namespace}:{cluster}"
+
+
 class DataApiSpec(ApiModel):
     """SQL over HTTP in the RDS Data API's wire format (boto3's ``rds-data`` client works unchanged)."""
 
@@ -448,7 +515,11 @@ class AuroraClusterSpec(ApiModel):
         {
             "rule": "!has(self.restore) || has(self.restore.objectStore) || has(self.backup)",
             "message": "restore needs restore.objectStore or backup.objectStore",
-        }
+        },
+        {
+            "rule": "!has(self.tokenLogin) || !has(self.tls) || self.tls.enabled",
+            "message": "tokenLogin needs tls.enabled: a token is a bearer credential",
+        },
     )
 
     engine: EngineSpec = Field(default_factory=EngineSpec, json_schema_extra=nested())
@@ -464,6 +535,9 @@ class AuroraClusterSpec(ApiModel):
     postgresql: PostgresSpec = Field(default_factory=PostgresSpec, json_schema_extra=nested())
     tls: TLSSpec = Field(default_factory=TLSSpec, json_schema_extra=nested())
     network: NetworkSpec = Field(default_factory=NetworkSpec, json_schema_extra=nested())
+    token_login: TokenLoginSpec | None = Field(
+        default=None, description="ServiceAccount-token login for some roles (absent: none). Needs TLS."
+    )
     data_api: DataApiSpec | None = Field(default=None, description="The Data API (absent: none).")
     deletion_protection: bool = Field(
         default=False, description="When true, deleting the AuroraCluster is refused."
@@ -473,6 +547,12 @@ class AuroraClusterSpec(ApiModel):
     def _restore_store(self) -> AuroraClusterSpec:
         if self.restore is not None and self.restore.object_store is None and self.backup is None:
             raise ValueError("restore needs restore.objectStore or backup.objectStore")
+        return self
+
+    @model_validator(mode="after")
+    def _token_login_tls(self) -> AuroraClusterSpec:
+        if self.token_login is not None and not self.tls.enabled:
+            raise ValueError("tokenLogin needs tls.enabled: a token is a bearer credential")
         return self
 
 

@@ -73,8 +73,8 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
         case WriteCertificate(manifest=manifest):
             await kube.apply(manifest)
             return True
-        case Delete(api_version=api_version, kind=kind, name=name):
-            return await kube.delete(api_version, kind, namespace, name)
+        case Delete(api_version=api_version, kind=kind, name=name, cluster_scoped=cluster_scoped):
+            return await kube.delete(api_version, kind, "" if cluster_scoped else namespace, name)
         case RecreateVolume(pod=pod, claim=claim):
             # The claim first: it waits (pvc-protection) until the pod is gone, so the StatefulSet cannot
             # re-create the pod on the old claim.

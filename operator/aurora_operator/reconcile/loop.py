@@ -289,8 +289,11 @@ async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
     name reattaches both.
     """
     ns = c.metadata.namespace
+    binding = names.token_review_binding(c)  # cluster-scoped: no owner reference, so deleted here
+    unbound = await kube.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", binding)
+    done = [f"deleted ClusterRoleBinding {binding}"] if unbound else []
     if c.spec.storage.reclaim_policy == "Retain":
-        kept = []
+        kept = done
         for account in names.ACCOUNTS:
             if await kube.orphan("v1", "Secret", ns, names.secret(c, account)):
                 kept.append(f"kept Secret {names.secret(c, account)}")
@@ -298,7 +301,7 @@ async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
     claims = await kube.list_objects(
         "v1", "PersistentVolumeClaim", ns, {contract.LABEL_CLUSTER: c.metadata.name}
     )
-    deleted = []
+    deleted = done
     for claim in claims:
         name = claim["metadata"]["name"]
         if await kube.delete("v1", "PersistentVolumeClaim", ns, name):

@@ -34,6 +34,8 @@ RENDERED_KINDS = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
 )
 
+TOKEN_REVIEW_BINDING = ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")
+
 
 class Silence:
     """When each instance's status endpoint last answered (monotonic clock), kept across reconciles.
@@ -84,12 +86,15 @@ async def observe(
     # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
     lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
     secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))
-    lists, pods, secrets, nodes, claims = await asyncio.gather(
+    lists, pods, secrets, nodes, claims, binding = await asyncio.gather(
         lists_f, kube.list_objects("v1", "Pod", ns, selector), secrets_f, kube.list_nodes(),
         kube.list_objects("v1", "PersistentVolumeClaim", ns, selector),
+        kube.get(*TOKEN_REVIEW_BINDING, "", names.token_review_binding(c)),
     )  # fmt: skip
     objects = {(obj["kind"], obj["metadata"]["name"]): obj for (_, kind), found in zip(RENDERED_KINDS, lists,
                strict=True) for obj in ({**o, "kind": kind} for o in found)}  # fmt: skip
+    if binding is not None:  # cluster-scoped: read by name, not listed in the namespace
+        objects[TOKEN_REVIEW_BINDING[1], names.token_review_binding(c)] = binding
     urls: dict[str, str] = {}
     unreachable: list[str] = []  # instance pods without an IP yet (pending, or re-created)
     storage_urls: dict[str, str | None] = dict.fromkeys(names.storage_pods(c))

@@ -56,6 +56,7 @@ class Delete:
     api_version: str
     kind: str
     name: str
+    cluster_scoped: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +219,11 @@ def plan(
         for kind, name in observed.objects
         if kind == "NetworkPolicy" and name not in policies
     ]
+    binding = names.token_review_binding(c)
+    if ("ClusterRoleBinding", binding) in observed.objects and c.spec.token_login is None:
+        actions.append(
+            Delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", binding, cluster_scoped=True)
+        )
     revisions = {
         m["metadata"]["name"]: rev
         for m in wanted

@@ -63,6 +63,20 @@ def service_account(c: AuroraCluster) -> Manifest:
     }
 
 
+def token_review_binding(c: AuroraCluster, reviewer_role: str) -> Manifest:
+    """Lets the cluster's instances create TokenReviews (spec.tokenLogin). Cluster-scoped: no owner
+    reference can reach a namespaced AuroraCluster, so the operator deletes it itself (``loop.teardown``)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": names.token_review_binding(c), "labels": meta.labels(c)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reviewer_role},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": names.service_account(c), "namespace": c.metadata.namespace}
+        ],
+    }
+
+
 def role(c: AuroraCluster) -> Manifest:
     """What in-pod processes may do: read their peers and their cluster, report Events. Nothing else."""
     read = ["get", "list", "watch"]

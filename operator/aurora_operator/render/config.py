@@ -9,6 +9,8 @@ changes, each pod keeps the values it was created with, and the roll (``reconcil
 
 from __future__ import annotations
 
+import json
+
 from aurora_api import capacity, contract, pgparams
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
@@ -49,10 +51,27 @@ def static_env(c: AuroraCluster) -> list[Manifest]:
     return [podspec.env(contract.EnvInstance.STATIC_PARAMETERS, _lines(params))] if params else []
 
 
+def token_login(c: AuroraCluster) -> str | None:
+    """``contract.CONFIG_TOKEN_LOGIN``: the audience and, per role, the usernames a TokenReview reports."""
+    spec = c.spec.token_login
+    if spec is None:
+        return None
+    roles = {
+        r.role: sorted("system:serviceaccount:" + ":".join(sa.split("/", 1)) for sa in r.service_accounts)
+        for r in spec.roles
+    }
+    doc = {"audience": spec.audience_for(c.metadata.namespace, c.metadata.name), "roles": roles}
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
 def config_map(c: AuroraCluster) -> Manifest:
+    data = {contract.CONFIG_POSTGRESQL_CONF: postgresql_conf(c)}
+    tokens = token_login(c)
+    if tokens is not None:
+        data[contract.CONFIG_TOKEN_LOGIN] = tokens
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta.metadata(c, names.config(c)),
-        "data": {contract.CONFIG_POSTGRESQL_CONF: postgresql_conf(c)},
+        "data": data,
     }

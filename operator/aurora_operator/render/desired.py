@@ -31,6 +31,7 @@ def shared(c: AuroraCluster, settings: Settings) -> list[Manifest]:
         disruption.writer(c),
         disruption.readers(c),
         *network.policies(c, settings),
+        *([accounts.token_review_binding(c, settings.token_reviewer_role)] if c.spec.token_login else []),
     ]
 
 

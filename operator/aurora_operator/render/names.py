@@ -112,6 +112,11 @@ def service_account(c: AuroraCluster) -> str:
     return f"{c.metadata.name}-pods"
 
 
+def token_review_binding(c: AuroraCluster) -> str:
+    """Cluster-scoped, so the namespace is part of the name."""
+    return f"quorumdb-token-review:{c.metadata.namespace}:{c.metadata.name}"
+
+
 def pdb(c: AuroraCluster, what: str) -> str:
     return f"{c.metadata.name}-{what}"
 

@@ -13,6 +13,14 @@ RUN apt-get update \
 COPY storage-engine/walrecv /src
 RUN make -C /src install PREFIX=/usr/local && /usr/local/bin/quorumdb-walrecv --help 2>&1 | grep -q usage
 
+# The token-login PAM module (spec.tokenLogin), compiled against Debian's libpam; only the module is kept.
+FROM ${BASE_IMAGE} AS pam
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev libpam0g-dev make \
+ && rm -rf /var/lib/apt/lists/*
+COPY storage-engine/pam /src
+RUN make -C /src install PREFIX=/usr/local
+
 FROM ${BASE_IMAGE}
 # The label lets project-image.sh prune this project's superseded (dangling) images and nobody else's. Not
 # on the walrecv stage: its untagged image is the build cache of that stage (pruning it re-ran its apt).
@@ -26,14 +34,16 @@ RUN groupadd -r -g 999 postgres && useradd -r -u 999 -g postgres -d /var/lib/pos
       postgresql-15 postgresql-client-15 python3 python3-venv ca-certificates tini procps \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=walrecv /usr/local/bin/quorumdb-walrecv /usr/local/bin/quorumdb-walrecv
+COPY --from=pam /usr/local/lib/security/pam_quorumdb_token.so /usr/local/lib/security/pam_quorumdb_token.so
 COPY build/wheels /tmp/wheels
 RUN python3 -m venv /opt/quorumdb \
  && /opt/quorumdb/bin/pip install --no-cache-dir --no-index --find-links /tmp/wheels quorumdb \
  && rm -rf /tmp/wheels
-# Token login (spec.tokenLogin): pg_hba sends the token roles to this PAM service, which runs the checker with
-# the role in PAM_USER and the token on stdin (aurora_instance/token_login.py); no other PAM module decides.
+# Token login (spec.tokenLogin): pg_hba sends the token roles to this PAM service, whose module runs the
+# checker with the role in PAM_USER and the whole token on stdin (storage-engine/pam,
+# aurora_instance/token_login.py); no other PAM module decides.
 RUN printf '%s\n' \
-      'auth    required pam_exec.so expose_authtok quiet /opt/quorumdb/bin/quorumdb-token-login' \
+      'auth    required /usr/local/lib/security/pam_quorumdb_token.so /opt/quorumdb/bin/quorumdb-token-login' \
       'account required pam_permit.so' > /etc/pam.d/quorumdb-token
 ENV PATH=/opt/quorumdb/bin:/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1

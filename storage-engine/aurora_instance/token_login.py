@@ -1,13 +1,14 @@
 """Token login: PostgreSQL asks this program (through PAM) whether a ServiceAccount token may log in.
 
 Why PAM and a program: PostgreSQL already knows how to take a password over TLS and hand it to PAM
-(``pg_hba``: ``hostssl ... pam pamservice=quorumdb-token``), and ``pam_exec`` runs this module with the role
-in ``PAM_USER`` and the token on standard input. It asks the API server to review the token for the
+(``pg_hba``: ``hostssl ... pam pamservice=quorumdb-token``), and the project's PAM module
+(``storage-engine/pam``; ``pam_exec`` would cut the token to 512 bytes) runs this program with the role in
+``PAM_USER`` and the whole token on standard input. It asks the API server to review the token for the
 cluster's audience (a TokenReview: signature, expiry, audience, and that the pod or Secret it is bound to
 still exists), then checks the ServiceAccount is mapped to the role in the mounted ``token-login.json``.
 Exit status 0 admits the client; anything else refuses it ("PAM authentication failed for user ...").
 
-It runs once per login in a process PAM starts with an empty environment, so it imports only the standard
+It runs once per login in a process started with an empty environment, so it imports only the standard
 library and takes its paths from ``aurora_api.contract``. It must never print or log the token.
 """
 
@@ -143,24 +144,15 @@ def check(role: str, token: str, config_dir: Path, account_dir: Path) -> Verdict
     return verdict(config, role, review)
 
 
-def _report(line: str) -> None:
-    """To PostgreSQL's log: PAM gives this process no output of its own, so write to the backend's
-    standard error (the process that asked); best effort."""
-    try:
-        with open(f"/proc/{os.getppid()}/fd/2", "a") as err:
-            err.write(line + "\n")
-    except OSError:
-        pass
-
-
 def main() -> int:
     role = os.environ.get("PAM_USER", "")
     raw = sys.stdin.buffer.read(MAX_TOKEN_BYTES + 2)
-    token = raw.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
+    token = raw.decode("ascii", errors="replace").strip()
     result = check(role, token, Path(contract.PATH_CONFIG_DIR), Path(contract.PATH_KUBE_ACCOUNT_DIR))
     client = os.environ.get("PAM_RHOST", "?")
     word = "accepted" if result.allowed else "refused"
-    _report(f"quorumdb-token-login: {word} login as {role!r} from {client}: {result.reason}")
+    # Standard error is PostgreSQL's (the PAM module keeps it): the verdict lands in the server log.
+    print(f"quorumdb-token-login: {word} login as {role!r} from {client}: {result.reason}", file=sys.stderr)
     return 0 if result.allowed else 1
 
 

@@ -196,7 +196,7 @@ def test_token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_
     # expired, refused; so are a token for another audience, a stranger's token, and a malformed one,
     assert token_login(namespace, NAME, resigned(namespace, good, 600))["ok"] is True
     refused = {
-        "expired": resigned(namespace, good, -60),
+        "expired": resigned(namespace, good, -600),  # beyond the validator's one-minute leeway
         "wrong audience": token("reporter", "someone-else"),
         "unmapped account": token("stranger", audience),
         "malformed": "not-a-token",

@@ -174,7 +174,7 @@ def _writer(w: World) -> Decision:
     if w.user_config_changed:
         return Decision(
             Action.RELOAD,
-            "configuration changed (user parameters or the certificate): applying it with a reload",
+            "configuration changed (user parameters, certificate, token roles): applying it with a reload",
         )
     return Decision(
         None,

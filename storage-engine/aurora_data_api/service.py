@@ -143,11 +143,16 @@ class DataApi:
                     raise
                 tx.last_used = time.monotonic()
             return
-        pool = await self._pool(secret, body.get("database"))
+        database = body.get("database")
+        if database is not None and not isinstance(database, str):
+            raise bad_request("database must be a string")
+        pool = await self._pool(secret, database)
         async with pool.connection() as conn:
             yield conn
 
     def _transaction(self, tx_id: object, secret: str) -> Transaction:
+        if not isinstance(tx_id, str):
+            raise bad_request("transactionId must be a string")
         tx = self.transactions.get(str(tx_id))
         if tx is None or tx.secret != secret:
             raise DataApiError("TransactionNotFoundException", f"transaction {tx_id} is not found", 404)
@@ -158,13 +163,12 @@ class DataApi:
         if not isinstance(sql, str) or not sql.strip():
             raise bad_request("sql is required")
         text, params = wire.bind(sql, wire.parameters(body.get("parameters")))
-        as_json = body.get("formatRecordsAs") == "JSON"
+        as_json = wire.records_as_json(body.get("formatRecordsAs"))
         options = wire.ResultOptions.parse(body.get("resultSetOptions"))
+        metadata = wire.flag(body, "includeResultMetadata")
+        continue_after = wire.flag(body, "continueAfterTimeout")
         async with self._connection(body, secret) as conn:
-            columns, rows, updated = await self._run(
-                conn, text, params, bool(body.get("continueAfterTimeout"))
-            )
-        metadata = bool(body.get("includeResultMetadata"))
+            columns, rows, updated = await self._run(conn, text, params, continue_after)
         return wire.result(columns, rows, updated, metadata=metadata, as_json=as_json, options=options)
 
     async def batch(self, body: dict[str, Any], secret: str) -> dict[str, Any]:
@@ -190,7 +194,10 @@ class DataApi:
         return {"updateResults": [{"generatedFields": []} for _ in bound]}
 
     async def begin(self, body: dict[str, Any], secret: str) -> dict[str, Any]:
-        pool = await self._pool(secret, body.get("database"))
+        database = body.get("database")
+        if database is not None and not isinstance(database, str):
+            raise bad_request("database must be a string")
+        pool = await self._pool(secret, database)
         conn = await pool.getconn()
         try:
             await conn.execute("BEGIN")
@@ -202,7 +209,7 @@ class DataApi:
         return {"transactionId": tx_id}
 
     async def finish(self, body: dict[str, Any], secret: str, commit: bool) -> dict[str, Any]:
-        tx_id = str(body.get("transactionId") or "")
+        tx_id = body.get("transactionId")
         tx = self._transaction(tx_id, secret)
         async with tx.lock:
             await self._end(tx_id, "COMMIT" if commit else "ROLLBACK")
@@ -262,8 +269,8 @@ def app(api: DataApi) -> web.Application:
                 auth.verify(request.method, url, request.headers, raw, api.config.keys, now)
                 try:
                     body = json.loads(raw or b"{}")
-                except ValueError as err:
-                    raise bad_request(f"malformed JSON body: {err}") from err
+                except (ValueError, RecursionError) as err:  # RecursionError: nested beyond reason
+                    raise bad_request(f"malformed JSON body: {str(err)[:200]}") from err
                 if not isinstance(body, dict):
                     raise bad_request("the body must be a JSON object")
                 cluster = wire.arn_name(body.get("resourceArn"), "cluster")

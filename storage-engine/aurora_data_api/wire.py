@@ -9,6 +9,7 @@ result values and column metadata are encoded the way boto3 decodes them; errors
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import decimal
 import json
@@ -32,6 +33,23 @@ class DataApiError(Exception):
 
     def body(self) -> dict[str, str]:
         return {"message": self.message}
+
+
+def flag(body: dict[str, Any], name: str) -> bool:
+    """A boolean request member (absent: false); anything but a boolean is a bad request."""
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be a boolean")
+    return value
+
+
+def records_as_json(value: object) -> bool:
+    """``formatRecordsAs``: NONE (the default) or JSON."""
+    if value in (None, "NONE"):
+        return False
+    if value == "JSON":
+        return True
+    raise bad_request(f"formatRecordsAs must be NONE or JSON, not {str(value)[:50]!r}")
 
 
 def bad_request(message: str) -> DataApiError:
@@ -142,21 +160,35 @@ def field_value(field: object, hint: str | None = None) -> Any:
     if kind == "booleanValue" and isinstance(value, bool):
         return value
     if kind == "blobValue" and isinstance(value, str):
-        return base64.b64decode(value)
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as err:
+            raise bad_request(f"blobValue is not base64: {err}") from err
     if kind == "arrayValue" and isinstance(value, dict):
         return _array(value)
     raise bad_request(f"unsupported value {field!r}")
 
 
-def _array(value: dict[str, Any]) -> list[Any]:
-    if len(value) != 1:
-        raise bad_request(f"an array must set exactly one member: {value!r}")
+_ARRAY_ITEMS: dict[str, tuple[type, ...]] = {
+    "stringValues": (str,), "longValues": (int,), "doubleValues": (int, float), "booleanValues": (bool,),
+}  # fmt: skip
+
+
+def _array(value: object) -> list[Any]:
+    if not isinstance(value, dict) or len(value) != 1:
+        raise bad_request(f"an array must be an object with exactly one member: {str(value)[:200]}")
     ((kind, items),) = value.items()
+    if not isinstance(items, list):
+        raise bad_request(f"{kind} must be a list")
     if kind == "arrayValues":
         return [_array(v) for v in items]
-    if kind in ("stringValues", "longValues", "doubleValues", "booleanValues") and isinstance(items, list):
-        return list(items)
-    raise bad_request(f"unsupported array {value!r}")
+    types = _ARRAY_ITEMS.get(kind)
+    if types is None:
+        raise bad_request(f"unsupported array member {kind!r}")
+    exact_bool = kind == "booleanValues"
+    if not all(isinstance(x, types) and (exact_bool or not isinstance(x, bool)) for x in items):
+        raise bad_request(f"{kind} holds a value of another type")
+    return list(items)
 
 
 def parameters(raw: object) -> dict[str, Any]:

@@ -34,7 +34,7 @@ async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
         term = body[F.TERM]
         if not isinstance(term, int) or isinstance(term, bool) or term < 1:
             raise ValueError("term must be a positive integer")
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as err:
         raise web.HTTPBadRequest(text=f"expected JSON {{'{F.TERM}': <int>, ...}}: {err}") from err
     return term, body
 
@@ -85,7 +85,7 @@ def build(manager: Manager, backups: Backups, token: str) -> web.Application:
             wakes = (await request.json())[contract.PauseFields.WAKES]
             if not isinstance(wakes, int) or isinstance(wakes, bool) or wakes < 0:
                 raise ValueError("wakes must be a non-negative integer")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as err:
             expected = f"expected JSON {{'{contract.PauseFields.WAKES}': <int>}}"
             raise web.HTTPBadRequest(text=f"{expected}: {err}") from err
         if not manager.pause(wakes):
@@ -112,7 +112,7 @@ def build(manager: Manager, backups: Backups, token: str) -> web.Application:
                 raise ValueError("id must be a non-empty alphanumeric string")
             if not isinstance(sub, str) or ".." in sub.split("/") or sub.startswith("/"):
                 raise ValueError("prefix must be a relative key prefix")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as err:
             expected = f"expected JSON {{'{B.ID}': <str>, '{B.REASON}': <str>}}"
             raise web.HTTPBadRequest(text=f"{expected}: {err}") from err
         st = manager.status()

@@ -124,3 +124,38 @@ async def test_switch_wal_answers_the_switch_point_on_a_ready_writer_only(
     fake.intent, fake.is_ready = Intent(contract.ROLE_WRITER, 3, None), True
     response = await client.post(P.SWITCH_WAL)
     assert response.status == 200 and await response.json() == {"lsn": "0/5000000"}
+
+
+GARBAGE: list[bytes] = [
+    b"",
+    b"{",
+    b"null",
+    b"[1]",
+    b'"x"',
+    bytes(range(256)),
+    b"[" * 100_000 + b"]" * 100_000,
+]
+BAD_TERMS = [b'{"term": "9"}', b'{"term": 9.5}', b'{"term": true}', b'{"term": -9}', b'{"term": 1e999}']
+WRONG = {
+    P.PROMOTE: BAD_TERMS,
+    P.DEMOTE: [*BAD_TERMS, b'{"term": 9, "writer": 5}', b'{"term": 9}'],
+    P.PAUSE: [b'{"wakes": "1"}', b'{"wakes": -1}', b'{"wakes": false}'],
+    P.BACKUPS: [
+        b'{"id": 5}',
+        b'{"id": "a b"}',
+        b'{"id": "x", "prefix": "../up"}',
+        b'{"id": "x", "reason": 1}',
+    ],
+}
+
+
+@pytest.mark.parametrize("path", sorted(WRONG))
+async def test_malformed_bodies_get_400_and_change_nothing(
+    reader: tuple[FakeManager, Client], path: str
+) -> None:
+    fake, client = reader
+    for body in [*GARBAGE, *WRONG[path]]:
+        answer = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert answer.status == 400, (path, body[:40], answer.status, (await answer.text())[:200])
+    assert fake.changes == []
+    assert (await client.get(P.STATUS)).status == 200

@@ -100,3 +100,22 @@ def test_a_term_change_without_the_control_token_is_refused_and_changes_nothing(
     assert httpx.put(sc.urls[0] + "/v1/term", json=body, headers=wrong, timeout=5).status_code == 403
     assert sc.status(0)["term"] == before
     assert httpx.get(sc.urls[0] + "/v1/term", timeout=5).status_code == 200  # reads stay open
+
+
+MALFORMED_TERMS: list[bytes] = [
+    b"", b"{", b"null", b"[1]", b'"term"', bytes(range(256)), b'{"writer": "x"}', b'{"term": "7"}',
+    b'{"term": 7.5}', b'{"term": true}', b'{"term": -1}', b'{"term": 7, "writer": {"host": "x"}}',
+    b'{"term": 7, "system_identifier": 42}', b'{"term": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+]  # fmt: skip
+
+
+def test_a_malformed_term_change_gets_400_and_changes_nothing(storage_factory: StorageFactory) -> None:
+    sc = storage_factory()
+    before = sc.http.get(sc.urls[0] + "/v1/term").json()
+    for body in MALFORMED_TERMS:
+        answer = sc.http.put(
+            sc.urls[0] + "/v1/term", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400, (body[:40], answer.status_code, answer.text[:200])
+    assert sc.http.get(sc.urls[0] + "/v1/term").json() == before
+    assert sc.streaming_count() == 6

@@ -202,11 +202,17 @@ async def put_term(request: web.Request) -> web.Response:
     rt = request.app[RT_KEY]
     try:
         body = await request.json()
-        term = int(body["term"])
-    except (ValueError, KeyError, TypeError) as err:
+        term = body["term"]
+        if not isinstance(term, int) or isinstance(term, bool) or term < 0:
+            raise ValueError("term must be a non-negative integer")
+        for optional in ("writer", "system_identifier"):
+            if not isinstance(body.get(optional), (str, type(None))):
+                raise ValueError(f"{optional} must be a string")
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
         return _error(
-            400, 'body must be {"term": int, "writer": conninfo?, "system_identifier": str?}', detail=str(err)
-        )
+            400, 'body must be {"term": int, "writer": conninfo?, "system_identifier": str?}',
+            detail=str(err)[:300],
+        )  # fmt: skip
     async with rt.term_lock:
         d = fencing.accept_term(rt.state.term, term)
         if not d.stream:

@@ -212,7 +212,7 @@ class DataApi:
         tx_id = body.get("transactionId")
         tx = self._transaction(tx_id, secret)
         async with tx.lock:
-            await self._end(tx_id, "COMMIT" if commit else "ROLLBACK")
+            await self._end(str(tx_id), "COMMIT" if commit else "ROLLBACK")
         return {"transactionStatus": "Transaction Committed" if commit else "Rollback Complete"}
 
     async def _end(self, tx_id: str, verb: str | None) -> None:

@@ -185,6 +185,7 @@ def test_token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_
         return namespace.run("create", "token", account, f"--audience={aud}", "--duration=10m").strip()
 
     good = token("reporter", audience)
+    assert len(good) > 512  # longer than pam_exec would pass on: the project's PAM module must pass it whole
     # when a client presents reporter's token for the cluster's audience, it is "reporting", over TLS,
     # through the cluster endpoint and the reader endpoint (the writer creates the role on its first pass),
     wait_for("token login through the cluster endpoint",

@@ -75,9 +75,16 @@ CONFIG_POSTGRESQL_CONF: Final = "postgresql.conf"
 CONFIG_TOKEN_LOGIN: Final = "token-login.json"
 """In the cluster ConfigMap when spec.tokenLogin is set: ``{"audience": str, "roles": {role: [username]}}``,
 usernames as a TokenReview reports them (``system:serviceaccount:<namespace>:<name>``)."""
+
+
+def service_account_username(namespace: str, name: str) -> str:
+    """How a TokenReview names a ServiceAccount (the usernames in ``CONFIG_TOKEN_LOGIN``)."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
 PATH_KUBE_ACCOUNT_DIR: Final = "/var/run/secrets/kubernetes.io/serviceaccount"
-"""An instance's own ServiceAccount token and the API server's CA, mounted only with token login (the
-instance asks the API server to review a client's token)."""
+"""An instance's own ServiceAccount token and the API server's CA (Kubernetes mounts them in instance pods);
+token login uses them to ask the API server to review a client's token."""
 PAM_TOKEN_SERVICE: Final = "quorumdb-token"
 """The PAM service (``/etc/pam.d/quorumdb-token`` in the image) pg_hba names for token roles."""
 

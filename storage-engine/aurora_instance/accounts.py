@@ -16,7 +16,8 @@ from aurora_api import contract
 from aurora_instance.settings import ConfigError
 
 L = contract.SecretsLayout
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+"""A plain lower-case PostgreSQL identifier: safe unquoted in SQL and in pg_hba.conf."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _read(base: Path, account: str, key: str) -> str:
 
 def _account(base: Path, account: str) -> Account:
     username = _read(base, account, L.USERNAME)
-    if not _NAME_RE.match(username):
+    if not NAME_RE.match(username):
         raise ConfigError(f"secret {account}/{L.USERNAME} {username!r} is not a plain lower-case identifier")
     password = _read(base, account, L.PASSWORD)
     if len(password) < 8:
@@ -72,6 +73,6 @@ def load(base: Path) -> Credentials:
     names = [creds.superuser.username, creds.replication.username, creds.app.username]
     if len(set(names)) != 3:
         raise ConfigError(f"superuser, replication and app accounts must differ, got {names}")
-    if not _NAME_RE.match(creds.app_database):
+    if not NAME_RE.match(creds.app_database):
         raise ConfigError(f"secret app/{L.DATABASE} {creds.app_database!r} is not a plain identifier")
     return creds

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from aurora_api import capacity, contract
 from aurora_storage import fsutil
 
-from aurora_instance import load, render, tls, token_login
+from aurora_instance import accounts, load, render, tls, token_login
 from aurora_instance.accounts import Credentials
 from aurora_instance.settings import ConfigError, Settings
 
@@ -122,9 +121,6 @@ def user_parameters(settings: Settings) -> dict[str, str]:
     return static | render.parse_parameters(text, str(path))
 
 
-ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
 def token_roles(settings: Settings) -> tuple[str, ...]:
     """Roles that log in with ServiceAccount tokens (the mounted ``token-login.json``; none without it),
     re-read on every cycle like the parameters; ConfigError on a file the operator would not render."""
@@ -137,7 +133,7 @@ def token_roles(settings: Settings) -> tuple[str, ...]:
         return ()
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from err
-    bad = [role for role in config.roles if not ROLE_NAME.match(role)]
+    bad = [role for role in config.roles if not accounts.NAME_RE.match(role)]
     if bad:
         raise ConfigError(f"{path}: role names {bad} are not plain lower-case identifiers")
     return tuple(sorted(config.roles))

@@ -63,11 +63,6 @@ def parse_config(text: str) -> Config:
     return Config(audience, mapped)
 
 
-def username(namespace: str, name: str) -> str:
-    """How a TokenReview names a ServiceAccount."""
-    return f"system:serviceaccount:{namespace}:{name}"
-
-
 def malformed(token: str) -> str | None:
     """Why ``token`` cannot be a ServiceAccount token (checked before anything is sent anywhere)."""
     if not token:

@@ -25,6 +25,17 @@ def write_secret(root: Path, name: str, username: str, password: str, dbname: st
         (folder / key).write_text(value)
 
 
+def local_config(host: str, port: int, root: Path, user: str) -> Config:
+    """A Data API for cluster ``demo`` over PostgreSQL at host:port, its one Secret ``demo-app`` naming
+    ``user`` under ``root``; short idle and statement timeouts for tests."""
+    secrets = root / "secrets"
+    write_secret(secrets, "demo-app", user, "unused", "postgres")
+    return Config(
+        cluster=CLUSTER, host=host, port=port, keys={KEY: SECRET_KEY}, secrets_dir=secrets,
+        idle_seconds=2, statement_timeout=2,
+    )  # fmt: skip
+
+
 @contextlib.contextmanager
 def running(config: Config) -> Iterator[str]:
     """Serve ``config`` until the block ends; yields the endpoint URL."""

@@ -24,12 +24,7 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-app-AbCdEf"
 @pytest.fixture
 def rds(pg_factory: PgFactory, tmp_path: Path) -> Iterator[Any]:
     pg = pg_factory()
-    secrets = tmp_path / "secrets"
-    server.write_secret(secrets, "demo-app", PG_USER, "unused", "postgres")
-    config = Config(
-        cluster="demo", host=pg.host, port=pg.port, keys={server.KEY: server.SECRET_KEY},
-        secrets_dir=Path(secrets), idle_seconds=2, statement_timeout=2,
-    )  # fmt: skip
+    config = server.local_config(pg.host, pg.port, tmp_path, PG_USER)
     with server.running(config) as endpoint:
         yield server.client(endpoint)
 

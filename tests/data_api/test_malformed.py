@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aurora_data_api.service import Config
 from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
@@ -29,12 +28,7 @@ GOOD = {"resourceArn": ARN, "secretArn": SECRET}
 @pytest.fixture
 def endpoint(pg_factory: PgFactory, tmp_path: Path) -> Iterator[str]:
     pg = pg_factory()
-    secrets = tmp_path / "secrets"
-    server.write_secret(secrets, "demo-app", PG_USER, "unused", "postgres")
-    config = Config(
-        cluster="demo", host=pg.host, port=pg.port, keys={server.KEY: server.SECRET_KEY},
-        secrets_dir=Path(secrets), idle_seconds=2, statement_timeout=2,
-    )  # fmt: skip
+    config = server.local_config(pg.host, pg.port, tmp_path, PG_USER)
     with server.running(config) as url:
         yield url
 

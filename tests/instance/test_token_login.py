@@ -13,7 +13,7 @@ from aurora_instance import files, render, token_login
 from aurora_instance import settings as settings_mod
 from aurora_instance.settings import ConfigError
 
-REPORTER = token_login.username("analytics", "reporter")
+REPORTER = contract.service_account_username("analytics", "reporter")
 CONFIG = token_login.Config("quorumdb:db:demo", {"reporting": frozenset({REPORTER})})
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
 
@@ -45,7 +45,7 @@ def test_a_mapped_account_with_the_cluster_audience_is_admitted() -> None:
         ("reporting", review(audiences=["other"]), "not issued for audience 'quorumdb:db:demo'"),
         (
             "reporting",
-            review(user=token_login.username("db", "intruder")),
+            review(user=contract.service_account_username("db", "intruder")),
             "is not mapped to role 'reporting'",
         ),
         ("app", review(), "does not log in with tokens"),

@@ -293,7 +293,7 @@ async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
     unbound = await kube.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", binding)
     done = [f"deleted ClusterRoleBinding {binding}"] if unbound else []
     if c.spec.storage.reclaim_policy == "Retain":
-        kept = done
+        kept = list(done)
         for account in names.ACCOUNTS:
             if await kube.orphan("v1", "Secret", ns, names.secret(c, account)):
                 kept.append(f"kept Secret {names.secret(c, account)}")
@@ -301,7 +301,7 @@ async def teardown(kube: Kube, c: AuroraCluster) -> list[str]:
     claims = await kube.list_objects(
         "v1", "PersistentVolumeClaim", ns, {contract.LABEL_CLUSTER: c.metadata.name}
     )
-    deleted = done
+    deleted = list(done)
     for claim in claims:
         name = claim["metadata"]["name"]
         if await kube.delete("v1", "PersistentVolumeClaim", ns, name):

@@ -57,7 +57,7 @@ def token_login(c: AuroraCluster) -> str | None:
     if spec is None:
         return None
     roles = {
-        r.role: sorted("system:serviceaccount:" + ":".join(sa.split("/", 1)) for sa in r.service_accounts)
+        r.role: sorted(contract.service_account_username(*sa.split("/", 1)) for sa in r.service_accounts)
         for r in spec.roles
     }
     doc = {"audience": spec.audience_for(c.metadata.namespace, c.metadata.name), "roles": roles}

@@ -186,6 +186,31 @@ def start_deleted_node(kubectl: Kubectl, node: str) -> None:
         return bool(shown)  # absent until the first pod there needs it
 
     wait_for(f"{node}'s pod bridge on its new range", bridge_right, 180, 1)
+    refresh_pod_subnets(kubectl, cidr())
+
+
+def refresh_pod_subnets(kubectl: Kubectl, new_cidr: str) -> None:
+    """Make every node's kube-router know ``new_cidr`` as a pod range. kube-router keeps the pod CIDRs it
+    saw at start in its ``kube-router-pod-subnets`` ipset; a re-registered node's new range is missing
+    from the other nodes' set, so their pods' traffic to it is masqueraded to the node address and a
+    NetworkPolicy on the re-joined node refuses it (a test-bed quirk, like the bridge). A restart of the
+    DaemonSet rebuilds the sets."""
+    nodes = [n["metadata"]["name"] for n in kubectl.get_json("nodes")["items"]]
+
+    def known_everywhere() -> bool:
+        for name in nodes:
+            shown = subprocess.run(["docker", "exec", name, "ipset", "list", "kube-router-pod-subnets"],
+                                   capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+            if new_cidr not in shown:
+                return False
+        return True
+
+    if known_everywhere():
+        return
+    kube_system = kubectl.in_namespace("kube-system")
+    kube_system.run("rollout", "restart", "daemonset/kube-router")
+    kube_system.run("rollout", "status", "daemonset/kube-router", "--timeout=180s", timeout=200)
+    wait_for(f"every node's kube-router routing {new_cidr} as pods", known_everywhere, 120, 2)
 
 
 def wait_writer_changed(ns: Kubectl, name: str, old: str, timeout: float = 60) -> dict[str, Any]:

@@ -29,8 +29,7 @@ def by_component(c: Any) -> dict[str, dict[str, Any]]:
 def test_by_default_the_namespace_reaches_postgresql_only_the_cluster_and_operator_the_control_ports() -> (
     None
 ):
-    assert network.policies(factories.cluster(), Settings()) == []  # off unless asked for (for now)
-    found = by_component(factories.cluster({"network": {"policies": True}}))
+    found = by_component(factories.cluster())
     assert set(found) == {"instance", "storage", "proxy", "data-api"}
     assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in found.values())
     instance = rules(found["instance"])
@@ -44,7 +43,7 @@ def test_by_default_the_namespace_reaches_postgresql_only_the_cluster_and_operat
 
 
 def test_allowed_clients_replace_the_namespace_default_and_policies_can_be_turned_off() -> None:
-    c = factories.cluster({"network": {"policies": True, "allowedClients": [
+    c = factories.cluster({"network": {"allowedClients": [
         {"podLabels": {"app": "shop"}},
         {"namespaceLabels": {"team": "analytics"}},
         {"namespaceLabels": {}, "podLabels": {"role": "admin"}},

@@ -38,7 +38,7 @@ async def test_provisioning_creates_the_topology_once() -> None:
     first = await reconcile(kube, c)
     assert kinds(kube) == {
         "Secret": 6, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2,
-        "Service": 7, "StatefulSet": 6, "PodDisruptionBudget": 3,
+        "Service": 7, "StatefulSet": 6, "PodDisruptionBudget": 3, "NetworkPolicy": 4,
     }  # fmt: skip
     assert factories.must(first).phase == "Provisioning"
     assert len(first.done) == len(kube.objects)

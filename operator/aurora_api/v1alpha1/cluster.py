@@ -414,10 +414,10 @@ class NetworkSpec(ApiModel):
     """Who may reach the cluster (the Kubernetes counterpart of a security group), as NetworkPolicies."""
 
     policies: bool = Field(
-        default=False,
+        default=True,
         description="Render NetworkPolicies: PostgreSQL, the resume proxy and the Data API only from "
         "allowedClients and the cluster's own pods; storage nodes and control endpoints only from the "
-        "cluster's own pods and the operator. Off (the default for now): no policy, any pod may connect.",
+        "cluster's own pods and the operator. Off: no policy, any pod may connect.",
     )
     allowed_clients: list[ClientSelector] = Field(
         default_factory=list,

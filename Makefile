@@ -50,7 +50,7 @@ integration: venv host walrecv bins
 
 ## The whole end-to-end suite on the kind test bed.
 e2e: venv cluster image
-	$(VENV)/bin/pytest -q -m e2e e2e
+	$(VENV)/bin/pytest -q --durations=0 --durations-min=20 -m e2e e2e
 
 ## Writer-pod force-deletions in a row under the audited workload (a script, not a test): prints the failover
 ## outage distribution (p50/p90/p99/max) and acknowledged/missing totals. CHAOS_ARGS overrides (--help).

@@ -1,7 +1,10 @@
 """TLS on the kind test bed (on by default): a client verifies the cluster and reader endpoints with the CA
 the cluster publishes (``sslmode=verify-full``), fails with another CA, and is refused without encryption;
 a renewed certificate is served to new connections without a restart while an audited workload (with
-pgbench) keeps committing, and nothing acknowledged is lost.
+pgbench) keeps committing, and nothing acknowledged is lost. Passwords rotate the same way: a password
+removed from its Secret is generated again and applied, the replication streams reconnect with the new one,
+and the old application password stops working. One cluster for all of it (the suite's time is the
+budget: each cluster costs minutes on the test bed).
 
 Real PostgreSQL, real certificates issued by the operator, a real client pod: ``PROBE`` connects with
 psycopg (libpq) as applications do, and ``SERVED`` reads the certificate a server presents after
@@ -29,15 +32,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
 NAME = "demo"
 CLIENT = "tls-client"
 CA_FILE = "/etc/cluster-ca/ca.crt"
+APP_SECRET = "/etc/app-secret"
+SECRETS = "/etc/quorumdb/secrets"
+STORAGE_PODS = "quorumdb.io/component=storage"
 PROBE = """
 import json, os, sys, psycopg
 host, mode, rootcert = sys.argv[1], sys.argv[2], sys.argv[3]
+# The password: the mounted Secret as the kubelet keeps it, or one given (an old one, to see it refused).
+password = sys.argv[4] if len(sys.argv) > 4 else open("/etc/app-secret/password").read()
 if rootcert.startswith("-----"):
     with open("/tmp/other-ca.crt", "w") as f:
         f.write(rootcert)
     rootcert = "/tmp/other-ca.crt"
 try:
-    with psycopg.connect(host=host, sslmode=mode, sslrootcert=rootcert, connect_timeout=10) as conn:
+    with psycopg.connect(host=host, sslmode=mode, sslrootcert=rootcert, connect_timeout=10,
+                         password=password) as conn:
         ssl = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
         print(json.dumps({"ok": True, "ssl": ssl}))
 except psycopg.OperationalError as err:
@@ -59,7 +68,7 @@ def client_pod() -> dict[str, Any]:
     """A pod outside the cluster's own, with the app account's credentials and the published CA."""
     env = [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": f"{NAME}-app", "key": key}}}
-        for var, key in (("PGUSER", "username"), ("PGPASSWORD", "password"), ("PGDATABASE", "dbname"))
+        for var, key in (("PGUSER", "username"), ("PGDATABASE", "dbname"))
     ]
     return {
         "apiVersion": "v1",
@@ -72,16 +81,18 @@ def client_pod() -> dict[str, Any]:
             "containers": [{
                 "name": "client", "image": IMAGE, "imagePullPolicy": "IfNotPresent", "env": env,
                 "args": [PYTHON, "-c", "import time; time.sleep(10**9)"],
-                "volumeMounts": [{"name": "ca", "mountPath": "/etc/cluster-ca", "readOnly": True}],
+                "volumeMounts": [{"name": "ca", "mountPath": "/etc/cluster-ca", "readOnly": True},
+                                 {"name": "app", "mountPath": APP_SECRET, "readOnly": True}],
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
             }],
-            "volumes": [{"name": "ca", "configMap": {"name": f"{NAME}-ca"}}],
+            "volumes": [{"name": "ca", "configMap": {"name": f"{NAME}-ca"}},
+                        {"name": "app", "secret": {"secretName": f"{NAME}-app"}}],
         },
     }  # fmt: skip
 
 
-def connect(ns: Kubectl, host: str, mode: str, rootcert: str = CA_FILE) -> dict[str, Any]:
-    out = ns.run("exec", CLIENT, "--", PYTHON, "-c", PROBE, host, mode, rootcert)
+def connect(ns: Kubectl, host: str, mode: str, rootcert: str = CA_FILE, *password: str) -> dict[str, Any]:
+    out = ns.run("exec", CLIENT, "--", PYTHON, "-c", PROBE, host, mode, rootcert, *password)
     answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return answer
 
@@ -119,10 +130,32 @@ def another_ca() -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_tls_verify_full_with_the_published_ca_another_ca_fails_plaintext_refused(namespace: Kubectl) -> None:
+def password(ns: Kubectl, account: str) -> str:
+    return base64.b64decode(ns.get_json("secret", f"{NAME}-{account}")["data"].get("password", "")).decode()
+
+
+def streaming(ns: Kubectl, writer: str) -> set[str]:
+    """application_name of every stream the writer serves (readers and storage nodes)."""
+    out = psql(ns, writer, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+    return set(out.split())
+
+
+def mounted(ns: Kubectl, pod: str) -> str:
+    """SHA-256 of the replication password as mounted in ``pod`` now (the kubelet updates it lazily)."""
+    out = ns.run("exec", pod, "--", "sha256sum", f"{SECRETS}/replication/password")
+    return out.split()[0] if out.strip() else ""
+
+
+def psql(ns: Kubectl, instance: str, sql: str) -> str:
+    pod = aurora.instance_pod(instance)
+    return ns.run("exec", "-i", pod, "--", "psql", "-X", "-At", "-h", aurora.SOCKET_DIR, "-U", "postgres",
+                  "-d", "postgres", "-f", "-", stdin=sql).strip()  # fmt: skip
+
+
+def test_tls_verify_full_renewal_under_load_and_password_rotation(namespace: Kubectl) -> None:
     # Given a cluster with default settings (one reader) and a client pod holding the CA it publishes,
     namespace.apply([aurora.demo(readers=1)])
-    aurora.wait_ready(namespace, NAME)
+    st = aurora.wait_ready(namespace, NAME)
     namespace.apply([client_pod()])
     namespace.run("wait", "--for=condition=Ready", f"pod/{CLIENT}", "--timeout=120s")
     ns = namespace.namespace
@@ -139,28 +172,47 @@ def test_tls_verify_full_with_the_published_ca_another_ca_fails_plaintext_refuse
     print(f"\ntls: verify-full ok on 4 names; another CA: {other['error'][:80]!r}; "
           f"plain: {plain['error'][:80]!r}")  # fmt: skip
 
-
-def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespace: Kubectl) -> None:
-    # Given a Ready cluster serving the operator-issued certificate, under an audited workload with pgbench,
-    namespace.apply([aurora.demo(readers=1)])
-    st = aurora.wait_ready(namespace, NAME)
-    namespace.apply([client_pod()])
-    namespace.run("wait", "--for=condition=Ready", f"pod/{CLIENT}", "--timeout=120s")
+    # Given the operator-issued certificate served, under an audited workload with pgbench,
     first = issued(namespace)
     assert served(namespace, NAME) == first
     started = {i["name"]: started_at(namespace, i["name"]) for i in st["instances"]}
+    writer = st["writer"]
     workload = Workload.start(namespace, NAME)
     # when the certificate is renewed (its Secret removed: the operator issues a new one at once),
     began = time.time()  # comparable with the workload pod's clock (kind nodes share the host's)
     namespace.run("delete", "secret", f"{NAME}-tls")
+    # and the replication password is rotated (removed from its Secret: the operator generates another),
+    old_replication = password(namespace, "replication")
+    namespace.run("patch", "secret", f"{NAME}-replication", "--type=json",
+                  "-p", '[{"op": "remove", "path": "/data/password"}]')  # fmt: skip
     t0 = time.monotonic()
     wait_for("a new certificate issued", lambda: issued(namespace) not in (first,), 60, interval=2)
     renewed = issued(namespace)
-    # then the writer and the reader serve it to new connections once Kubernetes updates the mounted Secret,
+    wait_for("a new replication password",
+             lambda: password(namespace, "replication") not in ("", old_replication), 60, 2)  # fmt: skip
+    # then the writer and the reader serve the new certificate once Kubernetes updates the mounted Secret,
     for host in (NAME, f"{NAME}-ro"):
         wait_for(f"{host} serving the renewed certificate", lambda h=host: served(namespace, h) == renewed,  # type: ignore[misc]
                  180, interval=3)  # fmt: skip
     took = time.monotonic() - t0
+    # and the streams reconnect with the new replication password: once the writer holds it and the pods see
+    # it mounted, the reader's and two storage nodes' streams (four stay, so commits go on) are cut on the
+    # writer, and they come back.
+    new_replication = password(namespace, "replication")
+    digest = hashlib.sha256(new_replication.encode()).hexdigest()
+    reader = next(i["name"] for i in st["instances"] if i["name"] != writer)
+    storage_pods = namespace.get_json("pods", "-l", STORAGE_PODS)["items"]
+    storage = sorted(p["metadata"]["name"] for p in storage_pods)[:2]
+    for pod in [aurora.instance_pod(writer), aurora.instance_pod(reader), *storage]:
+        wait_for(f"{pod} seeing the new replication password", lambda p=pod: mounted(namespace, p) == digest,  # type: ignore[misc]
+                 240, interval=3)  # fmt: skip
+    time.sleep(6)  # the managers' next look at the mount (each second; storage nodes every 5 s)
+    cut = {reader, *(f"storage_{pod.rsplit('-', 1)[1]}" for pod in storage)}
+    assert cut <= streaming(namespace, writer), cut
+    names = ",".join(f"'{n}'" for n in sorted(cut))
+    psql(namespace, writer, f"SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
+                            f"WHERE application_name IN ({names})")  # fmt: skip
+    wait_for("the cut streams back", lambda: cut <= streaming(namespace, writer), 30, interval=1)
     audit = workload.audit()
     # without a restart, no client error, and every acknowledged commit there.
     after = aurora.wait_ready(namespace, NAME)
@@ -170,5 +222,22 @@ def test_tls_renewed_certificate_is_served_without_a_restart_under_load(namespac
     assert not during, during[:5]
     assert not audit.missing, f"{len(audit.missing)} of {len(audit.acked)} acknowledged commits missing"
     print(f"\ntls rotation: renewed certificate served by writer and reader {took:.0f}s after the old one's "
-          f"Secret was deleted, without a restart; {len(audit.acked)} acknowledged commits audited, "
-          f"0 missing, 0 client errors during it")  # fmt: skip
+          f"Secret was deleted, without a restart; replication password rotated, cut streams back with it; "
+          f"{len(audit.acked)} acknowledged commits audited, 0 missing, 0 client errors")  # fmt: skip
+
+    # Then the application password, removed from its Secret, is generated again and applied: the client
+    # logs in through both endpoints with the Secret as mounted now, and the old password stops working.
+    old_app = password(namespace, "app")
+    namespace.run("patch", "secret", f"{NAME}-app", "--type=json",
+                  "-p", '[{"op": "remove", "path": "/data/password"}]')  # fmt: skip
+    t1 = time.monotonic()
+    wait_for("a new app password", lambda: password(namespace, "app") not in ("", old_app), 60, interval=2)
+    for host in (NAME, f"{NAME}-ro"):
+        wait_for(f"the new app password accepted through {host}",
+                 lambda h=host: connect(namespace, h, "verify-full")["ok"], 240, interval=3)  # type: ignore[misc]  # fmt: skip
+    refused = connect(namespace, NAME, "verify-full", CA_FILE, old_app)
+    assert not refused["ok"] and "password authentication failed" in refused["error"], refused
+    uri = base64.b64decode(namespace.get_json("secret", f"{NAME}-app")["data"]["uri"]).decode()
+    assert password(namespace, "app") in uri
+    print(f"password rotation: the new app password logs in through both endpoints "
+          f"{time.monotonic() - t1:.0f}s after the request; the old one is refused")  # fmt: skip

@@ -90,12 +90,17 @@ class DataApi:
         if pool is None:
             info = psycopg.conninfo.make_conninfo(
                 host=self.config.host, port=self.config.port, user=creds["username"],
-                password=creds["password"], dbname=database or creds["dbname"], connect_timeout=15,
+                dbname=database or creds["dbname"], connect_timeout=15,
                 application_name="quorumdb-data-api", **self._tls(),
             )  # fmt: skip
+
+            def login() -> dict[str, Any]:
+                """The password as mounted now, read per new connection: a rotated one is used at once."""
+                return {"autocommit": True, "password": self._credentials(secret)["password"]}
+
             pool = AsyncConnectionPool(
                 info, min_size=0, max_size=POOL_MAX, open=False, timeout=POOL_WAIT_SECONDS,
-                kwargs={"autocommit": True}, connection_class=psycopg.AsyncConnection,
+                kwargs=login, connection_class=psycopg.AsyncConnection,
             )  # fmt: skip
             await pool.open()
             self.pools[key] = pool

@@ -7,6 +7,10 @@ passwords or write them anywhere except the 0600 password file ``passfile`` rend
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,3 +80,29 @@ def load(base: Path) -> Credentials:
     if not NAME_RE.match(creds.app_database):
         raise ConfigError(f"secret app/{L.DATABASE} {creds.app_database!r} is not a plain identifier")
     return creds
+
+
+def accounts(creds: Credentials) -> tuple[Account, ...]:
+    """The accounts whose passwords the writer keeps equal to the mounted Secrets."""
+    return (creds.superuser, creds.replication, creds.app)
+
+
+def scram_matches(verifier: str, password: str) -> bool:
+    """Whether ``verifier`` (``pg_authid.rolpassword``: ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:
+    <ServerKey>``, RFC 5802/7677) was made from ``password``. Why here: the writer compares the mounted
+    password with what PostgreSQL stores, to apply a rotated one exactly once and after any restart, without
+    keeping the password anywhere else. The stored key is H(HMAC(PBKDF2(password, salt, i), "Client Key")).
+    Passwords are taken as UTF-8 without SASLprep (identical for the ASCII passwords the operator
+    generates; a non-ASCII one may be applied again, which is harmless). Anything but SCRAM: False."""
+    try:
+        method, rest = verifier.split("$", 1)
+        params, keys = rest.split("$", 1)
+        iterations, salt = params.split(":", 1)
+        stored_key = keys.split(":", 1)[0]
+        if method != "SCRAM-SHA-256":
+            return False
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+        client_key = hmac.digest(salted, b"Client Key", "sha256")
+        return hmac.compare_digest(hashlib.sha256(client_key).digest(), base64.b64decode(stored_key))
+    except (ValueError, binascii.Error):
+        return False

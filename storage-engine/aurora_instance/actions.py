@@ -23,7 +23,8 @@ from aurora_api import contract
 from aurora_storage import quorum
 from psycopg import sql as q
 
-from aurora_instance import files, sql
+from aurora_instance import accounts, files, sql
+from aurora_instance.accounts import Credentials
 from aurora_instance.context import Context
 from aurora_instance.postgres import PostgresError
 from aurora_instance.snapshot import Intent
@@ -252,17 +253,33 @@ def rejoin(ctx: Context, intent: Intent) -> str:
     return start(ctx, intent, local_wal=True) + f" ({how})"
 
 
-def reload(ctx: Context, intent: Intent, params: dict[str, str], token_roles: tuple[str, ...] = ()) -> str:
+def reload(
+    ctx: Context,
+    intent: Intent,
+    params: dict[str, str],
+    token_roles: tuple[str, ...] = (),
+    creds: Credentials | None = None,
+) -> str:
+    """Apply changed configuration without a restart: user parameters, certificates, token roles and rotated
+    passwords (``creds``, as mounted now: every instance's password file for its own connections to the
+    writer; on the writer also the roles themselves)."""
     ctx.params = params
+    creds = creds or ctx.creds
+    if creds != ctx.creds:
+        files.write_passfile(ctx.settings, creds)
+        ctx.creds = creds
     created: list[str] = []
+    rotated: list[str] = []
     if intent.role == contract.ROLE_WRITER:
         fence(ctx, intent.term)
-        if token_roles:
-            with ctx.connect() as conn:
+        with ctx.connect() as conn:
+            rotated = sql.sync_passwords(conn, accounts.accounts(creds))
+            if token_roles:
                 created = sql.create_login_roles(conn, token_roles)
     ctx.token_roles = token_roles
     write_config(ctx, intent)
     ctx.pg.reload()
     files.save_state(ctx.settings, files.State(intent.role, intent.term, intent.writer))
     made = f", created token roles {', '.join(created)}" if created else ""
+    made += f", new password for {', '.join(rotated)}" if rotated else ""
     return f"configuration reloaded ({len(params)} user parameters, term {intent.term}{made})"

@@ -19,7 +19,19 @@ from pathlib import Path
 from aurora_api import contract, reports
 from aurora_storage import lsn
 
-from aurora_instance import actions, decide, files, load, promotion, restore, restore_source, seed, sql, tls
+from aurora_instance import (
+    accounts,
+    actions,
+    decide,
+    files,
+    load,
+    promotion,
+    restore,
+    restore_source,
+    seed,
+    sql,
+    tls,
+)
 from aurora_instance.context import Context
 from aurora_instance.decide import Action
 from aurora_instance.executor import Executor
@@ -82,6 +94,23 @@ class Manager:
         self.paused = files.load_paused(ctx.settings)
         self.wakes = 0
         self.object_store = restore_source.own_from_env(os.environ) is not None
+        self._verified: dict[tuple[str, str], bool] = {}  # (stored verifier, password) -> they match
+
+    @property
+    def _account_names(self) -> tuple[str, ...]:
+        return tuple(a.username for a in accounts.accounts(self.ctx.creds))
+
+    def _stale_passwords(self, verifiers: tuple[tuple[str, str | None], ...]) -> bool:
+        """Whether a role stores another password than its mounted Secret (rotated, or rotated while no writer
+        ran). PBKDF2 is slow by design: each (verifier, password) pair is checked once, not every cycle."""
+        passwords = {a.username: a.password for a in accounts.accounts(self.ctx.creds)}
+        verified = {}  # only the current pairs are kept
+        for role, verifier in verifiers:
+            key = (verifier or "", passwords[role])
+            known = self._verified.get(key)
+            verified[key] = known if known is not None else accounts.scram_matches(key[0], key[1])
+        self._verified = verified
+        return not all(verified.values())
 
     # --- intent (changed by HTTP) ---------------------------------------------------------------------
     def set_intent(self, intent: Intent) -> None:
@@ -133,7 +162,7 @@ class Manager:
         if running:
             try:
                 with self.ctx.connect(timeout=2) as conn:
-                    obs = sql.observe(conn, self.ctx.creds.replication.username)
+                    obs = sql.observe(conn, self.ctx.creds.replication.username, self._account_names)
                 system = obs.system_identifier
                 if obs.receiver_status is not None and obs.timeline is not None and pg.proc is not None:
                     self.ctx.receiver_timeline = (pg.proc.pid, obs.timeline)
@@ -165,6 +194,8 @@ class Manager:
                 files.user_parameters(s) != self.ctx.params
                 or files.token_roles(s) != self.ctx.token_roles
                 or not tls.up_to_date(s)
+                or accounts.load(s.secrets_dir) != self.ctx.creds
+                or (obs is not None and self._stale_passwords(obs.verifiers))
             )
             self.config_error = None
         except ConfigError as err:
@@ -207,7 +238,11 @@ class Manager:
             Action.PROMOTE: lambda: promotion.promote(ctx, intent),
             Action.REJOIN: lambda: actions.rejoin(ctx, intent),
             Action.RELOAD: lambda: actions.reload(
-                ctx, intent, files.user_parameters(ctx.settings), files.token_roles(ctx.settings)
+                ctx,
+                intent,
+                files.user_parameters(ctx.settings),
+                files.token_roles(ctx.settings),
+                accounts.load(ctx.settings.secrets_dir),
             ),
             Action.PAUSE: lambda: actions.pause(ctx),
         }

@@ -16,6 +16,8 @@ import psycopg
 from aurora_storage import lsn, quorum
 from psycopg import sql as q
 
+from aurora_instance.accounts import Account, scram_matches
+
 _PRIMARY = """
 SELECT pg_current_wal_flush_lsn()::text,
        ('x' || substr(pg_walfile_name(pg_current_wal_flush_lsn()), 1, 8))::bit(32)::int,
@@ -58,6 +60,9 @@ class PgObservation:
     declared_term: int = 0  # quorumdb.term of the running configuration
     system_identifier: str | None = None  # pg_control_system(): which PostgreSQL system this data dir is
     connections: int = 0  # client backends, the observing connection not counted
+    verifiers: tuple[
+        tuple[str, str | None], ...
+    ] = ()  # writer: (role, stored password) of the accounts asked
 
     @property
     def lag_bytes(self) -> int | None:
@@ -107,12 +112,26 @@ SELECT count(*) FROM pg_stat_activity
 """
 
 
-def observe(conn: psycopg.Connection[tuple[object, ...]], internal_user: str | None = None) -> PgObservation:
+def observe(
+    conn: psycopg.Connection[tuple[object, ...]],
+    internal_user: str | None = None,
+    accounts: Sequence[str] = (),
+) -> PgObservation:
     """What PostgreSQL says of itself; ``connections`` counts clients, not the cluster's own components
     (storage nodes probing the writer, readers, backups: they use the replication account ``internal_user``),
-    so that they neither keep a cluster from pausing nor count as load."""
+    so that they neither keep a cluster from pausing nor count as load. On a writer, the stored passwords
+    (SCRAM verifiers) of the roles ``accounts`` too, so that a rotated password is noticed and applied."""
     row = conn.execute(_CONNECTIONS, (internal_user,)).fetchone()
-    return dataclasses.replace(_observe(conn), connections=int(str(row[0])) if row else 0)
+    found = dataclasses.replace(_observe(conn), connections=int(str(row[0])) if row else 0)
+    if found.in_recovery or not accounts:
+        return found
+    rows = conn.execute(
+        "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s) ORDER BY rolname",
+        (list(accounts),),
+    ).fetchall()
+    return dataclasses.replace(
+        found, verifiers=tuple((str(r[0]), None if r[1] is None else str(r[1])) for r in rows)
+    )
 
 
 def _observe(conn: psycopg.Connection[tuple[object, ...]]) -> PgObservation:
@@ -155,6 +174,27 @@ def create_login_roles(conn: psycopg.Connection[tuple[object, ...]], roles: Sequ
     for role in missing:
         conn.execute(q.SQL("CREATE ROLE {} LOGIN").format(q.Identifier(role)))
     return missing
+
+
+def sync_passwords(conn: psycopg.Connection[tuple[object, ...]], accounts: Sequence[Account]) -> list[str]:
+    """Give each existing role the password of its account where PostgreSQL stores another; return the roles
+    changed. The new password is sent as a SCRAM verifier computed client-side (libpq's
+    ``PQencryptPasswordConn``), so no statement or server log ever holds it in clear."""
+    changed = []
+    for account in accounts:
+        row = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (account.username,)
+        ).fetchone()
+        if row is None or (row[0] is not None and scram_matches(str(row[0]), account.password)):
+            continue
+        verifier = conn.pgconn.encrypt_password(
+            account.password.encode(), account.username.encode(), b"scram-sha-256"
+        ).decode()
+        conn.execute(
+            q.SQL("ALTER ROLE {} PASSWORD {}").format(q.Identifier(account.username), q.Literal(verifier))
+        )
+        changed.append(account.username)
+    return changed
 
 
 def in_recovery(conn: psycopg.Connection[tuple[object, ...]]) -> bool:

@@ -158,3 +158,36 @@ def test_data_api_a_lost_database_is_a_retryable_error_and_its_transactions_end(
             except rds.exceptions.ServiceUnavailableError:
                 continue
         assert answered == [[{"longValue": 0}]]  # the uncommitted insert is gone, not half-applied
+
+
+def test_data_api_logs_in_with_a_rotated_password_without_a_restart(
+    pg_factory: PgFactory, tmp_path: Path
+) -> None:
+    """The Secret's password changes (as the kubelet updates a mounted Secret) together with the role's: the
+    next connection the Data API opens logs in with the new one, in the same pool."""
+    pg = pg_factory()
+    hba = pg.datadir / "pg_hba.conf"
+    hba.write_text("host all rotor 127.0.0.1/32 scram-sha-256\n" + hba.read_text())  # first match wins
+    with pg.connect() as conn:
+        conn.execute("CREATE ROLE rotor LOGIN PASSWORD 'first-password'")
+        conn.execute("SELECT pg_reload_conf()")
+    server.write_secret(tmp_path, "demo-app", "rotor", "first-password", "postgres")
+    config = Config(
+        cluster="demo", host=pg.host, port=pg.port, keys={server.KEY: server.SECRET_KEY},
+        secrets_dir=tmp_path,
+    )  # fmt: skip
+    with server.running(config) as endpoint:
+        rds: Any = server.client(endpoint)
+        assert run(rds, "SELECT current_user")["records"] == [[{"stringValue": "rotor"}]]
+        with pg.connect() as conn:
+            conn.execute("ALTER ROLE rotor PASSWORD 'second-password'")
+            (tmp_path / "demo-app" / "password").write_text("second-password")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rotor'")
+        answered = None
+        for _ in range(3):  # the pooled connection just terminated may fail once, retryably
+            try:
+                answered = run(rds, "SELECT current_user")["records"]
+                break
+            except rds.exceptions.ServiceUnavailableError:
+                continue
+        assert answered == [[{"stringValue": "rotor"}]]

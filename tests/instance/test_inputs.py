@@ -84,3 +84,25 @@ def test_waldump_output_parsing() -> None:
     )
     assert waldump.parse(out) == 0x0300A1F0
     assert waldump.parse("") is None
+
+
+# Made by PostgreSQL 15 itself: CREATE ROLE alice PASSWORD 'correct horse battery'; SELECT rolpassword ...
+ALICE_VERIFIER = (
+    "SCRAM-SHA-256$4096:xEi81iD5ZYUGl+gqFEnN/A==$qXCH4zS4dmPzcRpjF05tWLC4SiEvdCR1JMW0APDUGyY="
+    ":1J8z+6dBhp7ffW4yD4nqtfDD5cUS545bNxWtxhvmbeE="
+)
+
+
+def test_a_stored_scram_verifier_matches_its_password_only() -> None:
+    assert accounts.scram_matches(ALICE_VERIFIER, "correct horse battery")
+    assert not accounts.scram_matches(ALICE_VERIFIER, "correct horse battery ")
+    assert not accounts.scram_matches(ALICE_VERIFIER, "")
+    # Not a SCRAM verifier (md5, none, damaged): never a match, never an exception.
+    for other in (
+        "md5" + "0" * 32,
+        "",
+        "SCRAM-SHA-256$x:y$z:w",
+        "SCRAM-SHA-256$4096:!!$a:b",
+        "SCRAM-SHA-1$1:AA==$AA==:AA==",
+    ):
+        assert not accounts.scram_matches(other, "correct horse battery")

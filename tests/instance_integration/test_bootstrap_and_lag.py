@@ -19,7 +19,7 @@ from aurora_api import contract
 
 from tests.fixtures.postgres import PG_BIN
 from tests.instance_integration import workload
-from tests.instance_integration.harness import APP, Bed, Instance
+from tests.instance_integration.harness import APP, REPLICATION, Bed, Instance
 
 pytestmark = pytest.mark.integration
 SECONDS = float(os.environ.get("QUORUMDB_LAG_SECONDS", "6"))
@@ -115,6 +115,61 @@ def test_reload_parameters_apply_live_and_restart_ones_are_reported(shared_bed: 
             "work_mem applied and shared_buffers pending restart",
         )
     conf.write_text("")
+
+
+def _rotate(bed: Bed, account: str, password: str) -> None:
+    """What the kubelet does when a Secret changes: the mounted file is replaced."""
+    path = bed.secrets / account / contract.SecretsLayout.PASSWORD
+    path.write_text(password + "\n")
+
+
+def _logs_in(inst: Instance, user: tuple[str, str]) -> bool:
+    try:
+        with inst.connect(user=user) as conn:
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.OperationalError as err:
+        assert "password authentication failed" in str(err), err
+        return False
+
+
+def _streaming(writer: Instance, name: str) -> bool:
+    with writer.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'",
+            (name,),
+        ).fetchone()
+    return row == (1,)
+
+
+def test_rotated_passwords_are_applied_by_the_writer_and_followed_by_the_readers(shared_bed: Bed) -> None:
+    """A new password in the mounted Secrets: the writer gives it to the role (the old one stops working),
+    and a reader whose stream is cut reconnects with the new replication password. Then back again."""
+    writer = shared_bed.writer
+    assert writer is not None
+    L = contract.SecretsLayout
+    rotated_app, rotated_replication = ("app", "rotated-app-pw-1"), ("replicator", "rotated-repl-pw-1")
+    for (app, replication), old_app in (
+        ((rotated_app, rotated_replication), APP),
+        ((APP, REPLICATION), rotated_app),
+    ):
+        _rotate(shared_bed, L.APP, app[1])
+        _rotate(shared_bed, L.REPLICATION, replication[1])
+        writer.wait(lambda app=app: _logs_in(writer, app), 20, f"{app[1]} accepted")
+        assert not _logs_in(writer, old_app)
+        for reader in shared_bed.readers():
+            with writer.connect() as conn:  # cut the stream: the reader must log in again
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = %s",
+                    (reader.name,),
+                )
+            reader.wait(
+                lambda r=reader: _streaming(writer, r.name),
+                30,
+                f"{reader.name} streaming again with the new replication password",
+            )
+    log = writer.log_tail(20000)
+    assert "rotated-app-pw-1" not in log and "rotated-repl-pw-1" not in log
+    assert "new password for replicator, app" in log
 
 
 def test_sigterm_stops_postgres_cleanly_and_quickly(shared_bed: Bed) -> None:

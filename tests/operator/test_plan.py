@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from aurora_api import contract
 from aurora_operator.reconcile import plan
@@ -142,3 +144,47 @@ def test_the_data_api_key_is_created_once_and_the_service_removed_when_turned_of
     off = plan.plan(factories.cluster(), SETTINGS, Observed(objects=live), lambda: "pw")
     deleted = {(a.kind, a.name) for a in off.actions if isinstance(a, plan.Delete)}
     assert deleted == {("Deployment", "demo-data-api"), ("Service", "demo-data-api")}
+
+
+def test_an_account_secret_without_its_password_gets_a_new_one_and_a_hand_written_one_is_followed() -> None:
+    c = factories.cluster()
+    created = {
+        a.manifest["metadata"]["name"]: a.manifest["stringData"]
+        for a in plan.plan(c, SETTINGS, Observed(), lambda: "first-password").actions
+        if isinstance(a, plan.CreateSecret) and "stringData" in a.manifest
+    }
+    accounts = {name: data for name, data in created.items() if name != names.control_secret(c)}
+    as_created = Observed(secrets=frozenset(created), accounts=accounts)
+    assert not [
+        a for a in plan.plan(c, SETTINGS, as_created, never).actions if isinstance(a, plan.RewriteAccount)
+    ]
+
+    def rewrites(observed: Observed, password: str) -> dict[str, dict[str, str]]:
+        found = [a for a in plan.plan(c, SETTINGS, observed, lambda: password).actions]
+        return {
+            a.manifest["metadata"]["name"]: {
+                k: base64.b64decode(v).decode() for k, v in a.manifest["data"].items()
+            }
+            for a in found
+            if isinstance(a, plan.RewriteAccount)
+        }
+
+    # A rotation request: the password key removed from the app Secret (kubectl patch ... remove).
+    app = names.secret(c, contract.SecretsLayout.APP)
+    asked = {**accounts, app: {k: v for k, v in accounts[app].items() if k != "password"}}
+    rotated = rewrites(Observed(secrets=frozenset(created), accounts=asked), "second-password")
+    assert list(rotated) == [app]
+    assert rotated[app]["password"] == "second-password"
+    assert rotated[app]["uri"] == "postgresql://app:second-password@demo.db.svc:5432/app"
+    # A password written by hand: kept, and the URI follows it; nothing generated.
+    by_hand = {**accounts, app: {**accounts[app], "password": "chosen-by-hand\n"}}
+    followed = rewrites(Observed(secrets=frozenset(created), accounts=by_hand), "unused")
+    assert followed[app]["password"] == "chosen-by-hand"
+    assert followed[app]["uri"] == "postgresql://app:chosen-by-hand@demo.db.svc:5432/app"
+    # Other accounts: the password only (no URI); an empty one is a request too.
+    repl = names.secret(c, contract.SecretsLayout.REPLICATION)
+    emptied = {**accounts, repl: {**accounts[repl], "password": ""}}
+    assert rewrites(Observed(secrets=frozenset(created), accounts=emptied), "third-password")[repl] == {
+        "username": "replicator",
+        "password": "third-password",
+    }

@@ -31,3 +31,21 @@ def test_the_storage_node_writes_a_private_password_file_from_the_mounted_accoun
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # A password given by the caller (a local process) is left alone.
     assert config.install_passfile({"PGPASSWORD": "x", **env}, tmp_path / "data") is None
+
+
+def test_the_password_file_follows_a_rotated_password_and_is_not_rewritten_when_unchanged(tmp_path: Path) -> None:
+    account = tmp_path / "secrets" / "replication"
+    account.mkdir(parents=True)
+    (account / "username").write_text("replicator")
+    (account / "password").write_text("first-password")
+    (tmp_path / "data").mkdir()
+    path = config.install_passfile({"QUORUMDB_SECRETS_DIR": str(tmp_path / "secrets")}, tmp_path / "data")
+    assert path is not None
+    before = path.stat().st_ino
+    assert config.refresh_passfile(account, path)
+    assert path.stat().st_ino == before  # same content: the file is left as it is
+    (account / "password").write_text("second-password\n")  # what the kubelet does on a rotation
+    assert config.refresh_passfile(account, path)
+    assert path.read_text() == "*:*:*:replicator:second-password\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not config.refresh_passfile(tmp_path / "secrets" / "absent", tmp_path / "data" / "other")

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 REASONS = {
     plan.Apply: "Applied",
     plan.CreateSecret: "SecretCreated",
+    plan.RewriteAccount: "AccountSecretRewritten",
     plan.WriteCertificate: "CertificateIssued",
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",

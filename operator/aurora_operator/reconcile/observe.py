@@ -77,7 +77,8 @@ async def observe(
     reports are empty: nothing is known about the processes, so nothing is failed over)."""
     ns = c.metadata.namespace
     selector = {contract.LABEL_CLUSTER: c.metadata.name}
-    secret_names = [names.secret(c, a) for a in names.ACCOUNTS] + checks.referenced_secrets(c)
+    account_names = [names.secret(c, a) for a in names.ACCOUNTS]
+    secret_names = account_names + checks.referenced_secrets(c)
     secret_names += [names.data_api_keys(c), names.control_secret(c)]
     issued = (
         [names.ca_secret(c), names.tls_secret(c)] if c.spec.tls.enabled and not c.spec.tls.secret_name else []
@@ -120,6 +121,11 @@ async def observe(
         objects=objects,
         pods=tuple(pods),
         secrets=frozenset(name for name, obj in zip(secret_names, secrets, strict=True) if obj is not None),
+        accounts={
+            name: {k: v.decode(errors="replace") for k, v in _decoded(obj).items()}
+            for name, obj in zip(secret_names, secrets, strict=True)
+            if obj is not None and name in account_names
+        },
         certificates={
             name: _decoded(obj)
             for name, obj in zip(secret_names, secrets, strict=True)

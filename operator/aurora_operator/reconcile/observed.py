@@ -28,6 +28,8 @@ class Observed:
     """Pods carrying the cluster label."""
     secrets: frozenset[str] = frozenset()
     """Names of existing Secrets among those the cluster creates or references."""
+    accounts: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict, repr=False)
+    """The account Secrets that exist, by name: their decoded data (a rotation is asked for there)."""
     certificates: Mapping[str, Mapping[str, bytes]] = dataclasses.field(default_factory=dict, repr=False)
     """The operator-issued CA and server certificate Secrets that exist, by name: their decoded data."""
     node_zones: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -42,6 +42,14 @@ class CreateSecret:
 
 
 @dataclasses.dataclass(frozen=True)
+class RewriteAccount:
+    """Replace an account Secret that asks for it (``accounts.rewrite``): a password rotation."""
+
+    manifest: Manifest
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
 class WriteCertificate:
     """Write (create or replace) an operator-issued CA or server certificate Secret."""
 
@@ -86,7 +94,9 @@ class RestartPod:
     reason: str
 
 
-Action = Apply | CreateSecret | WriteCertificate | Delete | SetRole | RecreateVolume | RestartPod
+Action = (
+    Apply | CreateSecret | RewriteAccount | WriteCertificate | Delete | SetRole | RecreateVolume | RestartPod
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +118,7 @@ def describe(action: Action) -> str:
             return f"{verb} {m['kind']} {m['metadata']['name']}"
         case CreateSecret(manifest=m):
             return f"created Secret {m['metadata']['name']} with a generated password"
-        case WriteCertificate(manifest=m, why=why):
+        case WriteCertificate(manifest=m, why=why) | RewriteAccount(manifest=m, why=why):
             return f"wrote Secret {m['metadata']['name']}: {why}"
         case Delete(kind=kind, name=name):
             return f"deleted {kind} {name}"
@@ -186,6 +196,9 @@ def plan(
     for account in names.ACCOUNTS:
         if names.secret(c, account) not in observed.secrets:
             actions.append(CreateSecret(accounts.secret(c, account, password())))
+        elif (current := observed.accounts.get(names.secret(c, account))) is not None:
+            rewritten = accounts.rewrite(c, account, current, password)
+            actions += [RewriteAccount(*rewritten)] if rewritten is not None else []
     if names.control_secret(c) not in observed.secrets:
         actions.append(CreateSecret(accounts.control_secret(c, password())))
 

@@ -2,10 +2,15 @@
 
 Why together: both are identity. Passwords are inputs, not generated here, so rendering stays pure and the
 planner decides when a Secret is created (only when missing: an existing password is never rotated by a
-reconcile, which is what makes an operator restart safe).
+reconcile, which is what makes an operator restart safe). A rotation is asked for in the Secret itself, as
+level-triggered state: its ``password`` key removed (a new one is generated) or replaced by hand (the
+connection URI follows it); ``rewrite`` says which.
 """
 
 from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
 
 from aurora_api import contract
 from aurora_api.contract import SecretsLayout
@@ -41,6 +46,26 @@ def secret(c: AuroraCluster, account: str, password: str) -> Manifest:
         "type": "kubernetes.io/basic-auth",
         "stringData": data,
     }
+
+
+def rewrite(
+    c: AuroraCluster, account: str, current: Mapping[str, str], password: Callable[[], str]
+) -> tuple[Manifest, str] | None:
+    """The account Secret to write over ``current`` (its decoded data), with why, or None when it is as
+    rendered from the password it holds. Written as ``data`` (server-side apply of a whole Secret)."""
+    given = current.get(SecretsLayout.PASSWORD, "").rstrip("\n")
+    if not given.strip():
+        return _as_data(secret(c, account, password())), "its password was removed: generated a new one"
+    wanted = secret(c, account, given)
+    if all(current.get(k) == v for k, v in wanted["stringData"].items()):
+        return None
+    return _as_data(wanted), "rendered its connection details from the password it holds"
+
+
+def _as_data(manifest: Manifest) -> Manifest:
+    fields = {k: v for k, v in manifest.items() if k != "stringData"}
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in manifest["stringData"].items()}
+    return fields | {"data": encoded}
 
 
 def control_secret(c: AuroraCluster, token: str) -> Manifest:

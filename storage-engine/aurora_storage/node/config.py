@@ -174,24 +174,44 @@ def install_passfile(env: MutableMapping[str, str], data_dir: Path) -> Path | No
     """Give libpq (the WAL receiver, the writer probe) the replication account's password as a password file
     built from the mounted Secret, and point ``PGPASSFILE`` at it: the password is then in no environment
     and no conninfo. Nothing when the caller set ``PGPASSWORD``/``PGPASSFILE`` itself (local processes) or
-    no account is mounted."""
+    no account is mounted. The file is then kept current by ``follow_passfile``."""
     if env.get(contract.EnvStorage.LIBPQ_PASSWORD) or env.get("PGPASSFILE"):
         return None
-    account = Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR) / SecretsLayout.REPLICATION
+    account = secrets_account(env)
+    path = data_dir / PASSFILE
+    if not refresh_passfile(account, path):
+        return None
+    env["PGPASSFILE"] = str(path)
+    return path
+
+
+def secrets_account(env: Mapping[str, str]) -> Path:
+    """Where the replication account's Secret is mounted."""
+    return Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR) / SecretsLayout.REPLICATION
+
+
+def refresh_passfile(account: Path, path: Path) -> bool:
+    """(Re)write ``path`` from the account mounted at ``account`` when its content differs; False when no
+    account is mounted. A rotated password reaches the mount when the kubelet syncs the Secret; libpq reads
+    the file at each connection, so the next reconnect uses it (open streams continue)."""
     try:
         user = (account / SecretsLayout.USERNAME).read_text().strip()
         password = (account / SecretsLayout.PASSWORD).read_text().strip()
     except FileNotFoundError:
-        return None
+        return False
 
     def esc(v: str) -> str:
         return v.replace("\\", "\\\\").replace(":", "\\:")
 
-    path = data_dir / PASSFILE
-    fsutil.write_atomic(path, f"*:*:*:{esc(user)}:{esc(password)}\n".encode())
+    content = f"*:*:*:{esc(user)}:{esc(password)}\n".encode()
+    try:
+        if path.read_bytes() == content:
+            return True
+    except FileNotFoundError:
+        pass
+    fsutil.write_atomic(path, content)
     os.chmod(path, 0o600)
-    env["PGPASSFILE"] = str(path)
-    return path
+    return True
 
 
 def log_level(argv: Sequence[str] | None = None) -> str:

@@ -2,8 +2,9 @@
 
 Why it exists: sealing (checksumming segments as pg_receivewal completes them, then setting aside
 old-timeline files a newly held history supersedes: ``node.superseded``), retention (deleting
-archived segments outside the repair window), scrubbing (re-verifying stored files) and adopting a term
-from peers after a wipe are each a few lines around a pure decision. They must not block the event loop:
+archived segments outside the repair window), scrubbing (re-verifying stored files), adopting a term
+from peers after a wipe and following a rotated replication password are each a few lines around a pure
+decision. They must not block the event loop:
 file work runs in threads. Sealing waits for the receiver's reports (``rt.wal_changed``; both receivers
 report completed segments), with a slow full scan as the fallback: an idle node scans nothing and reads no
 manifest (the store caches the records).
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import aiohttp
 from aurora_api import contract
 
 from aurora_storage import lsn as lsnmod
 from aurora_storage import quorum, retention
-from aurora_storage.node import runtime, superseded
+from aurora_storage.node import config, runtime, superseded
 from aurora_storage.node import store as storemod
 
 log = logging.getLogger(__name__)
@@ -140,3 +142,14 @@ async def adopt_term(rt: runtime.Runtime, interval: float = 1.0) -> None:
                         await asyncio.to_thread(rt.state_file.save, rt.state)
                         rt.term_changed.set()
                         log.warning("adopted term %s from %d peers", term, len(terms))
+
+
+async def follow_passfile(account: Path, passfile: Path, period: float = 5.0) -> None:
+    """Keep the replication password file equal to the mounted Secret, so that a rotated password is used
+    from the next connection to the writer on (``config.refresh_passfile``)."""
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await asyncio.to_thread(config.refresh_passfile, account, passfile)
+        except OSError as err:
+            log.warning("password file not refreshed: %s", err)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -31,7 +32,7 @@ from aurora_storage.node import (
 log = logging.getLogger(__name__)
 
 
-async def serve(cfg: config.NodeConfig) -> None:
+async def serve(cfg: config.NodeConfig, passfile: Path | None = None) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     state_file = state.StateFile(cfg.data_dir / "state.json")
     rt = runtime.Runtime(
@@ -54,6 +55,9 @@ async def serve(cfg: config.NodeConfig) -> None:
         asyncio.create_task(housekeeping.scrub(rt), name="scrub"),
         asyncio.create_task(housekeeping.adopt_term(rt), name="adopt-term"),
     ]
+    if passfile is not None:
+        account = config.secrets_account(os.environ)
+        tasks.append(asyncio.create_task(housekeeping.follow_passfile(account, passfile), name="passfile"))
     # The S3 client takes a few hundred milliseconds to build (botocore's service models): not before the
     # API answers and the receiver may start, which a wiped node's repair waits for anyway.
     archive = None
@@ -88,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     cfg = config.from_args(argv)
-    config.install_passfile(os.environ, cfg.data_dir)
-    asyncio.run(serve(cfg))
+    passfile = config.install_passfile(os.environ, cfg.data_dir)
+    asyncio.run(serve(cfg, passfile))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@ annotation, a single instance's pod deleted, the operator killed mid-failover. E
 workload (``e2e/workload.py``: one row per autocommit transaction through the cluster endpoint, plus
 pgbench), and each checks **every** acknowledged commit afterwards, not a sample.
 
-Each scenario is self-contained (its own namespace) and reads as prose steps; the measured times are
-printed. A thread samples the writer label every 0.5 s throughout, so two writer-labelled pods at once fail
-the scenario (an overlap shorter than the interval can go unseen). Real pods are deleted for real.
+Each scenario reads as prose steps; the measured times are printed. A switchover, a failover and a failover
+with the operator killed midway run one after another on one cluster (each leaves it Ready with the old
+writer rejoined; each cluster costs minutes of the suite's budget); the other scenarios need clusters of
+their own. A thread samples the writer label every 0.5 s throughout, so two writer-labelled pods at once
+fail the scenario (an overlap shorter than the interval can go unseen). Real pods are deleted for real.
 """
 
 from __future__ import annotations
@@ -43,12 +45,26 @@ def assert_one_writer_label(labels: aurora.WriterLabels) -> None:
     assert not overlaps, f"two writer-labelled pods at once: {overlaps[:5]} ({labels.summary()})"
 
 
-def test_failover_writer_pod_force_deleted_loses_no_acknowledged_commit(namespace: Kubectl) -> None:
-    # Given a Ready demo cluster (writer and two readers) under the audited workload,
+def test_switchover_then_failover_then_failover_with_the_operator_killed_lose_no_acknowledged_commit(
+    namespace: Kubectl, kubectl: Kubectl
+) -> None:
+    # Given a Ready demo cluster (writer and two readers),
     namespace.apply([aurora.demo()])
+    aurora.wait_ready(namespace, NAME)
+    switchover_on_request_loses_no_acknowledged_commit(namespace)
+    failover_writer_pod_force_deleted_loses_no_acknowledged_commit(namespace)
+    failover_operator_killed_mid_failover_completes_once(namespace, kubectl)
+
+
+def failover_writer_pod_force_deleted_loses_no_acknowledged_commit(namespace: Kubectl) -> None:
+    # Given the Ready cluster under the audited workload,
     before = aurora.wait_ready(namespace, NAME)
     old = before["writer"]
-    with aurora.WriterLabels(namespace, NAME) as labels, Workload.start(namespace, NAME) as load:
+    started = {r: aurora.event_count(namespace, NAME, r) for r in ("FailoverStarted", "FailoverCompleted")}
+    with (
+        aurora.WriterLabels(namespace, NAME) as labels,
+        Workload.start(namespace, NAME, name="workload-failover") as load,
+    ):
         time.sleep(LOAD_SECONDS)
         # when the writer's pod is force-deleted,
         t_kill = aurora.force_delete_pod(namespace, aurora.instance_pod(old))
@@ -77,17 +93,19 @@ def test_failover_writer_pod_force_deleted_loses_no_acknowledged_commit(namespac
     assert (last["kind"], last["from"], last["to"]) == ("failover", old, after["writer"]), last
     assert last["term"] == rejoined["term"]
     assert aurora.instance_status(rejoined, after["writer"]).get("role") == "writer"
-    for reason in ("FailoverStarted", "FailoverCompleted"):
-        assert aurora.event_count(namespace, NAME, reason) >= 1, f"no {reason} Event"
+    for reason, count in started.items():
+        assert aurora.event_count(namespace, NAME, reason) > count, f"no new {reason} Event"
 
 
-def test_switchover_on_request_loses_no_acknowledged_commit(namespace: Kubectl) -> None:
-    # Given a Ready demo cluster under the audited workload,
-    namespace.apply([aurora.demo()])
+def switchover_on_request_loses_no_acknowledged_commit(namespace: Kubectl) -> None:
+    # Given the Ready cluster under the audited workload,
     before = aurora.wait_ready(namespace, NAME)
     old, target = before["writer"], "demo-instance-1"
     assert old != target
-    with aurora.WriterLabels(namespace, NAME) as labels, Workload.start(namespace, NAME) as load:
+    with (
+        aurora.WriterLabels(namespace, NAME) as labels,
+        Workload.start(namespace, NAME, name="workload-switchover") as load,
+    ):
         time.sleep(LOAD_SECONDS)
         # when a switchover to demo-instance-1 is asked for,
         t_request = time.time()
@@ -147,12 +165,15 @@ def test_failover_single_instance_writer_pod_deleted_keeps_every_commit(namespac
     assert after.get("systemIdentifier") == before["systemIdentifier"]
 
 
-def test_failover_operator_killed_mid_failover_completes_once(namespace: Kubectl, kubectl: Kubectl) -> None:
-    # Given a Ready demo cluster under the audited workload,
-    namespace.apply([aurora.demo()])
+def failover_operator_killed_mid_failover_completes_once(namespace: Kubectl, kubectl: Kubectl) -> None:
+    # Given the Ready cluster under the audited workload,
     before = aurora.wait_ready(namespace, NAME)
     old = before["writer"]
-    with aurora.WriterLabels(namespace, NAME) as labels, Workload.start(namespace, NAME) as load:
+    completed = aurora.event_count(namespace, NAME, "FailoverCompleted")
+    with (
+        aurora.WriterLabels(namespace, NAME) as labels,
+        Workload.start(namespace, NAME, name="workload-operator-killed") as load,
+    ):
         time.sleep(LOAD_SECONDS)
         # when the writer's pod is force-deleted and, as soon as the operator has recorded the failover
         # (before it completes), the operator's pod too,
@@ -185,7 +206,7 @@ def test_failover_operator_killed_mid_failover_completes_once(namespace: Kubectl
     assert rejoined["writer"] == after["writer"] and after["term"] > before["term"]
     last = rejoined["lastFailover"]
     assert (last["kind"], last["from"], last["to"]) == ("failover", old, after["writer"]), last
-    assert aurora.event_count(namespace, NAME, "FailoverCompleted") == 1
+    assert aurora.event_count(namespace, NAME, "FailoverCompleted") == completed + 1
 
 
 def test_failover_emptydir_writer_pod_deleted_is_reseeded_never_bootstrapped(namespace: Kubectl) -> None:

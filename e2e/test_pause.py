@@ -1,7 +1,7 @@
 """Auto-pause and resume on the kind test bed: a ``minCapacity: 0`` cluster pauses by itself when idle
 (PostgreSQL stopped, its pods' requests released, phase Paused), a client through the cluster endpoint
 resumes it and is answered, and no acknowledged commit is lost across cycles; a client that arrives while
-the pause is in progress is served.
+the pause is in progress is served. One cluster for both (each cluster costs minutes of the suite's budget).
 
 Real pods, the real resume proxy and real Services: the printed resume times are the measurement (the
 distribution over many cycles is ``make chaos-pause``); the asserts check the behaviour.
@@ -21,7 +21,9 @@ RESUME_BOUND = 10.0
 the bound only catches a resume that does not happen)."""
 
 
-def test_pause_when_idle_and_resume_on_connection_loses_nothing(namespace: Kubectl) -> None:
+def test_pause_when_idle_resume_on_connection_and_a_client_during_a_pause_is_served(
+    namespace: Kubectl,
+) -> None:
     # Given a serverless cluster that pauses after 10 s without a client, and a client pod,
     namespace.apply([pausing.manifest()])
     aurora.wait_ready(namespace, pausing.NAME)
@@ -47,19 +49,13 @@ def test_pause_when_idle_and_resume_on_connection_loses_nothing(namespace: Kubec
         + f"; {len(acked)} acknowledged commits audited, 0 missing"
     )  # fmt: skip
 
-
-def test_pause_in_progress_serves_a_client_that_arrives(namespace: Kubectl) -> None:
-    # Given a serverless cluster about to pause (the pause has started: endpoints on the proxy),
-    namespace.apply([pausing.manifest()])
-    aurora.wait_ready(namespace, pausing.NAME)
-    pausing.start_client(namespace)
-
+    # Then, left idle again until the next pause has started (endpoints on the proxy), a client that
+    # connects right then is served (not refused), and the pause gives way to it.
     def pausing_now() -> bool:
         return (aurora.status(namespace, pausing.NAME).get("pause") or {}).get("state") == "Pausing"
 
-    wait_for("the pause started", pausing_now, 120, interval=0.2)
-    # when a client connects right then, it is served (not refused), and the pause gives way to it.
+    wait_for("the next pause started", pausing_now, 120, interval=0.2)
     result = pausing.run_client(namespace, "probe", "--commits", "10")
     assert len(result["acked"]) == 10, result
     wait_for("the cluster running again", lambda: pausing.running(namespace), 120)
-    print(f"\npause in progress: a client was answered {result['resume_seconds']:.3f}s after its connect")
+    print(f"pause in progress: a client was answered {result['resume_seconds']:.3f}s after its connect")

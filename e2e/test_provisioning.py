@@ -2,9 +2,10 @@
 working cluster with Aurora's topology; readers scale; delete removes everything; bad input is refused or
 reported; an operator restart mid-provisioning resumes without duplicates.
 
-Each scenario is self-contained (its own namespace) and reads as prose steps. The operator is installed
-once per session by the ``operator`` fixture (e2e/conftest.py), which also fails a test whose run left a
-traceback in the operator's log.
+Each scenario is self-contained (its own namespace) and reads as prose steps; scenarios that need a
+cluster of the same shape share one (each cluster costs minutes of the suite's budget). The operator is
+installed once per session by the ``operator`` fixture (e2e/conftest.py), which also fails a test whose run
+left a traceback in the operator's log.
 """
 
 from __future__ import annotations
@@ -89,36 +90,6 @@ def test_apply_to_ready_with_zone_spread_and_endpoints(namespace: Kubectl) -> No
     assert "read-only" in refused
 
 
-def test_readers_scale_two_four_one(namespace: Kubectl) -> None:
-    namespace.apply([PLAIN])
-    wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
-    for readers in (4, 1):
-        namespace.run("patch", "aurora", "demo", "--type", "merge", "-p",
-                      json.dumps({"spec": {"instances": {"readers": readers}}}))  # fmt: skip
-
-        def scaled(r: int = readers) -> bool:
-            st = status(namespace)
-            return st.get("readersReady") == r and st.get("phase") == "Ready"
-
-        wait_for(f"{readers} readers ready", scaled, timeout=300)
-        sets = namespace.run("get", "sts", "-l", "quorumdb.io/component=instance", "-o", "name").split()
-        assert len(sets) == readers + 1
-    assert status(namespace)["writer"] == "demo-instance-0"
-
-
-def test_delete_removes_everything_per_retention_policy(namespace: Kubectl) -> None:
-    namespace.apply([PLAIN])
-    wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
-    namespace.run("delete", "aurora", "demo", "--timeout=120s")
-    kinds = "sts,svc,pdb,secret,cm,sa,role,rolebinding,networkpolicy,pvc,pods"
-
-    def left() -> str:
-        out: str = namespace.run("get", kinds, "-l", "quorumdb.io/cluster=demo", "-o", "name")
-        return out
-
-    wait_for("all gone", lambda: left() == "", timeout=120)
-
-
 def test_bad_input_and_unsatisfiable_specs(namespace: Kubectl) -> None:
     # Rejected by the API server, naming the fields.
     bad = yaml.safe_load((ROOT / "docs/examples/invalid-cluster.yaml").read_text())
@@ -145,9 +116,10 @@ def test_bad_input_and_unsatisfiable_specs(namespace: Kubectl) -> None:
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6
 
 
-def test_operator_restart_mid_provisioning_resumes_without_duplicates(
+def test_operator_restart_mid_provisioning_readers_scale_two_four_one_and_delete_removes_everything(
     namespace: Kubectl, kubectl: Kubectl
 ) -> None:
+    # An operator restart mid-provisioning resumes without duplicates,
     namespace.apply([PLAIN])
     wait_for("storage sets exist", lambda: "demo-storage-2" in namespace.run("get", "sts", "-o", "name"), 60)
     kubectl.run("-n", "quorumdb-system", "delete", "pod", "-l", "app.kubernetes.io/name=quorumdb-operator")
@@ -156,3 +128,25 @@ def test_operator_restart_mid_provisioning_resumes_without_duplicates(
     # three accounts, the control token, the CA and PostgreSQL's certificate, each created once
     assert len(secrets) == 6, secrets
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6
+    # readers scale from two to four and down to one, the writer kept,
+    for readers in (4, 1):
+        namespace.run("patch", "aurora", "demo", "--type", "merge", "-p",
+                      json.dumps({"spec": {"instances": {"readers": readers}}}))  # fmt: skip
+
+        def scaled(r: int = readers) -> bool:
+            st = status(namespace)
+            return st.get("readersReady") == r and st.get("phase") == "Ready"
+
+        wait_for(f"{readers} readers ready", scaled, timeout=300)
+        sets = namespace.run("get", "sts", "-l", "quorumdb.io/component=instance", "-o", "name").split()
+        assert len(sets) == readers + 1
+    assert status(namespace)["writer"] == "demo-instance-0"
+    # and deleting the cluster removes everything it made (its claims too: the default reclaim policy).
+    namespace.run("delete", "aurora", "demo", "--timeout=120s")
+    kinds = "sts,svc,pdb,secret,cm,sa,role,rolebinding,networkpolicy,pvc,pods"
+
+    def left() -> str:
+        out: str = namespace.run("get", kinds, "-l", "quorumdb.io/cluster=demo", "-o", "name")
+        return out
+
+    wait_for("all gone", lambda: left() == "", timeout=120)

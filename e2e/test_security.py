@@ -1,12 +1,13 @@
-"""Security on the kind test bed: the control endpoints (an instance manager's promote, a storage node's term)
-refuse a caller without the cluster's control token, from an arbitrary pod in the cluster's namespace, and
-nothing changes; the same pod reads status, so the refusal is the token's doing, not the network's. With
-NetworkPolicies (``spec.network.policies``), a pod outside ``spec.network.allowedClients`` cannot reach
-PostgreSQL and the same pod can once it is allowed; no pod but the cluster's and the operator's reaches the
-control ports. Token login: a ServiceAccount token issued for the cluster's audience logs in as the role it
-is mapped to, through the writer and the reader endpoints; an expired token (signed by the test bed's own
-key, so expiry is the only fault: the same token with a later expiry is admitted), one for another
-audience, one of an unmapped ServiceAccount and a malformed one are refused, and no token reaches a log."""
+"""Security on the kind test bed, on one cluster (each cluster costs minutes of the suite's budget).
+
+NetworkPolicies (on by default): a pod outside ``spec.network.allowedClients`` cannot reach PostgreSQL and the
+same pod can once it is allowed; even then it reaches no control port. Token login: a ServiceAccount token
+issued for the cluster's audience logs in as the role it is mapped to, through the writer and the reader
+endpoints; an expired token (signed by the test bed's own key, so expiry is the only fault: the same token
+with a later expiry is admitted), one for another audience, one of an unmapped ServiceAccount and a malformed
+one are refused, and no token reaches a log. The control token: a pod that carries the cluster's own label
+(so the policies let it through to the control ports, and it reads status) is still refused promote and a
+term change without the token, and nothing changes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 import aurora
 import jwt
 import pytest
+from aurora_api import contract
 from kube import Kubectl, wait_for
 from workload import IMAGE, PYTHON
 
@@ -64,32 +66,6 @@ def call(ns: Kubectl, method: str, url: str, body: object = None) -> tuple[int, 
     return int(answer["status"]), str(answer["body"])
 
 
-def test_control_endpoints_refuse_callers_without_the_token(namespace: Kubectl) -> None:
-    # Given a Ready cluster without NetworkPolicies (so the token alone is tested) and a pod of someone
-    # else's in its namespace,
-    cluster = aurora.demo(readers=1)
-    cluster["spec"]["network"] = {"policies": False}
-    namespace.apply([cluster])
-    st = aurora.wait_ready(namespace, NAME)
-    namespace.apply([intruder()])
-    namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")
-    writer, term = st["writer"], st["term"]
-    reader = next(i["name"] for i in st["instances"] if i["name"] != writer)
-    node = f"http://{NAME}-storage-0-0.{NAME}-storage.{namespace.namespace}.svc.cluster.local:7000"
-    # which can read an instance's status and a storage node's term (the network lets it through),
-    assert call(namespace, "GET", f"http://{reader}:8008/v1/status")[0] == 200
-    status, body = call(namespace, "GET", f"{node}/v1/term")
-    assert status == 200 and json.loads(body)["term"] == term
-    # when it asks the reader to promote itself and a storage node to take a higher term, without the token,
-    assert call(namespace, "POST", f"http://{reader}:8008/v1/promote", {"term": term + 10})[0] == 401
-    assert call(namespace, "PUT", f"{node}/v1/term", {"term": term + 10})[0] == 401
-    # then both are refused and nothing changed: same writer, same term, the storage node at the old term.
-    after = aurora.wait_ready(namespace, NAME)
-    assert (after["writer"], after["term"]) == (writer, term)
-    assert aurora.instance_status(after, reader)["role"] == "reader"
-    assert json.loads(call(namespace, "GET", f"{node}/v1/term")[1])["term"] == term
-
-
 CONNECT = """
 import json, sys, psycopg
 try:
@@ -104,29 +80,6 @@ def reaches_postgresql(ns: Kubectl, host: str) -> bool:
     """The pod's TCP connection gets to PostgreSQL (which then refuses the wrong password), or times out."""
     out = ns.run("exec", "intruder", "--", PYTHON, "-c", CONNECT, host, timeout=60)
     return bool(json.loads(out.strip().splitlines()[-1])["reached"])
-
-
-def test_network_policy_admits_only_allowed_clients_and_keeps_control_ports_private(
-    namespace: Kubectl,
-) -> None:
-    # Given a cluster whose allowed clients are the pods labelled app=shop, and a pod without that label,
-    cluster = aurora.demo(readers=1)
-    cluster["spec"]["network"] = {"policies": True, "allowedClients": [{"podLabels": {"app": "shop"}}]}
-    namespace.apply([cluster, intruder({"app": "other"})])
-    st = aurora.wait_ready(namespace, NAME)
-    namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")
-    reader = next(i["name"] for i in st["instances"] if i["name"] != st["writer"])
-    # then that pod cannot reach PostgreSQL through the cluster endpoint,
-    wait_for("the unlabelled pod shut out", lambda: not reaches_postgresql(namespace, NAME), 60, interval=2)
-    # the same pod can once it carries the label (the policy, not the network, made the difference),
-    namespace.run("label", "pod", "intruder", "app=shop", "--overwrite")
-    wait_for("the labelled pod let in", lambda: reaches_postgresql(namespace, NAME), 60, interval=2)
-    # and even allowed, it cannot reach an instance manager's or a storage node's control port.
-    node = f"http://{NAME}-storage-0-0.{NAME}-storage.{namespace.namespace}.svc.cluster.local:7000"
-    for url in (f"http://{reader}:8008/v1/status", f"{node}/v1/term"):
-        status, body = call(namespace, "GET", url)
-        assert status == 0, (url, status, body)
-    assert aurora.wait_ready(namespace, NAME)["writer"] == st["writer"]
 
 
 CA_FILE = "/etc/cluster-ca/ca.crt"
@@ -169,24 +122,51 @@ def resigned(ns: Kubectl, token: str, expires_in: float) -> str:
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": header["kid"]})
 
 
-def test_token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmapped_tokens(
-    namespace: Kubectl,
-) -> None:
+def test_network_policy_token_login_and_control_token_on_one_cluster(namespace: Kubectl) -> None:
     ns = namespace.namespace
     audience = f"quorumdb:{ns}:{NAME}"
-    # Given a cluster whose role "reporting" logs in with tokens of the ServiceAccount "reporter",
+    # Given a cluster whose allowed clients are the pods labelled app=shop, whose role "reporting" logs in
+    # with tokens of the ServiceAccount "reporter", and a pod without that label,
     cluster = aurora.demo(readers=1)
+    cluster["spec"]["network"] = {"allowedClients": [{"podLabels": {"app": "shop"}}]}  # policies: the default
     cluster["spec"]["tokenLogin"] = {"roles": [{"role": "reporting", "serviceAccounts": [f"{ns}/reporter"]}]}
-    namespace.apply([service_account("reporter"), service_account("stranger"), cluster, intruder(ca=True)])
-    aurora.wait_ready(namespace, NAME)
+    namespace.apply([service_account("reporter"), service_account("stranger"), cluster,
+                     intruder({"app": "other"}, ca=True)])  # fmt: skip
+    st = aurora.wait_ready(namespace, NAME)
     namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")
+    writer, term = st["writer"], st["term"]
+    reader = next(i["name"] for i in st["instances"] if i["name"] != writer)
+    node = f"http://{NAME}-storage-0-0.{NAME}-storage.{ns}.svc.cluster.local:7000"
+    network_policy_admits_only_allowed_clients_and_keeps_control_ports_private(namespace, reader, node)
+    token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmapped_tokens(
+        namespace, audience
+    )
+    control_endpoints_refuse_callers_without_the_token(namespace, reader, node, writer, term)
 
+
+def network_policy_admits_only_allowed_clients_and_keeps_control_ports_private(
+    namespace: Kubectl, reader: str, node: str
+) -> None:
+    # The pod without the label cannot reach PostgreSQL through the cluster endpoint,
+    wait_for("the unlabelled pod shut out", lambda: not reaches_postgresql(namespace, NAME), 60, interval=2)
+    # the same pod can once it carries the label (the policy, not the network, made the difference),
+    namespace.run("label", "pod", "intruder", "app=shop", "--overwrite")
+    wait_for("the labelled pod let in", lambda: reaches_postgresql(namespace, NAME), 60, interval=2)
+    # and even allowed, it cannot reach an instance manager's or a storage node's control port.
+    for url in (f"http://{reader}:8008/v1/status", f"{node}/v1/term"):
+        status, body = call(namespace, "GET", url)
+        assert status == 0, (url, status, body)
+
+
+def token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmapped_tokens(
+    namespace: Kubectl, audience: str
+) -> None:
     def token(account: str, aud: str) -> str:
         return namespace.run("create", "token", account, f"--audience={aud}", "--duration=10m").strip()
 
     good = token("reporter", audience)
     assert len(good) > 512  # longer than pam_exec would pass on: the project's PAM module must pass it whole
-    # when a client presents reporter's token for the cluster's audience, it is "reporting", over TLS,
+    # When a client presents reporter's token for the cluster's audience, it is "reporting", over TLS,
     # through the cluster endpoint and the reader endpoint (the writer creates the role on its first pass),
     wait_for("token login through the cluster endpoint",
              lambda: token_login(namespace, NAME, good).get("ok") is True, 90, interval=2)  # fmt: skip
@@ -217,3 +197,25 @@ def test_token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_
     for credential in [good, *refused.values()]:
         assert credential not in logs and credential.split(".")[-1] not in logs
     assert base64.b64encode(good.encode()).decode()[:40] not in logs
+
+
+def control_endpoints_refuse_callers_without_the_token(
+    namespace: Kubectl, reader: str, node: str, writer: str, term: int
+) -> None:
+    # When the pod carries the cluster's own label, the policies let it through to the control ports
+    # (the operator ignores a labelled pod that is neither an instance nor a storage node):
+    status_url = f"http://{reader}:8008/v1/status"
+    namespace.run("label", "pod", "intruder", f"{contract.LABEL_CLUSTER}={NAME}", "--overwrite")
+    wait_for("the pod with the cluster's label reaching the control port",
+             lambda: call(namespace, "GET", status_url)[0] == 200, 60, interval=2)  # fmt: skip
+    status, body = call(namespace, "GET", f"{node}/v1/term")
+    assert status == 200 and json.loads(body)["term"] == term
+    # it asks the reader to promote itself and a storage node to take a higher term, without the token:
+    assert call(namespace, "POST", f"http://{reader}:8008/v1/promote", {"term": term + 10})[0] == 401
+    assert call(namespace, "PUT", f"{node}/v1/term", {"term": term + 10})[0] == 401
+    # both are refused and nothing changed: same writer, same term, the storage node at the old term.
+    after = aurora.wait_ready(namespace, NAME)
+    assert (after["writer"], after["term"]) == (writer, term)
+    assert aurora.instance_status(after, reader)["role"] == "reader"
+    assert json.loads(call(namespace, "GET", f"{node}/v1/term")[1])["term"] == term
+    namespace.run("label", "pod", "intruder", f"{contract.LABEL_CLUSTER}-")

@@ -51,11 +51,19 @@ def storage_summary(ns: Kubectl) -> str:
     return summary
 
 
-def test_storage_two_nodes_killed_writes_never_pause(namespace: Kubectl) -> None:
-    # Given a Ready cluster under the audited workload,
+def test_storage_two_then_three_nodes_killed_then_a_volume_deleted_nothing_lost(namespace: Kubectl) -> None:
+    """Three losses one after another on one cluster (each ends 6/6 again; each cluster costs minutes of the
+    suite's budget)."""
     namespace.apply([aurora.demo(readers=1)])
     aurora.wait_ready(namespace, NAME)
-    with Workload.start(namespace, NAME, pgbench=False) as load:
+    two_nodes_killed_writes_never_pause(namespace)
+    three_nodes_killed_writes_pause_and_resume_nothing_lost(namespace)
+    volume_deleted_node_rebuilds_from_peers(namespace)
+
+
+def two_nodes_killed_writes_never_pause(namespace: Kubectl) -> None:
+    # Given the Ready cluster under the audited workload,
+    with Workload.start(namespace, NAME, name="workload-two-killed", pgbench=False) as load:
         time.sleep(LOAD_SECONDS)
         # when two storage nodes in different zones are killed,
         victims = [p for p in storage_pods(namespace) if p["metadata"]["name"].endswith(("-0-0", "-1-2"))]
@@ -74,10 +82,9 @@ def test_storage_two_nodes_killed_writes_never_pause(namespace: Kubectl) -> None
     assert gap <= 1.0, f"writes paused {gap:.2f}s with only two storage nodes down"
 
 
-def test_storage_three_nodes_killed_writes_pause_and_resume_nothing_lost(namespace: Kubectl) -> None:
-    namespace.apply([aurora.demo(readers=1)])
+def three_nodes_killed_writes_pause_and_resume_nothing_lost(namespace: Kubectl) -> None:
     aurora.wait_ready(namespace, NAME)
-    with Workload.start(namespace, NAME, pgbench=False) as load:
+    with Workload.start(namespace, NAME, name="workload-three-killed", pgbench=False) as load:
         time.sleep(LOAD_SECONDS)
         # When three storage nodes are killed at once (one more than the quorum can lose),
         victims = [
@@ -102,11 +109,10 @@ def test_storage_three_nodes_killed_writes_pause_and_resume_nothing_lost(namespa
     assert_nothing_lost(result)
 
 
-def test_storage_volume_deleted_node_rebuilds_from_peers(namespace: Kubectl) -> None:
-    namespace.apply([aurora.demo(readers=1)])
+def volume_deleted_node_rebuilds_from_peers(namespace: Kubectl) -> None:
     aurora.wait_ready(namespace, NAME)
     victim = f"{NAME}-storage-1-3"
-    with Workload.start(namespace, NAME) as load:
+    with Workload.start(namespace, NAME, name="workload-volume") as load:
         time.sleep(LOAD_SECONDS * 2)  # a few segments of WAL for the rebuilt node to fetch
         # A sequential disk copy on the victim's own volume, measured now (the baseline of the ratio).
         scratch = "/var/lib/quorumdb/data/.ddtest"

@@ -46,6 +46,8 @@ LABEL_COMPONENT: Final = "quorumdb.io/component"  # COMPONENT_STORAGE | COMPONEN
 LABEL_ROLE: Final = "quorumdb.io/role"  # ROLE_WRITER | ROLE_READER, set on instance pods by the operator only
 LABEL_INSTANCE: Final = "quorumdb.io/instance"  # instance name, on instance pods
 ANNOTATION_REVISION: Final = "quorumdb.io/revision"  # pod template revision (role and term excluded)
+ANNOTATION_ROTATE_CONTROL_TOKEN: Final = "quorumdb.io/rotate-control-token"  # on an AuroraCluster: a request
+ANNOTATION_PREVIOUS_TOKEN_UNTIL: Final = "quorumdb.io/previous-token-until"  # on <cluster>-control: RFC 3339
 ANNOTATION_APPLY_NOW: Final = "quorumdb.io/apply-pending-maintenance"  # on an AuroraCluster: roll now
 ANNOTATION_TARGET_ACU: Final = "quorumdb.io/target-acu"  # serverless instance pod: the autoscaler's target
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
@@ -103,6 +105,7 @@ class SecretsLayout:
     DATABASE: Final = "dbname"
     CONTROL: Final = "control"  # the cluster's control token (``aurora_api.control``)
     TOKEN: Final = "token"
+    PREVIOUS: Final = "previous"  # the control token before a rotation, still accepted for a while
 
 
 # --- Environment -------------------------------------------------------------------------------------

@@ -70,14 +70,15 @@ def _wake(memo: kopf.Memo, namespace: str, cluster: str) -> asyncio.Event:
     return wake.setdefault((namespace, cluster), asyncio.Event())
 
 
-async def _token(memo: kopf.Memo, namespace: str, cluster: str) -> str:
-    """A cluster's control token, from the Secret ``<cluster>-control`` (read each pass: a cluster deleted
-    and created again under its name has a new one). Until the Secret exists no pod of the cluster can
-    start, so none is needed."""
+async def _tokens(memo: kopf.Memo, namespace: str, cluster: str) -> tuple[str, ...]:
+    """A cluster's control tokens, from the Secret ``<cluster>-control`` (read each pass: a cluster deleted
+    and created again under its name has new ones; a rotation adds the previous one for a while). Until the
+    Secret exists no pod of the cluster can start, so none is needed."""
     kube: Kube = memo.kube
     found = await kube.get("v1", "Secret", namespace, names.control_secret_of(cluster))
-    encoded = ((found or {}).get("data") or {}).get(contract.SecretsLayout.TOKEN)
-    return base64.b64decode(encoded).decode() if encoded else ""
+    data = (found or {}).get("data") or {}
+    keys = (contract.SecretsLayout.TOKEN, contract.SecretsLayout.PREVIOUS)
+    return tuple(base64.b64decode(data[k]).decode() for k in keys if data.get(k))
 
 
 async def _clients(
@@ -89,8 +90,8 @@ async def _clients(
     storage: HttpStorageNodes | None = memo.storage
     if instances is None or storage is None:
         return None, None
-    token = await _token(memo, cluster.metadata.namespace, cluster.metadata.name)
-    return instances.with_token(token), storage.with_token(token)
+    tokens = await _tokens(memo, cluster.metadata.namespace, cluster.metadata.name)
+    return instances.with_tokens(tokens), storage.with_tokens(tokens)
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -295,9 +296,9 @@ async def take_snapshot(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_
     if snapshot.status.phase in ("Completed", "Failed") or snapshot.metadata.deletion_timestamp:
         return
     try:
-        token = await _token(memo, snapshot.metadata.namespace, snapshot.spec.cluster_name)
+        tokens = await _tokens(memo, snapshot.metadata.namespace, snapshot.spec.cluster_name)
         instances: HttpInstances = memo.instances
-        result = await snapshot_pass.run(memo.kube, instances.with_token(token), snapshot)
+        result = await snapshot_pass.run(memo.kube, instances.with_tokens(tokens), snapshot)
     except (LookupError, ValueError, *StoreError) as err:
         kopf.event(body, type="Warning", reason="SnapshotDelayed", message=str(err)[:500])
         return

@@ -11,7 +11,7 @@ repeats them every pass until the instance reports the result.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import pydantic
@@ -53,14 +53,22 @@ class HttpInstances:
     """``Instances`` over httpx. Short timeouts: an instance that does not answer in a second is unhealthy."""
 
     def __init__(
-        self, timeout: float = 1.5, client: httpx.AsyncClient | None = None, token: str = ""
+        self, timeout: float = 1.5, client: httpx.AsyncClient | None = None, tokens: tuple[str, ...] = ()
     ) -> None:
         self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._headers = control.headers(token) if token else {}
+        self._attempts = control.attempts(tokens) or [{}]
 
-    def with_token(self, token: str) -> HttpInstances:
-        """The same connection pool, signing changes with one cluster's control token."""
-        return HttpInstances(client=self._client, token=token)
+    def with_tokens(self, tokens: tuple[str, ...]) -> HttpInstances:
+        """The same connection pool, signing changes with one cluster's control tokens (the current one;
+        during a rotation the previous one too, tried after a 403)."""
+        return HttpInstances(client=self._client, tokens=tokens)
+
+    async def _signed(self, url: str, **kw: Any) -> httpx.Response:
+        for headers in self._attempts:
+            response = await self._client.post(url, headers=headers, **kw)
+            if response.status_code != 403:
+                break
+        return response
 
     async def status(self, url: str) -> InstanceReport | None:
         try:
@@ -74,7 +82,7 @@ class HttpInstances:
 
     async def _post(self, url: str, body: dict[str, object]) -> int:
         try:
-            response = await self._client.post(url, json=body, headers=self._headers)
+            response = await self._signed(url, json=body)
         except httpx.HTTPError as err:
             log.info("POST %s: %s", url, err)
             return 0
@@ -104,9 +112,7 @@ class HttpInstances:
 
     async def switch_wal(self, url: str) -> str | None:
         try:
-            response = await self._client.post(
-                url + contract.InstancePaths.SWITCH_WAL, headers=self._headers, timeout=10
-            )
+            response = await self._signed(url + contract.InstancePaths.SWITCH_WAL, timeout=10)
             if response.status_code != 200:
                 return None
             lsn = response.json().get("lsn")

@@ -31,14 +31,15 @@ class HttpStorageNodes:
     """``StorageNodes`` over httpx with short timeouts: a slow node must not stall a reconcile."""
 
     def __init__(
-        self, timeout: float = 2.0, client: httpx.AsyncClient | None = None, token: str = ""
+        self, timeout: float = 2.0, client: httpx.AsyncClient | None = None, tokens: tuple[str, ...] = ()
     ) -> None:
         self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._headers = control.headers(token) if token else {}
+        self._attempts = control.attempts(tokens) or [{}]
 
-    def with_token(self, token: str) -> HttpStorageNodes:
-        """The same connection pool, signing term changes with one cluster's control token."""
-        return HttpStorageNodes(client=self._client, token=token)
+    def with_tokens(self, tokens: tuple[str, ...]) -> HttpStorageNodes:
+        """The same connection pool, signing term changes with one cluster's control tokens (the current
+        one; during a rotation the previous one too, tried after a 403)."""
+        return HttpStorageNodes(client=self._client, tokens=tokens)
 
     async def status(self, url: str) -> StorageReport | None:
         try:
@@ -51,9 +52,11 @@ class HttpStorageNodes:
 
     async def put_term(self, url: str, body: State) -> bool:
         try:
-            response = await self._client.put(
-                url + contract.StoragePaths.TERM, json=body, headers=self._headers
-            )
+            for headers in self._attempts:  # the next token only after a 403
+                term_url = url + contract.StoragePaths.TERM
+                response = await self._client.put(term_url, json=body, headers=headers)
+                if response.status_code != 403:
+                    break
         except httpx.HTTPError:
             return False
         return response.status_code == 200

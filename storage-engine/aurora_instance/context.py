@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
+from aurora_api import control
 
 from aurora_instance import sql
 from aurora_instance.accounts import Credentials
@@ -32,8 +33,8 @@ class Context:
     and, on the writer, creates the missing roles)."""
     restore: Source | None = None
     """The restore the operator decided for this new cluster (``restore.source_from_env``)."""
-    control_token: str = ""
-    """What requests that change this instance must carry (``aurora_api.control``)."""
+    control_tokens: control.Tokens = field(default=control.fixed(), repr=False)
+    """What requests that change this instance must carry, as mounted now (``aurora_api.control``)."""
     receiver_timeline: tuple[int, int] | None = None
     """(postmaster pid, timeline) last reported by a running WAL receiver, kept by the manager's observation:
     once the receiver stops (the writer died), PostgreSQL shows only ``min_recovery_end_timeline``, which

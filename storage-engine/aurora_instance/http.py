@@ -14,7 +14,7 @@ import logging
 import time
 
 from aiohttp import web
-from aurora_api import contract
+from aurora_api import contract, control
 from aurora_storage import guarded
 
 from aurora_instance.basebackup import Backups
@@ -39,7 +39,7 @@ async def _term_body(request: web.Request) -> tuple[int, dict[str, object]]:
     return term, body
 
 
-def build(manager: Manager, backups: Backups, token: str) -> web.Application:
+def build(manager: Manager, backups: Backups, tokens: control.Tokens) -> web.Application:
     def status_response(code: int) -> web.Response:
         return web.json_response(manager.status().model_dump(mode="json"), status=code)
 
@@ -147,7 +147,7 @@ def build(manager: Manager, backups: Backups, token: str) -> web.Application:
                 lines.append(f"quorumdb_instance_{key} {value}")
         return web.Response(text="\n".join(lines) + "\n")
 
-    app = web.Application(middlewares=[guarded.middleware(token)])
+    app = web.Application(middlewares=[guarded.middleware(tokens)])
     app.add_routes(
         [
             web.get(P.LIVENESS, liveness),

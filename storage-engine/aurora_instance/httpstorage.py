@@ -40,7 +40,9 @@ class _Fenced(NamedTuple):
 
 
 class HttpStorage:
-    def __init__(self, urls: Sequence[str], timeout: float = 3.0, control_token: str | None = None) -> None:
+    def __init__(
+        self, urls: Sequence[str], timeout: float = 3.0, tokens: control.Tokens | None = None
+    ) -> None:
         self.client = client.StorageClient(urls, timeout=timeout)
         self.urls = self.client.urls
         self.timeout = timeout
@@ -49,15 +51,16 @@ class HttpStorage:
         """The term of the last fence and the status of each node that confirmed it."""
         # One pooled client for fencing and identity (thread-safe): a client per request rebuilt its TLS
         # context and connection each time, which cost a promotion hundreds of ms on a loaded node.
-        self._http = httpx.Client(
-            timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)),
-            headers=control.headers(control_token) if control_token else None,
-        )  # fmt: skip
+        self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)))
+        self._tokens = tokens or control.fixed()
 
     def _put_term(self, ordinal: int, url: str, term: int, writer: str | None) -> _Fenced:
         body: dict[str, object] = {"term": term} if writer is None else {"term": term, "writer": writer}
         try:
-            r = self._http.put(url + contract.StoragePaths.TERM, json=body)
+            for headers in control.attempts(self._tokens()) or [{}]:  # the next token only after a 403
+                r = self._http.put(url + contract.StoragePaths.TERM, json=body, headers=headers)
+                if r.status_code != 403:
+                    break
         except httpx.HTTPError as err:
             log.info("fencing %s at term %d: unreachable (%s)", url, term, err)
             return _Fenced(False, 0, None)

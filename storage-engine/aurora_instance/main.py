@@ -72,14 +72,14 @@ def prepare() -> Context:
     s = settings_mod.from_env()
     creds = accounts.load(s.secrets_dir)
     try:
-        token = control.read(s.secrets_dir)
+        tokens = control.mounted(s.secrets_dir)
     except ValueError as err:
         raise ConfigError(str(err)) from err
     files.check_data_dir(s)  # read-only: a foreign volume is refused before anything is written to it
     volumelock.hold(s.data_root)  # before anything on the volume is written; held for life
     files.check_data_dir(s)  # again: the manager this one waited for may have changed it
     params = files.user_parameters(s)
-    storage = backends.storage_from_env(os.environ, token)
+    storage = backends.storage_from_env(os.environ, tokens)
     s.data_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     shutil.rmtree(s.wal_cache, ignore_errors=True)  # a hold left by a killed manager must not outlive it
     files.write_passfile(s, creds)
@@ -89,9 +89,8 @@ def prepare() -> Context:
     foreign = pg.foreign_postmaster()
     if foreign is not None:
         raise ConfigError(f"a postmaster (pid {foreign}) already runs on {s.pgdata}")
-    return Context(
-        s, creds, pg, storage, params, restore=restore_source.source_from_env(os.environ), control_token=token
-    )
+    restore = restore_source.source_from_env(os.environ)
+    return Context(s, creds, pg, storage, params, restore=restore, control_tokens=tokens)
 
 
 async def serve(ctx: Context) -> int:
@@ -106,7 +105,7 @@ async def serve(ctx: Context) -> int:
         "starting %s as %s at term %d", ctx.settings.instance_name, manager.intent.role, manager.intent.term
     )
     backups = Backups(ctx.settings, ctx.creds.superuser.username, s3.from_env(os.environ))
-    runner = web.AppRunner(http.build(manager, backups, ctx.control_token), access_log=None)
+    runner = web.AppRunner(http.build(manager, backups, ctx.control_tokens), access_log=None)
     await runner.setup()
     host = "127.0.0.1" if ctx.settings.listen_address in ("", "localhost", "127.0.0.1") else "0.0.0.0"
     await web.TCPSite(runner, host, ctx.settings.http_port).start()

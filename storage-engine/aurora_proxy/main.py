@@ -32,14 +32,14 @@ def _port(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-async def serve(instances: list[directory.Address], token: str) -> None:
+async def serve(instances: list[directory.Address], tokens: control.Tokens) -> None:
     listen = os.environ.get(E.LISTEN) or None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with aiohttp.ClientSession() as session:
-        proxy = Proxy(instances, session, token)
+        proxy = Proxy(instances, session, tokens)
 
         async def writer_side(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             await proxy.handle(False, r, w)
@@ -80,11 +80,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         instances = directory.parse_instances(os.environ.get(E.INSTANCES, ""))
-        token = control.read(Path(os.environ.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
+        tokens = control.mounted(Path(os.environ.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
     except ValueError as err:
         log.error("fatal: %s", err)
         sys.exit(EXIT_CONFIG)
-    asyncio.run(serve(instances, token))
+    asyncio.run(serve(instances, tokens))
 
 
 if __name__ == "__main__":

@@ -41,10 +41,12 @@ class Counters:
 
 
 class Proxy:
-    def __init__(self, instances: list[Address], session: aiohttp.ClientSession, control_token: str) -> None:
+    def __init__(
+        self, instances: list[Address], session: aiohttp.ClientSession, tokens: control.Tokens
+    ) -> None:
         self.instances = instances
         self.session = session
-        self.headers = control.headers(control_token)  # a resume changes the instance: it needs the token
+        self.tokens = tokens  # a resume changes the instance: it needs a control token
         self.roles = Roles(None, ())
         self.counters = Counters()
         self._turn = itertools.count()
@@ -87,11 +89,18 @@ class Proxy:
         timeout = aiohttp.ClientTimeout(total=contract.RESUME_WAIT_SECONDS + 5)
         try:
             url = a.manager + contract.InstancePaths.RESUME
-            async with self.session.post(url, timeout=timeout, headers=self.headers) as r:
-                if r.status != 200:
-                    log.warning("resume of %s answered %d: %s", a, r.status, (await r.text())[:300])
-                    return False
-                report = InstanceReport.model_validate(await r.json())
+            for headers in control.attempts(self.tokens()):  # the next token only after a 403 (a rotation)
+                async with self.session.post(url, timeout=timeout, headers=headers) as r:
+                    if r.status == 403:
+                        continue
+                    if r.status != 200:
+                        log.warning("resume of %s answered %d: %s", a, r.status, (await r.text())[:300])
+                        return False
+                    report = InstanceReport.model_validate(await r.json())
+                    break
+            else:
+                log.warning("resume of %s refused every control token", a)
+                return False
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
             log.warning("resume of %s failed: %s", a, err)
             return False

@@ -55,7 +55,7 @@ TOKEN = "control-token-for-tests"
 async def reader() -> AsyncIterator[tuple[FakeManager, Client]]:
     fake = FakeManager(Intent(contract.ROLE_READER, 2, "w:5432"))
     backups = Backups(cast(Settings, None), "postgres", None)
-    app = http.build(cast(Manager, fake), backups, TOKEN)
+    app = http.build(cast(Manager, fake), backups, control.fixed(TOKEN))
     async with TestClient(TestServer(app), headers=control.headers(TOKEN)) as client:
         yield fake, client
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import datetime
 
 import pytest
 from aurora_api import contract
+from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.reconcile import plan
 from aurora_operator.reconcile.observed import Observed
 from aurora_operator.render import names
@@ -156,7 +158,7 @@ def test_an_account_secret_without_its_password_gets_a_new_one_and_a_hand_writte
     accounts = {name: data for name, data in created.items() if name != names.control_secret(c)}
     as_created = Observed(secrets=frozenset(created), accounts=accounts)
     assert not [
-        a for a in plan.plan(c, SETTINGS, as_created, never).actions if isinstance(a, plan.RewriteAccount)
+        a for a in plan.plan(c, SETTINGS, as_created, never).actions if isinstance(a, plan.RewriteSecret)
     ]
 
     def rewrites(observed: Observed, password: str) -> dict[str, dict[str, str]]:
@@ -166,7 +168,7 @@ def test_an_account_secret_without_its_password_gets_a_new_one_and_a_hand_writte
                 k: base64.b64decode(v).decode() for k, v in a.manifest["data"].items()
             }
             for a in found
-            if isinstance(a, plan.RewriteAccount)
+            if isinstance(a, plan.RewriteSecret)
         }
 
     # A rotation request: the password key removed from the app Secret (kubectl patch ... remove).
@@ -188,3 +190,36 @@ def test_an_account_secret_without_its_password_gets_a_new_one_and_a_hand_writte
         "username": "replicator",
         "password": "third-password",
     }
+
+
+def test_a_control_token_rotation_keeps_the_previous_token_for_a_grace_then_drops_it() -> None:
+    now = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.UTC)
+    c = factories.cluster()
+    existing = frozenset({names.control_secret(c), *(names.secret(c, a) for a in names.ACCOUNTS)})
+    current = {"token": "old-token-0123456789"}
+
+    def rotations(
+        cluster: AuroraCluster, observed: Observed, at: datetime.datetime
+    ) -> list[plan.RewriteSecret]:
+        found = plan.plan(cluster, SETTINGS, observed, lambda: "new-token-0123456789", now=at).actions
+        return [a for a in found if isinstance(a, plan.RewriteSecret)]
+
+    def data(action: plan.RewriteSecret) -> dict[str, str]:
+        return {k: base64.b64decode(v).decode() for k, v in action.manifest["data"].items()}
+
+    # Nothing without a request.
+    assert rotations(c, Observed(secrets=existing, control=current), now) == []
+    # A request: a new token, the old one as previous, and when the grace ends.
+    asked = factories.cluster(annotations={contract.ANNOTATION_ROTATE_CONTROL_TOKEN: "yes"})
+    (rotated,) = rotations(asked, Observed(secrets=existing, control=current), now)
+    assert data(rotated) == {"token": "new-token-0123456789", "previous": "old-token-0123456789"}
+    until = rotated.manifest["metadata"]["annotations"][contract.ANNOTATION_PREVIOUS_TOKEN_UNTIL]
+    assert until == "2026-12-02T12:10:00Z"
+    # During the grace nothing changes, even if asked again (some pods may hold only the old token).
+    during = Observed(secrets=existing, control=data(rotated),
+                      control_annotations={contract.ANNOTATION_PREVIOUS_TOKEN_UNTIL: until})  # fmt: skip
+    assert rotations(asked, during, now + datetime.timedelta(minutes=9)) == []
+    # After it, the previous token is dropped.
+    (ended,) = rotations(c, during, now + datetime.timedelta(minutes=10))
+    assert data(ended) == {"token": "new-token-0123456789"}
+    assert contract.ANNOTATION_PREVIOUS_TOKEN_UNTIL not in ended.manifest["metadata"].get("annotations", {})

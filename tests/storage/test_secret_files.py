@@ -33,7 +33,7 @@ def test_the_storage_node_writes_a_private_password_file_from_the_mounted_accoun
     assert config.install_passfile({"PGPASSWORD": "x", **env}, tmp_path / "data") is None
 
 
-def test_the_password_file_follows_a_rotated_password_and_is_not_rewritten_when_unchanged(tmp_path: Path) -> None:
+def test_the_password_file_follows_a_rotated_password_and_is_left_alone_otherwise(tmp_path: Path) -> None:
     account = tmp_path / "secrets" / "replication"
     account.mkdir(parents=True)
     (account / "username").write_text("replicator")

@@ -22,7 +22,7 @@ from .plan import (
     Delete,
     RecreateVolume,
     RestartPod,
-    RewriteAccount,
+    RewriteSecret,
     SetRole,
     WriteCertificate,
     describe,
@@ -71,7 +71,7 @@ async def _one(kube: Kube, namespace: str, action: Action) -> bool:
             return True
         case CreateSecret(manifest=manifest):
             return await kube.create(manifest)
-        case WriteCertificate(manifest=manifest) | RewriteAccount(manifest=manifest):
+        case WriteCertificate(manifest=manifest) | RewriteSecret(manifest=manifest):
             await kube.apply(manifest)
             return True
         case Delete(api_version=api_version, kind=kind, name=name, cluster_scoped=cluster_scoped):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from aurora_api import contract
+from aurora_api.contract import SecretsLayout
 from aurora_api.v1alpha1 import cluster as api
 from aurora_api.v1alpha1 import snapshot as snap
 from aurora_api.v1alpha1.cluster import AuroraCluster
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 REASONS = {
     plan.Apply: "Applied",
     plan.CreateSecret: "SecretCreated",
-    plan.RewriteAccount: "AccountSecretRewritten",
+    plan.RewriteSecret: "SecretRewritten",
     plan.WriteCertificate: "CertificateIssued",
     plan.Delete: "Deleted",
     plan.SetRole: "RoleSet",
@@ -141,6 +142,12 @@ async def reconcile(
         apply.request(instances, observed.instance_urls, decision.actions),
         apply.execute(kube, c.metadata.namespace, decided.actions),
     )
+    rotated = any(isinstance(a, plan.RewriteSecret) and SecretsLayout.PREVIOUS in a.manifest["data"]
+                  for a in done)  # fmt: skip
+    if rotated and contract.ANNOTATION_ROTATE_CONTROL_TOKEN in c.metadata.annotations:
+        await kube.patch_cluster_annotations(
+            c.metadata.namespace, c.metadata.name, {contract.ANNOTATION_ROTATE_CONTROL_TOKEN: None}
+        )
     if decision.clear_request and failover.SWITCHOVER_ANNOTATION in c.metadata.annotations:
         await kube.patch_cluster_annotations(
             c.metadata.namespace, c.metadata.name, {failover.SWITCHOVER_ANNOTATION: None}

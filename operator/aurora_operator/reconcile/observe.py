@@ -92,6 +92,7 @@ async def observe(
         kube.list_objects("v1", "PersistentVolumeClaim", ns, selector),
         kube.get(*TOKEN_REVIEW_BINDING, "", names.token_review_binding(c)),
     )  # fmt: skip
+    control_secret = dict(zip(secret_names, secrets, strict=True)).get(names.control_secret(c))
     objects = {(obj["kind"], obj["metadata"]["name"]): obj for (_, kind), found in zip(RENDERED_KINDS, lists,
                strict=True) for obj in ({**o, "kind": kind} for o in found)}  # fmt: skip
     if binding is not None:  # cluster-scoped: read by name, not listed in the namespace
@@ -126,6 +127,8 @@ async def observe(
             for name, obj in zip(secret_names, secrets, strict=True)
             if obj is not None and name in account_names
         },
+        control={k: v.decode(errors="replace") for k, v in _decoded(control_secret or {}).items()},
+        control_annotations=((control_secret or {}).get("metadata") or {}).get("annotations") or {},
         certificates={
             name: _decoded(obj)
             for name, obj in zip(secret_names, secrets, strict=True)

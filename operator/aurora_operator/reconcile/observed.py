@@ -30,6 +30,10 @@ class Observed:
     """Names of existing Secrets among those the cluster creates or references."""
     accounts: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict, repr=False)
     """The account Secrets that exist, by name: their decoded data (a rotation is asked for there)."""
+    control: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    """The control-token Secret's decoded data (empty when it does not exist yet)."""
+    control_annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Its annotations (a rotation's ``ANNOTATION_PREVIOUS_TOKEN_UNTIL``)."""
     certificates: Mapping[str, Mapping[str, bytes]] = dataclasses.field(default_factory=dict, repr=False)
     """The operator-issued CA and server certificate Secrets that exist, by name: their decoded data."""
     node_zones: Mapping[str, str] = dataclasses.field(default_factory=dict)

@@ -1,8 +1,9 @@
 """The pure decision: given the cluster and what exists, which small actions bring them together.
 
 Why pure: every rule here (readers are removed highest-ordinal first and never the writer; Secrets are created
-once and never re-rendered; unchanged objects are not re-applied) is a unit test away, and an operator restart
-re-runs the same function on the same world, which is why it resumes without duplicates.
+once and rewritten only when a rotation asks for it; unchanged objects are not re-applied) is a unit test
+away, and an operator restart re-runs the same function on the same world, which is why it resumes without
+duplicates.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aurora_api import contract
+from aurora_api.contract import SecretsLayout
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..render import accounts, data_api, desired, names, proxy, revision
+from ..render.accounts import as_data
 from ..settings import Settings
 from . import certificates, stranded
 from .observed import Manifest, Observed
@@ -42,8 +45,8 @@ class CreateSecret:
 
 
 @dataclasses.dataclass(frozen=True)
-class RewriteAccount:
-    """Replace an account Secret that asks for it (``accounts.rewrite``): a password rotation."""
+class RewriteSecret:
+    """Replace a Secret the operator made with new content: a password or control-token rotation."""
 
     manifest: Manifest
     why: str
@@ -95,7 +98,7 @@ class RestartPod:
 
 
 Action = (
-    Apply | CreateSecret | RewriteAccount | WriteCertificate | Delete | SetRole | RecreateVolume | RestartPod
+    Apply | CreateSecret | RewriteSecret | WriteCertificate | Delete | SetRole | RecreateVolume | RestartPod
 )
 
 
@@ -110,6 +113,42 @@ class Plan:
     """StatefulSet name -> the template revision its pods should run (``render.revision``)."""
 
 
+CONTROL_GRACE = datetime.timedelta(minutes=10)
+"""How long a rotated control token's predecessor is still accepted: every pod's copy of the Secret is
+updated by the kubelet well within it (a minute or two)."""
+
+
+def control_rotation(
+    c: AuroraCluster, observed: Observed, now: datetime.datetime, password: Callable[[], str]
+) -> list[Action]:
+    """A new control token on request (``ANNOTATION_ROTATE_CONTROL_TOKEN``), the old one kept as ``previous``
+    for ``CONTROL_GRACE``; once that has passed, the Secret without it. A request during a grace waits for
+    its end (the pods may still hold only the token before)."""
+    current = observed.control.get(SecretsLayout.TOKEN, "")
+    previous = observed.control.get(SecretsLayout.PREVIOUS, "")
+    if not current:
+        return []
+    if previous:
+        ends = _parse_time(observed.control_annotations.get(contract.ANNOTATION_PREVIOUS_TOKEN_UNTIL, ""))
+        if ends is not None and now < ends:
+            return []
+        ended = as_data(accounts.control_secret(c, current))
+        return [RewriteSecret(ended, "the previous control token's grace ended")]
+    if contract.ANNOTATION_ROTATE_CONTROL_TOKEN not in c.metadata.annotations:
+        return []
+    until = (now + CONTROL_GRACE).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    rotated = accounts.control_secret(c, password(), previous=current, until=until)
+    why = f"a new control token; the previous one is accepted until {until}"
+    return [RewriteSecret(as_data(rotated), why)]
+
+
+def _parse_time(text: str) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def describe(action: Action) -> str:
     """One sentence for logs and Events."""
     match action:
@@ -118,7 +157,7 @@ def describe(action: Action) -> str:
             return f"{verb} {m['kind']} {m['metadata']['name']}"
         case CreateSecret(manifest=m):
             return f"created Secret {m['metadata']['name']} with a generated password"
-        case WriteCertificate(manifest=m, why=why) | RewriteAccount(manifest=m, why=why):
+        case WriteCertificate(manifest=m, why=why) | RewriteSecret(manifest=m, why=why):
             return f"wrote Secret {m['metadata']['name']}: {why}"
         case Delete(kind=kind, name=name):
             return f"deleted {kind} {name}"
@@ -198,9 +237,11 @@ def plan(
             actions.append(CreateSecret(accounts.secret(c, account, password())))
         elif (current := observed.accounts.get(names.secret(c, account))) is not None:
             rewritten = accounts.rewrite(c, account, current, password)
-            actions += [RewriteAccount(*rewritten)] if rewritten is not None else []
+            actions += [RewriteSecret(*rewritten)] if rewritten is not None else []
     if names.control_secret(c) not in observed.secrets:
         actions.append(CreateSecret(accounts.control_secret(c, password())))
+    elif now is not None:
+        actions += control_rotation(c, observed, now, password)
 
     writer = writer_ordinal(c, writer_name)
     existing = existing_ordinals(c, observed)

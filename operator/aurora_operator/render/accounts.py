@@ -55,28 +55,27 @@ def rewrite(
     rendered from the password it holds. Written as ``data`` (server-side apply of a whole Secret)."""
     given = current.get(SecretsLayout.PASSWORD, "").rstrip("\n")
     if not given.strip():
-        return _as_data(secret(c, account, password())), "its password was removed: generated a new one"
+        return as_data(secret(c, account, password())), "its password was removed: generated a new one"
     wanted = secret(c, account, given)
     if all(current.get(k) == v for k, v in wanted["stringData"].items()):
         return None
-    return _as_data(wanted), "rendered its connection details from the password it holds"
+    return as_data(wanted), "rendered its connection details from the password it holds"
 
 
-def _as_data(manifest: Manifest) -> Manifest:
+def as_data(manifest: Manifest) -> Manifest:
     fields = {k: v for k, v in manifest.items() if k != "stringData"}
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in manifest["stringData"].items()}
     return fields | {"data": encoded}
 
 
-def control_secret(c: AuroraCluster, token: str) -> Manifest:
-    """The control token: created once (like the passwords), never re-rendered."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": meta.metadata(c, names.control_secret(c)),
-        "type": "Opaque",
-        "stringData": {SecretsLayout.TOKEN: token},
-    }
+def control_secret(c: AuroraCluster, token: str, previous: str = "", until: str = "") -> Manifest:
+    """The control token: created once (like the passwords); rewritten only by a rotation, which keeps the
+    ``previous`` token accepted ``until`` an RFC 3339 time, and then without it (``aurora_api.control``)."""
+    metadata = meta.metadata(c, names.control_secret(c))
+    if until:
+        metadata["annotations"] = {contract.ANNOTATION_PREVIOUS_TOKEN_UNTIL: until}
+    data = {SecretsLayout.TOKEN: token} | ({SecretsLayout.PREVIOUS: previous} if previous else {})
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque", "stringData": data}
 
 
 def service_account(c: AuroraCluster) -> Manifest:

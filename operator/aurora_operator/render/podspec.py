@@ -192,15 +192,21 @@ def restore_env(c: AuroraCluster) -> list[Manifest]:
     ]
 
 
-def control_source(c: AuroraCluster) -> Manifest:
-    token = SecretsLayout.TOKEN
-    items = [{"key": token, "path": f"{SecretsLayout.CONTROL}/{token}"}]
-    return {"secret": {"name": names.control_secret(c), "items": items}}
+def control_sources(c: AuroraCluster) -> list[Manifest]:
+    """``control/token``, and ``control/previous`` while a rotation's grace lasts (an optional key: absent
+    otherwise). The kubelet swaps a projected volume's files together, so a pod sees both or neither."""
+    name, control = names.control_secret(c), SecretsLayout.CONTROL
+    token, previous = SecretsLayout.TOKEN, SecretsLayout.PREVIOUS
+    return [
+        {"secret": {"name": name, "items": [{"key": token, "path": f"{control}/{token}"}]}},
+        {"secret": {"name": name, "optional": True,
+                    "items": [{"key": previous, "path": f"{control}/{previous}"}]}},
+    ]  # fmt: skip
 
 
 def secrets_volume(c: AuroraCluster, accounts: tuple[str, ...]) -> Manifest:
-    """One projected volume: ``<account>/<key>`` files for each account's Secret, and ``control/token``."""
-    sources = [control_source(c)]
+    """One projected volume: ``<account>/<key>`` files for each account's Secret, and the control tokens."""
+    sources = control_sources(c)
     for account in accounts:
         keys = [SecretsLayout.USERNAME, SecretsLayout.PASSWORD]
         if account == SecretsLayout.APP:

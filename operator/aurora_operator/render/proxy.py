@@ -52,6 +52,6 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
-    token = {"name": "secrets", "projected": {"sources": [podspec.control_source(c)], "defaultMode": 0o440}}
+    token = {"name": "secrets", "projected": {"sources": podspec.control_sources(c), "defaultMode": 0o440}}
     return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container,
                                      [token, podspec.tmp_volume()])  # fmt: skip

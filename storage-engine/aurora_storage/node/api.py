@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
-from aurora_api import contract
+from aurora_api import contract, control
 
 from aurora_storage import checksum, fencing, guarded
 from aurora_storage import lsn as lsnmod
@@ -241,9 +241,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def make_app(rt: runtime.Runtime, rx: receiver.Receiver, control_token: str) -> web.Application:
+def make_app(rt: runtime.Runtime, rx: receiver.Receiver, tokens: control.Tokens) -> web.Application:
     """The routes; a term change needs the cluster's control token (``guarded``), reads do not."""
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guarded.middleware(control_token)])
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[guarded.middleware(tokens)])
     app[RT_KEY] = rt
     app[RX_KEY] = rx
     p = contract.StoragePaths

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aurora_api import contract, control, secretfiles
@@ -69,7 +69,8 @@ class NodeConfig:
     walrecv_bin: Path = Path("quorumdb-walrecv")
     linger_us: int = 0
     """quorumdb-walrecv's group-flush wait while the stream is busy (0: flush every batch at once)."""
-    control_token: str = ""
+    control_tokens: control.Tokens = field(default=control.fixed(), compare=False, repr=False)
+    """The control tokens in force (``aurora_api.control.mounted``): what a term change must carry."""
     """What a term change must carry (``aurora_api.control``); read from the secrets directory."""
 
     @property
@@ -145,7 +146,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         )
     peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
     try:
-        token = control.read(Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
+        tokens = control.mounted(Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
     except ValueError as err:
         p.error(str(err))
     return NodeConfig(
@@ -163,7 +164,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         receiver=a.receiver,
         walrecv_bin=Path(a.walrecv_bin),
         linger_us=a.linger_us,
-        control_token=token,
+        control_tokens=tokens,
     )
 
 

@@ -41,7 +41,7 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None) -> None:
     if rt.state.writer is None and cfg.writer_conninfo:
         rt.state = rt.state.with_term(rt.state.term, cfg.writer_conninfo, None)
     rx = receiver.Receiver(rt)
-    runner = web.AppRunner(api.make_app(rt, rx, cfg.control_token), access_log=None)
+    runner = web.AppRunner(api.make_app(rt, rx, cfg.control_tokens), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.listen, cfg.port).start()
     log.info(

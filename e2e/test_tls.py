@@ -140,9 +140,10 @@ def streaming(ns: Kubectl, writer: str) -> set[str]:
     return set(out.split())
 
 
-def mounted(ns: Kubectl, pod: str) -> str:
-    """SHA-256 of the replication password as mounted in ``pod`` now (the kubelet updates it lazily)."""
-    out = ns.run("exec", pod, "--", "sha256sum", f"{SECRETS}/replication/password")
+def mounted(ns: Kubectl, pod: str, path: str = f"{SECRETS}/replication/password") -> str:
+    """SHA-256 of a mounted Secret's file in ``pod`` now (the kubelet updates it lazily): by default the
+    replication password."""
+    out = ns.run("exec", pod, "--", "sha256sum", path)
     return out.split()[0] if out.strip() else ""
 
 
@@ -232,6 +233,10 @@ def test_tls_verify_full_renewal_under_load_and_password_rotation(namespace: Kub
                   "-p", '[{"op": "remove", "path": "/data/password"}]')  # fmt: skip
     t1 = time.monotonic()
     wait_for("a new app password", lambda: password(namespace, "app") not in ("", old_app), 60, interval=2)
+    new_app = hashlib.sha256(password(namespace, "app").encode()).hexdigest()
+    client_copy = f"{APP_SECRET}/password"  # until the kubelet updates it, the client uses the old one
+    wait_for("the client pod seeing the new app password",
+             lambda: mounted(namespace, CLIENT, client_copy) == new_app, 240, interval=3)  # fmt: skip
     for host in (NAME, f"{NAME}-ro"):
         wait_for(f"the new app password accepted through {host}",
                  lambda h=host: connect(namespace, h, "verify-full")["ok"], 240, interval=3)  # type: ignore[misc]  # fmt: skip

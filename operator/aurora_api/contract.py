@@ -247,6 +247,9 @@ class EnvStorage:
     LINGER_US: Final = "QUORUMDB_STORAGE_LINGER_US"
     # Completed segments kept locally after they are archived (the repair window), decimal; default 64.
     KEEP_SEGMENTS: Final = "QUORUMDB_STORAGE_KEEP_SEGMENTS"
+    # Set when the cluster serves TLS: the CA bundle the writer's certificate must chain to (libpq
+    # sslmode=verify-ca); a path that does not exist (a user's Secret without ca.crt) means sslmode=require.
+    WRITER_CA_FILE: Final = "QUORUMDB_STORAGE_WRITER_CA_FILE"
 
 
 # --- HTTP APIs (documents: ``aurora_api.reports``) ---------------------------------------------------

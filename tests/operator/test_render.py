@@ -119,6 +119,18 @@ def test_storage_nodes_env_lists_six_stable_addresses_in_ordinal_order() -> None
     assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container["env"])
 
 
+def test_storage_nodes_get_only_the_ca_of_the_tls_secret_to_check_the_writer_by() -> None:
+    pod = storage.stateful_set(factories.cluster(), SETTINGS, 0)["spec"]["template"]["spec"]
+    (tls,) = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert tls["secret"]["secretName"] == "demo-tls" and tls["secret"]["optional"] is True
+    assert tls["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]  # never the server's key
+    assert env_of(pod["containers"][0])[EnvStorage.WRITER_CA_FILE] == "/etc/quorumdb/tls/ca.crt"
+    plain_cluster = factories.cluster({"tls": {"enabled": False}})
+    plain = storage.stateful_set(plain_cluster, SETTINGS, 0)["spec"]["template"]
+    assert "tls" not in [v["name"] for v in plain["spec"]["volumes"]]
+    assert EnvStorage.WRITER_CA_FILE not in env_of(plain["spec"]["containers"][0])
+
+
 def test_storage_options_flow_into_claims() -> None:
     c = factories.cluster(FULL)
     sts = storage.stateful_set(c, SETTINGS, 0)

@@ -1,12 +1,14 @@
-"""Secrets reach processes as files: ``<VAR>_FILE`` values, and the storage node's libpq password file."""
+"""Secrets reach processes as files: ``<VAR>_FILE`` values, and the storage node's libpq password file;
+the node's libpq checks the writer by the cluster's CA."""
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
-from aurora_api import secretfiles
-from aurora_storage.node import config
+from aurora_api import contract, secretfiles
+from aurora_storage.node import config, housekeeping
 
 
 def test_a_value_comes_from_the_variable_else_from_the_file_it_names(tmp_path: Path) -> None:
@@ -49,3 +51,28 @@ def test_the_password_file_follows_a_rotated_password_and_is_left_alone_otherwis
     assert path.read_text() == "*:*:*:replicator:second-password\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not config.refresh_passfile(tmp_path / "secrets" / "absent", tmp_path / "data" / "other")
+
+
+def test_libpq_checks_the_writers_certificate_when_the_cluster_ca_is_mounted(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    env = {contract.EnvStorage.WRITER_CA_FILE: str(ca)}
+    # TLS on, CA not (yet) in the mount: encrypted only,
+    assert config.verify_writer(env) == str(ca) and env["PGSSLMODE"] == "require"
+    assert "PGSSLROOTCERT" not in env
+    # then the CA synced into the mount: the next connection checks the chain.
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    asyncio.run(_one_follow_pass(env, str(ca)))
+    assert env["PGSSLMODE"] == "verify-ca" and env["PGSSLROOTCERT"] == str(ca)
+    # TLS off, or a caller that chose its own mode (local processes): left alone.
+    assert config.verify_writer({}) is None
+    mine = {contract.EnvStorage.WRITER_CA_FILE: str(ca), "PGSSLMODE": "disable"}
+    assert config.verify_writer(mine) is None and mine["PGSSLMODE"] == "disable"
+
+
+async def _one_follow_pass(env: dict[str, str], ca_file: str) -> None:
+    task = asyncio.create_task(housekeeping.follow_writer_ca(env, ca_file, period=0.01))
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if env["PGSSLMODE"] == "verify-ca":
+            break
+    task.cancel()

@@ -69,6 +69,9 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
+    if c.spec.tls.enabled:
+        volumes.append(writer_ca_volume(c))
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.mounts(tls=True)[-1]]
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": c.spec.storage.volume_size}},
@@ -119,12 +122,26 @@ def writer_env(c: AuroraCluster) -> list[Manifest]:
 
     The default conninfo names the cluster endpoint and the replication account; the password comes from the
     mounted replication Secret through a libpq password file the node writes (``install_passfile``), so no
-    conninfo and no environment ever carries it.
+    conninfo and no environment ever carries it. With TLS, the file of the CA the writer's certificate must
+    chain to (``writer_ca_volume``).
     """
     user = accounts.USERNAMES[SecretsLayout.REPLICATION]
     conninfo = f"host={names.writer_service(c)}.{c.metadata.namespace}.svc port={contract.POSTGRES_PORT} "
     conninfo += f"user={user} dbname=postgres"
-    return [podspec.env(EnvStorage.WRITER_CONNINFO, conninfo)]
+    found = [podspec.env(EnvStorage.WRITER_CONNINFO, conninfo)]
+    if c.spec.tls.enabled:
+        found.append(podspec.env(EnvStorage.WRITER_CA_FILE, f"{contract.PATH_TLS_DIR}/{contract.TLS_CA}"))
+    return found
+
+
+def writer_ca_volume(c: AuroraCluster) -> Manifest:
+    """Only the CA of the cluster's TLS Secret (never its key): what the writer's certificate must chain to.
+
+    Optional, as a user's Secret may carry no ``ca.crt``: the node then only requires encryption
+    (``aurora_storage.node.config.verify_writer``)."""
+    item = {"key": contract.TLS_CA, "path": contract.TLS_CA}
+    secret = {"secretName": names.tls_secret(c), "items": [item], "optional": True, "defaultMode": 0o444}
+    return {"name": "tls", "secret": secret}
 
 
 def all_sets(c: AuroraCluster, settings: Settings) -> list[Manifest]:

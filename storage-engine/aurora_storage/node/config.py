@@ -186,6 +186,30 @@ def install_passfile(env: MutableMapping[str, str], data_dir: Path) -> Path | No
     return path
 
 
+def writer_tls(ca_file: str) -> dict[str, str]:
+    """libpq's environment for the connections to the writer (the WAL receiver, pg_receivewal, the probe).
+
+    Set through libpq's own variables rather than each conninfo, so a conninfo pushed with a term change
+    (``PUT /v1/term``) is held to the same rule. With the cluster's CA mounted: ``verify-ca`` (the writer
+    is reached at whatever name the operator or the writer chose, and the CA is the cluster's own, so it is
+    the chain, not the name, that identifies it, as for readers); without it (a user's Secret with no
+    ``ca.crt``, or not synced yet): ``require``, encrypted only.
+    """
+    if Path(ca_file).is_file():
+        return {"PGSSLMODE": "verify-ca", "PGSSLROOTCERT": ca_file}
+    return {"PGSSLMODE": "require"}
+
+
+def verify_writer(env: MutableMapping[str, str]) -> str | None:
+    """Apply ``writer_tls`` when the cluster serves TLS; returns the CA file to follow (``follow_writer_ca``),
+    or None when TLS is off or the caller set ``PGSSLMODE`` itself (local processes)."""
+    ca_file = env.get(contract.EnvStorage.WRITER_CA_FILE)
+    if not ca_file or env.get("PGSSLMODE"):
+        return None
+    env.update(writer_tls(ca_file))
+    return ca_file
+
+
 def secrets_account(env: Mapping[str, str]) -> Path:
     """Where the replication account's Secret is mounted."""
     return Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR) / SecretsLayout.REPLICATION

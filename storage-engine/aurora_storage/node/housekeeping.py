@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import aiohttp
@@ -153,3 +154,14 @@ async def follow_passfile(account: Path, passfile: Path, period: float = 5.0) ->
             await asyncio.to_thread(config.refresh_passfile, account, passfile)
         except OSError as err:
             log.warning("password file not refreshed: %s", err)
+
+
+async def follow_writer_ca(env: MutableMapping[str, str], ca_file: str, period: float = 5.0) -> None:
+    """Keep libpq's TLS settings for the writer equal to ``config.writer_tls``: a CA synced into the mount
+    after the node started turns ``require`` into ``verify-ca`` from the next connection on."""
+    while True:
+        await asyncio.sleep(period)
+        wanted = await asyncio.to_thread(config.writer_tls, ca_file)
+        if any(env.get(k) != v for k, v in wanted.items()):
+            env.update(wanted)
+            log.info("connections to the writer: sslmode=%s from the next one on", wanted["PGSSLMODE"])

@@ -32,7 +32,7 @@ from aurora_storage.node import (
 log = logging.getLogger(__name__)
 
 
-async def serve(cfg: config.NodeConfig, passfile: Path | None = None) -> None:
+async def serve(cfg: config.NodeConfig, passfile: Path | None = None, writer_ca: str | None = None) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     state_file = state.StateFile(cfg.data_dir / "state.json")
     rt = runtime.Runtime(
@@ -58,6 +58,9 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None) -> None:
     if passfile is not None:
         account = config.secrets_account(os.environ)
         tasks.append(asyncio.create_task(housekeeping.follow_passfile(account, passfile), name="passfile"))
+    if writer_ca is not None:
+        follow = housekeeping.follow_writer_ca(os.environ, writer_ca)
+        tasks.append(asyncio.create_task(follow, name="writer-ca"))
     # The S3 client takes a few hundred milliseconds to build (botocore's service models): not before the
     # API answers and the receiver may start, which a wiped node's repair waits for anyway.
     archive = None
@@ -93,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     cfg = config.from_args(argv)
     passfile = config.install_passfile(os.environ, cfg.data_dir)
-    asyncio.run(serve(cfg, passfile))
+    writer_ca = config.verify_writer(os.environ)
+    if writer_ca is not None:
+        log.info("connections to the writer: sslmode=%s", os.environ["PGSSLMODE"])
+    asyncio.run(serve(cfg, passfile, writer_ca))
 
 
 if __name__ == "__main__":

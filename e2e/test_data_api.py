@@ -2,15 +2,24 @@
 to the cluster's ``<name>-data-api`` Service, signed with the generated key): every parameter type, results
 with metadata and as JSON, a rolled-back transaction and a committed batch, an injection attempt stored as
 data, AWS-shaped errors for a wrong secret, an unknown cluster and a malformed body (the service stays up),
-the 45 s statement timeout, and an idle transaction's expiry."""
+the 45 s statement timeout, and an idle transaction's expiry.
+
+It is served over HTTPS: the handshake through the port-forward is verified by the Service's name with the
+CA the cluster publishes (and fails with another CA; plain HTTP gets no answer). boto3 itself then skips
+verification, as it can only check the name it connects to, here ``127.0.0.1``."""
 
 from __future__ import annotations
 
 import base64
+import datetime
+import http.client
 import json
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +27,8 @@ import aurora
 import boto3  # type: ignore[import-untyped]
 import botocore.config  # type: ignore[import-untyped]
 import pytest
+import urllib3
+from aurora_operator import certs
 from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
@@ -42,14 +53,18 @@ def rds(namespace: Kubectl) -> Iterator[Fixture]:
     manifest["spec"]["dataApi"] = {"transactionIdleSeconds": IDLE_SECONDS}
     namespace.apply([manifest])
     st = aurora.wait_ready(namespace, NAME)
-    assert st["endpoints"]["dataApi"] == f"http://{NAME}-data-api.{namespace.namespace}.svc:8080"
+    service = f"{NAME}-data-api.{namespace.namespace}.svc"
+    assert st["endpoints"]["dataApi"] == f"https://{service}:8080"
     namespace.run("rollout", "status", f"deployment/{NAME}-data-api", "--timeout=120s")
     data = namespace.get_json("secret", st["secrets"]["dataApiKeys"])["data"]
     key = (base64.b64decode(data["accessKeyId"]).decode(), base64.b64decode(data["secretAccessKey"]).decode())
     forward = PortForward(namespace, f"svc/{NAME}-data-api", 8080)
+    published = namespace.get_json("configmap", f"{NAME}-ca")["data"]["ca.crt"]
+    check_https(forward, service, published)
+    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
     client = boto3.client(
-        "rds-data", endpoint_url=forward.ensure(), region_name="us-east-1", aws_access_key_id=key[0],
-        aws_secret_access_key=key[1],
+        "rds-data", endpoint_url=https(forward), region_name="us-east-1", aws_access_key_id=key[0],
+        aws_secret_access_key=key[1], verify=False,
         config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=90),
     )  # fmt: skip
     try:
@@ -111,7 +126,7 @@ def test_data_api_with_boto3_types_transactions_errors_and_timeouts(rds: Fixture
         client.execute_statement(resourceArn=ARN, secretArn=superuser, sql="SELECT 1")
     with pytest.raises(client.exceptions.NotFoundException):
         client.execute_statement(resourceArn=ARN.replace(NAME, "nope"), secretArn=SECRET, sql="SELECT 1")
-    status, error_type = raw_call(forward.ensure(), key, b'{"resourceArn": ')
+    status, error_type = raw_call(https(forward), key, b'{"resourceArn": ')
     assert (status, error_type) == (400, "BadRequestException")
     assert run("SELECT 1")["records"] == [[{"longValue": 1}]]
     # a statement past 45 s is stopped with StatementTimeoutException,
@@ -129,6 +144,31 @@ def test_data_api_with_boto3_types_transactions_errors_and_timeouts(rds: Fixture
     print(f"\ndata api: all calls answered as AWS would; statement timeout after {waited:.1f}s")
 
 
+def https(forward: PortForward) -> str:
+    return forward.ensure().replace("http://", "https://")
+
+
+def check_https(forward: PortForward, service: str, ca: str) -> None:
+    """verify-full by the Service's name with the published CA; another CA refused; plain HTTP unanswered."""
+    port = int(forward.ensure().rsplit(":", 1)[1])
+
+    def handshake(cadata: str) -> None:
+        context = ssl.create_default_context(cadata=cadata)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=service) as tls,
+        ):
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+    handshake(ca)
+    other = certs.issue_ca("another-ca", datetime.datetime.now(datetime.UTC)).cert.decode()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(other)
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    print(f"\ndata api: HTTPS verified as {service} with the published CA; another CA and plain HTTP refused")
+
+
 def raw_call(endpoint: str, key: tuple[str, str], body: bytes) -> tuple[int, str]:
     """A correctly signed request with a malformed body (boto3 cannot send one)."""
     request = AWSRequest(method="POST", url=f"{endpoint}/Execute", data=body,
@@ -137,7 +177,7 @@ def raw_call(endpoint: str, key: tuple[str, str], body: bytes) -> tuple[int, str
     prepared = request.prepare()
     req = urllib.request.Request(prepared.url, data=body, headers=dict(prepared.headers), method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=10) as response:
+        with urllib.request.urlopen(req, timeout=10, context=ssl._create_unverified_context()) as response:
             return response.status, ""
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get("x-amzn-ErrorType", "")

@@ -163,6 +163,8 @@ class EnvDataApi:
     DATABASE_PORT: Final = "QUORUMDB_DATA_API_DATABASE_PORT"
     # The cluster CA (``TLS_CA`` file): with it the Data API connects with sslmode=verify-full.
     DATABASE_CA_FILE: Final = "QUORUMDB_DATA_API_DATABASE_CA_FILE"
+    # Directory with ``TLS_CERT`` and ``TLS_KEY``: serve HTTPS with them (followed as they are renewed).
+    TLS_DIR: Final = "QUORUMDB_DATA_API_TLS_DIR"
     KEYS_DIR: Final = "QUORUMDB_DATA_API_KEYS_DIR"
     SECRETS_DIR: Final = "QUORUMDB_DATA_API_SECRETS_DIR"
     TRANSACTION_IDLE_SECONDS: Final = "QUORUMDB_DATA_API_TRANSACTION_IDLE_SECONDS"

@@ -10,12 +10,15 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 from aurora_api import contract
 
+from aurora_data_api import tls
 from aurora_data_api.service import Config, DataApi, app
 
 log = logging.getLogger("aurora_data_api")
@@ -39,7 +42,30 @@ def config(env: dict[str, str]) -> Config:
         secrets_dir=Path(env.get(E.SECRETS_DIR) or contract.PATH_DATA_API_SECRETS),
         idle_seconds=float(env.get(E.TRANSACTION_IDLE_SECONDS) or 180),
         ca_file=Path(env[E.DATABASE_CA_FILE]) if env.get(E.DATABASE_CA_FILE) else None,
+        tls_dir=Path(env[E.TLS_DIR]) if env.get(E.TLS_DIR) else None,
     )
+
+
+async def run(
+    cfg: Config, listen: str | None, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None
+) -> None:
+    """Serve until ``stop`` is set: HTTPS with the mounted certificate when ``cfg.tls_dir`` is set."""
+    served = tls.load(cfg.tls_dir) if cfg.tls_dir is not None else None
+    api = DataApi(cfg)
+    runner = web.AppRunner(app(api), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, listen, port, ssl_context=served.front if served else None).start()
+    scheme = "https" if served else "http"
+    log.info("Data API for cluster %s: %s on port %d (database %s:%d)", cfg.cluster, scheme, port, cfg.host,
+             cfg.port)  # fmt: skip
+    follower = asyncio.create_task(tls.follow(served)) if served else None
+    if ready is not None:
+        ready()
+    await api.expire(stop)
+    if follower is not None:
+        follower.cancel()
+    await api.close()
+    await runner.cleanup()
 
 
 async def serve(cfg: Config, listen: str | None, port: int) -> None:
@@ -47,14 +73,7 @@ async def serve(cfg: Config, listen: str | None, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    api = DataApi(cfg)
-    runner = web.AppRunner(app(api), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, listen, port).start()
-    log.info("Data API for cluster %s on port %d (database %s:%d)", cfg.cluster, port, cfg.host, cfg.port)
-    await api.expire(stop)
-    await api.close()
-    await runner.cleanup()
+    await run(cfg, listen, port, stop)
 
 
 def main() -> None:
@@ -65,7 +84,11 @@ def main() -> None:
         log.error("fatal: configuration: %s", err)
         sys.exit(EXIT_CONFIG)
     port = int(os.environ.get(E.PORT) or contract.DATA_API_PORT)
-    asyncio.run(serve(cfg, os.environ.get(E.LISTEN) or None, port))
+    try:
+        asyncio.run(serve(cfg, os.environ.get(E.LISTEN) or None, port))
+    except (OSError, ssl.SSLError) as err:  # the mounted certificate missing or not loading
+        log.error("fatal: TLS: %s", err)
+        sys.exit(EXIT_CONFIG)
 
 
 if __name__ == "__main__":

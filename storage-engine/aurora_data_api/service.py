@@ -50,6 +50,8 @@ class Config:
     statement_timeout: float = wire.STATEMENT_TIMEOUT_SECONDS
     ca_file: Path | None = None
     """The cluster CA: connect with ``sslmode=verify-full`` (None: libpq's default, ``prefer``)."""
+    tls_dir: Path | None = None
+    """The certificate and key to serve HTTPS with (``aurora_data_api.tls``); None: plain HTTP."""
 
 
 @dataclass

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from aiohttp import web
-from aurora_data_api.service import Config, DataApi, app
+from aurora_data_api.main import run
+from aurora_data_api.service import Config
 
 from tests.fixtures import availability
 
@@ -38,37 +38,29 @@ def local_config(host: str, port: int, root: Path, user: str) -> Config:
 
 @contextlib.contextmanager
 def running(config: Config) -> Iterator[str]:
-    """Serve ``config`` until the block ends; yields the endpoint URL."""
+    """Serve ``config`` until the block ends (``aurora_data_api.main.run``); yields the endpoint URL."""
     port = availability.free_port()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     ready = threading.Event()
-    api = DataApi(config)
-
-    async def main() -> None:
-        runner = web.AppRunner(app(api), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        ready.set()
-        await api.expire(stop)
-        await api.close()
-        await runner.cleanup()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(run(config, "127.0.0.1", port, stop, ready.set),), daemon=True
+    )
     thread.start()
     assert ready.wait(10)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if config.tls_dir else 'http'}://127.0.0.1:{port}"
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
 
 
-def client(endpoint: str, key: str = KEY, secret: str = SECRET_KEY) -> object:
+def client(endpoint: str, key: str = KEY, secret: str = SECRET_KEY, verify: str | None = None) -> object:
     import boto3  # type: ignore[import-untyped]
     import botocore.config  # type: ignore[import-untyped]
 
     return boto3.client(
         "rds-data", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key,
         aws_secret_access_key=secret, config=botocore.config.Config(retries={"max_attempts": 1}),
+        verify=verify,
     )  # fmt: skip

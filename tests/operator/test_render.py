@@ -323,10 +323,19 @@ def test_the_data_api_mounts_only_the_listed_secrets_and_its_key_is_created_once
     deployment = data_api.deployment(c, Settings())
     pod = deployment["spec"]["template"]["spec"]
     mounted = sorted(v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v)
-    assert mounted == ["demo-app", "demo-data-api-keys", "reporting"]
-    # and the published CA only (no key): it connects with verify-full,
+    assert mounted == ["demo-app", "demo-data-api-keys", "demo-tls", "reporting"]
+    # the published CA (no key): it connects with verify-full,
     assert [v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v] == ["demo-ca"]
     assert env_of(pod["containers"][0])[EnvDataApi.DATABASE_CA_FILE] == "/etc/quorumdb/cluster-ca/ca.crt"
+    # and it serves HTTPS with the cluster's certificate, which names its Service,
+    assert env_of(pod["containers"][0])[EnvDataApi.TLS_DIR] == "/etc/quorumdb/tls"
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert data_api.url(c) == "https://demo-data-api.db.svc:8080"
+    assert "demo-data-api.db.svc" in names.tls_dns_names(c, "cluster.local")
+    plain = factories.cluster({"dataApi": {}, "tls": {"enabled": False}})
+    assert data_api.url(plain) == "http://demo-data-api.db.svc:8080"
+    (plain_container,) = data_api.deployment(plain, Settings())["spec"]["template"]["spec"]["containers"]
+    assert "scheme" not in plain_container["readinessProbe"]["httpGet"]
     assert pod["automountServiceAccountToken"] is False  # no Kubernetes credentials in the Data API
     assert data_api.allowed_secrets(factories.cluster({"dataApi": {}})) == ["demo-app"]
     assert not data_api.wanted(factories.cluster({"dataApi": {"enabled": False}}))

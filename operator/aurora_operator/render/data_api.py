@@ -6,7 +6,9 @@ cluster's owner listed (``spec.dataApi.secrets``): naming any other is refused (
 They are mounted as optional, so one listed but missing fails only the calls that name it (and is flagged
 in the condition ``SecretsAvailable``), not the whole service.
 The callers' access key is generated once into ``<cluster>-data-api-keys`` (never re-rendered), like the
-database passwords; the caller signs requests with it (SigV4), as boto3 does with AWS keys.
+database passwords; the caller signs requests with it (SigV4), as boto3 does with AWS keys. With TLS on
+(the default) it serves HTTPS with the cluster's certificate, which names its Service, so callers verify it
+like the database endpoints, with the published CA.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
         for i, name in enumerate(allowed)
     ]
     tls_env = []
+    https = c.spec.tls.enabled
+    if https:  # served with the cluster's certificate, which names this Service too
+        mounts.append({"name": "tls", "mountPath": contract.PATH_TLS_DIR, "readOnly": True})
+        volumes.append({"name": "tls", "secret": {"secretName": names.tls_secret(c), "defaultMode": 0o440}})
+        tls_env.append(podspec.env(EnvDataApi.TLS_DIR, contract.PATH_TLS_DIR))
     if c.spec.tls.enabled and not c.spec.tls.secret_name:  # the operator's CA is published: verify by it
         mounts.append({"name": "cluster-ca", "mountPath": contract.PATH_CLUSTER_CA_DIR, "readOnly": True})
         volumes.append({"name": "cluster-ca", "configMap": {"name": names.ca_config_map(c)}})
@@ -95,9 +102,9 @@ def deployment(c: AuroraCluster, settings: Settings) -> Manifest:
             podspec.env(EnvDataApi.TRANSACTION_IDLE_SECONDS, str(c.spec.data_api.transaction_idle_seconds)),
             *tls_env,
         ],
-        "ports": [{"name": "http", "containerPort": contract.DATA_API_PORT}],
-        "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2),
-        "livenessProbe": podspec.http_probe("/healthz", "http", period=10, failures=3),
+        "ports": [{"name": port_name(c), "containerPort": contract.DATA_API_PORT}],
+        "readinessProbe": podspec.http_probe("/healthz", port_name(c), period=2, failures=2, https=https),
+        "livenessProbe": podspec.http_probe("/healthz", port_name(c), period=10, failures=3, https=https),
         "volumeMounts": mounts,
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
@@ -114,10 +121,15 @@ def service(c: AuroraCluster) -> Manifest:
         "spec": {
             "type": "ClusterIP",
             "selector": meta.selector(c, COMPONENT_DATA_API),
-            "ports": [{"name": "http", "port": contract.DATA_API_PORT, "targetPort": "http"}],
+            "ports": [{"name": port_name(c), "port": contract.DATA_API_PORT, "targetPort": port_name(c)}],
         },
     }
 
 
+def port_name(c: AuroraCluster) -> str:
+    return "https" if c.spec.tls.enabled else "http"
+
+
 def url(c: AuroraCluster) -> str:
-    return f"http://{names.data_api(c)}.{c.metadata.namespace}.svc:{contract.DATA_API_PORT}"
+    """Where callers reach it: over HTTPS whenever the cluster serves TLS (verified with the published CA)."""
+    return f"{port_name(c)}://{names.data_api(c)}.{c.metadata.namespace}.svc:{contract.DATA_API_PORT}"

@@ -142,10 +142,10 @@ fit), so adding a reader does not re-issue it; an instance beyond them does."""
 
 
 def tls_dns_names(c: AuroraCluster, cluster_domain: str, ordinals: Iterable[int] = ()) -> list[str]:
-    """Every name a client may reach PostgreSQL at: cluster, reader and instance endpoints, in each of the
-    forms a namespace's DNS search path allows."""
+    """Every name a client may reach PostgreSQL at (cluster, reader and instance endpoints) or the Data API
+    at, in each of the forms a namespace's DNS search path allows."""
     ns = c.metadata.namespace
-    services = [writer_service(c), reader_service(c)]
+    services = [writer_service(c), reader_service(c), data_api(c)]
     services += [instance(c, o) for o in sorted(set(range(TLS_NAMED_ORDINALS)) | set(ordinals))]
     return [n for s in services for n in (s, f"{s}.{ns}", f"{s}.{ns}.svc", f"{s}.{ns}.svc.{cluster_domain}")]
 

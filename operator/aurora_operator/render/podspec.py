@@ -238,9 +238,10 @@ def mounts(*, config: bool = False, tls: bool = False) -> list[Manifest]:
     return found
 
 
-def http_probe(path: str, port: str, *, period: int, failures: int) -> Manifest:
+def http_probe(path: str, port: str, *, period: int, failures: int, https: bool = False) -> Manifest:
+    """The kubelet's probe (over HTTPS it checks no certificate: it asks whether the server answers)."""
     return {
-        "httpGet": {"path": path, "port": port},
+        "httpGet": {"path": path, "port": port, **({"scheme": "HTTPS"} if https else {})},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": min(2, period),

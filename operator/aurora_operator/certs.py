@@ -147,3 +147,69 @@ def renewal_reason(
     if missing:
         return f"it does not name {', '.join(missing[:3])}" + (" and others" if len(missing) > 3 else "")
     return None
+
+
+EXPIRY_WARNING = datetime.timedelta(days=14)
+"""A certificate the operator does not renew (``spec.tls.secretName``) is flagged this long before its end."""
+
+
+def defects(
+    cert_pem: bytes | None, key_pem: bytes | None, ca_pem: bytes | None, now: datetime.datetime
+) -> list[str]:
+    """What would make a user's server certificate fail (empty: usable): unreadable, a key that is not its
+    own, outside its validity (or within ``EXPIRY_WARNING`` of its end), not signed by the ``ca.crt`` given
+    with it. PostgreSQL would refuse to start with the first ones, and clients to verify the last; saying so
+    before a pod restarts on it is the point."""
+    if not cert_pem:
+        return ["tls.crt is missing"]
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return ["tls.crt is not a PEM certificate"]
+    found = []
+    try:
+        key = serialization.load_pem_private_key(key_pem or b"", password=None)
+    except (ValueError, TypeError):
+        found.append("tls.key is missing, encrypted or not a PEM private key")
+    else:
+        if key.public_key() != cert.public_key():
+            found.append("tls.key is not the private key of tls.crt")
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now < start:
+        found.append(f"tls.crt is not valid before {start.isoformat()}")
+    elif now >= end:
+        found.append(f"tls.crt expired at {end.isoformat()}")
+    elif now >= end - EXPIRY_WARNING:
+        found.append(f"tls.crt expires at {end.isoformat()} and is not renewed by the operator")
+    if ca_pem:
+        try:
+            ca = x509.load_pem_x509_certificate(ca_pem)
+        except ValueError:
+            found.append("ca.crt is not a PEM certificate")
+        else:
+            if not _chains_to(x509.load_pem_x509_certificates(cert_pem), ca):
+                found.append(
+                    "tls.crt was not signed by the ca.crt given with it (nor through the chain in tls.crt)"
+                )
+    return found
+
+
+def _signed(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _chains_to(chain: Sequence[x509.Certificate], ca: x509.Certificate) -> bool:
+    """The leaf (first) reaches ``ca`` through the intermediates that follow it in the same file."""
+    current = chain[0]
+    for _ in range(len(chain)):
+        if _signed(current, ca):
+            return True
+        parent = next((c for c in chain[1:] if c != current and _signed(current, c)), None)
+        if parent is None:
+            return False
+        current = parent
+    return False

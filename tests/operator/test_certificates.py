@@ -6,10 +6,11 @@ import datetime
 
 from aurora_api.contract import TLS_CA, TLS_CERT, TLS_KEY
 from aurora_operator import certs
-from aurora_operator.reconcile import certificates
+from aurora_operator.reconcile import certificates, checks
 from aurora_operator.reconcile.observed import Observed
 from aurora_operator.render import names
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.operator import factories
 
@@ -74,3 +75,63 @@ def test_nothing_is_issued_with_tls_off_or_a_certificate_of_the_users() -> None:
     assert off == certificates.Issued([], None)
     assert certificates.plan(given, Observed(), "cluster.local", (0,), NOW) == certificates.Issued([], None)
     assert names.tls_secret(given) == "mine"
+
+
+def test_a_users_certificate_is_checked_as_postgresql_and_its_clients_will() -> None:
+    ca = certs.issue_ca("user-ca", NOW)
+    good = certs.issue_server(ca, ["db.example.com"], NOW)
+    other = certs.issue_server(certs.issue_ca("another", NOW), ["db.example.com"], NOW)
+    assert certs.defects(good.cert, good.key, ca.cert, NOW) == []
+    assert certs.defects(good.cert, good.key, None, NOW) == []  # no CA given: nothing to check it by
+    assert certs.defects(b"garbage", good.key, None, NOW) == ["tls.crt is not a PEM certificate"]
+    assert certs.defects(good.cert, other.key, ca.cert, NOW) == ["tls.key is not the private key of tls.crt"]
+    no_key = certs.defects(good.cert, b"", None, NOW)
+    assert no_key == ["tls.key is missing, encrypted or not a PEM private key"]
+    assert certs.defects(other.cert, other.key, ca.cert, NOW) == [
+        "tls.crt was not signed by the ca.crt given with it (nor through the chain in tls.crt)"
+    ]
+    assert certs.defects(good.cert, good.key, b"not a cert", NOW) == ["ca.crt is not a PEM certificate"]
+    later = NOW + datetime.timedelta(days=certs.SERVER_DAYS + 1)
+    assert certs.defects(good.cert, good.key, ca.cert, later)[0].startswith("tls.crt expired at ")
+    soon = NOW + datetime.timedelta(days=certs.SERVER_DAYS - 3)
+    assert "is not renewed by the operator" in certs.defects(good.cert, good.key, ca.cert, soon)[0]
+
+
+def test_a_chain_through_an_intermediate_in_tls_crt_reaches_the_given_ca() -> None:
+    root = certs.issue_ca("root", NOW)
+    # An intermediate: a CA certificate signed by the root (re-signed here with the root's key).
+    inter_pair = certs.issue_ca("intermediate", NOW)
+    inter = x509.load_pem_x509_certificate(inter_pair.cert)
+    root_cert = x509.load_pem_x509_certificate(root.cert)
+    root_key = serialization.load_pem_private_key(root.key, password=None)
+    resigned = (
+        x509.CertificateBuilder().subject_name(inter.subject).issuer_name(root_cert.subject)
+        .public_key(inter.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(inter.not_valid_before_utc).not_valid_after(inter.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root_key, hashes.SHA256())  # type: ignore[arg-type]
+    )  # fmt: skip
+    inter_pem = resigned.public_bytes(serialization.Encoding.PEM)
+    leaf = certs.issue_server(certs.Pair(inter_pem, inter_pair.key), ["db.example.com"], NOW)
+    assert certs.defects(leaf.cert + inter_pem, leaf.key, root.cert, NOW) == []
+    assert certs.defects(leaf.cert, leaf.key, root.cert, NOW) != []  # without the intermediate: no path
+
+
+def test_a_bad_user_certificate_is_a_finding_naming_the_secret_and_the_defect() -> None:
+    c = factories.cluster({"tls": {"secretName": "my-tls"}})
+    ca = certs.issue_ca("user-ca", NOW)
+    good = certs.issue_server(ca, ["db.example.com"], NOW)
+    wrong_key = certs.issue_server(ca, ["db.example.com"], NOW).key
+    ok = Observed(certificates={"my-tls": {TLS_CERT: good.cert, TLS_KEY: good.key, TLS_CA: ca.cert}})
+    assert checks.certificate(c, ok, NOW) == []
+    bad = Observed(certificates={"my-tls": {TLS_CERT: good.cert, TLS_KEY: wrong_key}})
+    (finding,) = checks.certificate(c, bad, NOW)
+    assert finding.condition == "CertificateValid" and finding.reason == "CertificateUnusable"
+    said = "Secret 'my-tls' (spec.tls.secretName): tls.key is not the private key of tls.crt"
+    assert said in finding.message
+    assert wrong_key.decode() not in finding.message and "PRIVATE KEY" not in finding.message
+    expiring = checks.certificate(c, ok, NOW + datetime.timedelta(days=certs.SERVER_DAYS - 3))
+    assert [f.reason for f in expiring] == ["CertificateExpiring"]
+    # the operator's own certificate is renewed, not checked here; a missing Secret is another finding.
+    assert checks.certificate(factories.cluster(), bad, NOW) == []
+    assert checks.certificate(c, Observed(), NOW) == []

@@ -59,7 +59,7 @@ def run(
 ) -> tuple[Any, list[report.Event]]:
     decided = plan.plan(c, Settings(), observed, lambda: "pw")
     decision = failover.decide(c, observed, NOW)
-    findings = checks.all_findings(c, observed)
+    findings = checks.all_findings(c, observed, NOW)
     return report.report(c, observed, decided, decision, findings, errors or [], NOW)
 
 
@@ -133,7 +133,7 @@ def test_transition_time_kept_while_status_unchanged() -> None:
     first, _ = run(c, world(c))
     later = factories.cluster(status=first.model_dump(by_alias=True, mode="json"))
     decided = plan.plan(later, Settings(), world(later), lambda: "pw")
-    findings = checks.all_findings(later, world(later))
+    findings = checks.all_findings(later, world(later), NOW)
     decision = failover.decide(later, world(later), NOW)
     second, events = report.report(
         later, world(later), decided, decision, findings, [], NOW + datetime.timedelta(minutes=5)

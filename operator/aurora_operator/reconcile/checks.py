@@ -7,10 +7,13 @@ being applied, and the condition tells the user exactly which label or Secret to
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 from aurora_api import capacity
+from aurora_api.contract import TLS_CA, TLS_CERT, TLS_KEY
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
+from .. import certs
 from ..render import names
 from .observed import Observed
 
@@ -25,6 +28,7 @@ class Finding:
 ZONES = "ZonesAvailable"
 SECRETS = "SecretsAvailable"
 CAPACITY = "CapacitySupported"
+CERTIFICATE = "CertificateValid"
 
 
 def zones(c: AuroraCluster, observed: Observed) -> list[Finding]:
@@ -137,5 +141,32 @@ def capacity_range(c: AuroraCluster, observed: Observed) -> list[Finding]:
     return found
 
 
-def all_findings(c: AuroraCluster, observed: Observed) -> list[Finding]:
-    return zones(c, observed) + secrets(c, observed) + capacity_range(c, observed)
+def certificate(c: AuroraCluster, observed: Observed, now: datetime.datetime) -> list[Finding]:
+    """The user's certificate (``spec.tls.secretName``), checked as PostgreSQL and its clients will: found
+    before an instance restarts on it, not after (a missing Secret is ``secrets``' finding)."""
+    name = c.spec.tls.secret_name
+    if not c.spec.tls.enabled or not name or name not in observed.certificates:
+        return []
+    data = observed.certificates[name]
+    problems = certs.defects(data.get(TLS_CERT), data.get(TLS_KEY), data.get(TLS_CA), now)
+    if not problems:
+        return []
+    expiring = all("is not renewed by the operator" in p for p in problems)
+    consequence = (
+        "renew it: instances started after it expires cannot serve TLS"
+        if expiring
+        else "PostgreSQL cannot serve it: an instance that restarts now stays down until it is fixed "
+        "(running ones keep the certificate they loaded)"
+    )
+    return [
+        Finding(
+            CERTIFICATE,
+            "CertificateExpiring" if expiring else "CertificateUnusable",
+            f"Secret {name!r} (spec.tls.secretName): {'; '.join(problems)}: {consequence}",
+        )
+    ]
+
+
+def all_findings(c: AuroraCluster, observed: Observed, now: datetime.datetime) -> list[Finding]:
+    findings = zones(c, observed) + secrets(c, observed) + capacity_range(c, observed)
+    return findings + certificate(c, observed, now)

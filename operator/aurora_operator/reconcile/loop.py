@@ -157,7 +157,7 @@ async def reconcile(
     roll_said = await _roll(kube, c, roll, errors)
     done = [a for a in done if not (isinstance(a, plan.Apply) and a.resync)]
     seeded = await terms.seed(storage, c, observed) if storage is not None else []
-    findings = checks.all_findings(c, observed)
+    findings = checks.all_findings(c, observed, precise)
     status, reported = report.report(c, observed, decided, decision, findings, errors, stamp)
     held, held_cond, roll_events = maintenance.status_of(c, roll, precise)
     params_cond, params_events = _parameters_condition(c, refused)

@@ -20,13 +20,13 @@ from ..render import data_api, names
 from ..render.storage import ZONE_INDEX_LABEL
 from . import autoscale, conditions, pause
 from .backups import CONDITION as BACKUP_CONDITION
-from .checks import CAPACITY, SECRETS, ZONES, Finding
+from .checks import CAPACITY, CERTIFICATE, SECRETS, ZONES, Finding
 from .failover import Decision
 from .observed import Manifest, Observed, pod_ready
 from .plan import Plan
 from .restore import CONDITION as RESTORE_CONDITION
 
-PROBLEMS = frozenset({ZONES, SECRETS, CAPACITY, "Reconciled"})
+PROBLEMS = frozenset({ZONES, SECRETS, CAPACITY, CERTIFICATE, "Reconciled"})
 """Condition types whose failure is a user-fixable problem rather than progress."""
 
 
@@ -194,6 +194,8 @@ def _conditions(
     ]
     if c.spec.instances.serverless is not None:
         checked.append((CAPACITY, "InRange", "the capacity range fits the nodes"))
+    if c.spec.tls.enabled and c.spec.tls.secret_name:
+        checked.append((CERTIFICATE, "Usable", f"the certificate in {c.spec.tls.secret_name!r} is usable"))
     for kind, ok_reason, ok_message in checked:
         bad = [f for f in findings if f.condition == kind]
         if bad:

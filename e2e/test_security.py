@@ -33,7 +33,7 @@ PROBE = """
 import json, sys, httpx
 method, url, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 try:
-    r = httpx.request(method, url, json=body, timeout=5)
+    r = httpx.request(method, url, json=body, timeout=5, verify=False)  # a stranger trusts anything
     print(json.dumps({"status": r.status_code, "body": r.text[:2000]}))
 except httpx.TransportError as err:  # not reached (a NetworkPolicy drops it): status 0
     print(json.dumps({"status": 0, "body": repr(err)}))
@@ -139,7 +139,7 @@ def test_network_policy_token_login_and_control_token_on_one_cluster(namespace: 
     namespace.run("wait", "--for=condition=Ready", "pod/intruder", "--timeout=120s")
     writer, term = st["writer"], st["term"]
     reader = next(i["name"] for i in st["instances"] if i["name"] != writer)
-    node = f"http://{NAME}-storage-0-0.{NAME}-storage.{ns}.svc.cluster.local:7000"
+    node = f"https://{NAME}-storage-0-0.{NAME}-storage.{ns}.svc.cluster.local:7000"
     network_policy_admits_only_allowed_clients_and_keeps_control_ports_private(namespace, reader, node)
     token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmapped_tokens(
         namespace, audience
@@ -157,7 +157,7 @@ def network_policy_admits_only_allowed_clients_and_keeps_control_ports_private(
     namespace.run("label", "pod", "intruder", "app=shop", "--overwrite")
     wait_for("the labelled pod let in", lambda: reaches_postgresql(namespace, NAME), 60, interval=2)
     # and even allowed, it cannot reach an instance manager's or a storage node's control port.
-    for url in (f"http://{reader}:8008/v1/status", f"{node}/v1/term"):
+    for url in (f"https://{reader}:8008/v1/status", f"{node}/v1/term"):
         status, body = call(namespace, "GET", url)
         assert status == 0, (url, status, body)
 
@@ -208,14 +208,18 @@ def control_endpoints_refuse_callers_without_the_token(
 ) -> None:
     # When the pod carries the cluster's own label, the policies let it through to the control ports
     # (the operator ignores a labelled pod that is neither an instance nor a storage node):
-    status_url = f"http://{reader}:8008/v1/status"
+    status_url = f"https://{reader}:8008/v1/status"
     namespace.run("label", "pod", "intruder", f"{contract.LABEL_CLUSTER}={NAME}", "--overwrite")
     wait_for("the pod with the cluster's label reaching the control port",
              lambda: call(namespace, "GET", status_url)[0] == 200, 60, interval=2)  # fmt: skip
     status, body = call(namespace, "GET", f"{node}/v1/term")
     assert status == 200 and json.loads(body)["term"] == term
+    # they speak HTTPS only (plain HTTP gets no answer), with a certificate of the cluster's CA,
+    for url in (status_url, f"{node}/v1/term"):
+        assert call(namespace, "GET", url.replace("https://", "http://"))[0] == 0, url
+    assert verified_by_cluster_ca(namespace, status_url) and verified_by_cluster_ca(namespace, node)
     # it asks the reader to promote itself and a storage node to take a higher term, without the token:
-    assert call(namespace, "POST", f"http://{reader}:8008/v1/promote", {"term": term + 10})[0] == 401
+    assert call(namespace, "POST", f"https://{reader}:8008/v1/promote", {"term": term + 10})[0] == 401
     assert call(namespace, "PUT", f"{node}/v1/term", {"term": term + 10})[0] == 401
     # both are refused and nothing changed: same writer, same term, the storage node at the old term.
     after = aurora.wait_ready(namespace, NAME)
@@ -223,6 +227,22 @@ def control_endpoints_refuse_callers_without_the_token(
     assert aurora.instance_status(after, reader)["role"] == "reader"
     assert json.loads(call(namespace, "GET", f"{node}/v1/term")[1])["term"] == term
     namespace.run("label", "pod", "intruder", f"{contract.LABEL_CLUSTER}-")
+
+
+CHAIN = """
+import socket, ssl, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+context = ssl.create_default_context(cafile="/etc/cluster-ca/ca.crt")
+context.check_hostname = False  # reached by address: the chain to the cluster's CA is the check
+with socket.create_connection((u.hostname, u.port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+    print(tls.version())
+"""
+
+
+def verified_by_cluster_ca(ns: Kubectl, url: str) -> bool:
+    """The endpoint's certificate chains to the CA the cluster publishes (the cluster's own)."""
+    out = ns.run("exec", "intruder", "--", PYTHON, "-c", CHAIN, url, check=False)
+    return out.strip().endswith(("TLSv1.2", "TLSv1.3"))
 
 
 def control_tokens(ns: Kubectl) -> dict[str, str]:

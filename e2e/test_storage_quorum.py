@@ -151,10 +151,18 @@ def replaced(ns: Kubectl, pod: str, old_uid: str, old_claim: str) -> bool:
     return aurora.pod_uid(ns, pod) != old_uid and claim != old_claim
 
 
+STATUS = """
+import ssl, urllib.request
+context = ssl.create_default_context(cafile="/etc/quorumdb/control-tls/ca.crt")
+context.check_hostname = False
+print(urllib.request.urlopen("https://127.0.0.1:7000/v1/status", context=context).read().decode())
+"""
+"""A storage node's own status, from inside its pod (HTTPS, verified by the cluster's CA it mounts)."""
+
+
 def rebuilt(ns: Kubectl, pod: str, reports: list[dict[str, Any]]) -> bool:
     """The storage node in ``pod`` reports a finished repair and streams; its report goes to ``reports``."""
-    out = ns.exec(pod, "python3", "-c", "import urllib.request;print(urllib.request.urlopen("
-                  "'http://127.0.0.1:7000/v1/status').read().decode())", check=False)  # fmt: skip
+    out = ns.exec(pod, "python3", "-c", STATUS, check=False)
     try:
         report: dict[str, Any] = json.loads(out)
     except ValueError:

@@ -50,6 +50,7 @@ ANNOTATION_ROTATE_CONTROL_TOKEN: Final = "quorumdb.io/rotate-control-token"  # o
 ANNOTATION_PREVIOUS_TOKEN_UNTIL: Final = "quorumdb.io/previous-token-until"  # on <cluster>-control: RFC 3339
 ANNOTATION_APPLY_NOW: Final = "quorumdb.io/apply-pending-maintenance"  # on an AuroraCluster: roll now
 ANNOTATION_TARGET_ACU: Final = "quorumdb.io/target-acu"  # serverless instance pod: the autoscaler's target
+ANNOTATION_CONTROL_SCHEME: Final = "quorumdb.io/control-scheme"  # instance/storage pod: "https" or absent
 ANNOTATION_TERM: Final = "quorumdb.io/term"  # writer term the operator last set on an instance pod
 COMPONENT_STORAGE: Final = "storage"
 COMPONENT_INSTANCE: Final = "instance"
@@ -62,6 +63,7 @@ PATH_SECRETS_DIR: Final = "/etc/quorumdb/secrets"
 PATH_CONFIG_DIR: Final = "/etc/quorumdb/config"
 PATH_PODINFO_DIR: Final = "/etc/quorumdb/podinfo"
 PATH_TLS_DIR: Final = "/etc/quorumdb/tls"
+PATH_CONTROL_TLS_DIR: Final = "/etc/quorumdb/control-tls"
 PATH_CLUSTER_CA_DIR: Final = "/etc/quorumdb/cluster-ca"  # the published CA ConfigMap, in client pods
 TLS_CERT: Final = "tls.crt"
 """Keys of a ``kubernetes.io/tls`` Secret (the server certificate chain and its key) and of the CA bundle
@@ -142,6 +144,10 @@ class Env:
     # writing plaintext.
     BACKUP_KEY: Final = "QUORUMDB_BACKUP_KEY"
     BACKUP_ENCRYPTED: Final = "QUORUMDB_BACKUP_ENCRYPTED"
+    # Directory of the control certificate (``TLS_CERT``, ``TLS_KEY``, ``TLS_CA``): set when the cluster
+    # serves TLS; then the control endpoints (instance managers, storage nodes, proxy) speak HTTPS and their
+    # clients verify each other by ``TLS_CA`` (``aurora_api.https``).
+    CONTROL_TLS_DIR: Final = "QUORUMDB_CONTROL_TLS_DIR"
 
 
 class EnvProxy:

@@ -60,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.storage = HttpStorageNodes()
     memo.instances = HttpInstances()
     memo.silence = {}
+    memo.cas = {}
     memo.wake = {}
     memo.autoscale = {}
     memo.pause = {}
@@ -90,8 +91,20 @@ async def _clients(
     storage: HttpStorageNodes | None = memo.storage
     if instances is None or storage is None:
         return None, None
-    tokens = await _tokens(memo, cluster.metadata.namespace, cluster.metadata.name)
-    return instances.with_tokens(tokens), storage.with_tokens(tokens)
+    ns, name = cluster.metadata.namespace, cluster.metadata.name
+    tokens, ca = await asyncio.gather(_tokens(memo, ns, name), _ca(memo, ns, name))
+    cas: dict[tuple[str, str], bytes | None] = memo.cas
+    cas[ns, name] = ca  # for the writer watch's status reads between passes
+    return instances.with_tokens(tokens, ca), storage.with_tokens(tokens, ca)
+
+
+async def _ca(memo: kopf.Memo, namespace: str, cluster: str) -> bytes | None:
+    """The cluster's CA certificate, to verify its pods' control endpoints by (None: it has none, TLS off;
+    pods that serve HTTPS are then not trusted at all)."""
+    kube: Kube = memo.kube
+    found = await kube.get("v1", "Secret", namespace, names.ca_secret_of(cluster))
+    cert = ((found or {}).get("data") or {}).get(contract.TLS_CERT)
+    return base64.b64decode(cert) if cert else None
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -251,7 +264,8 @@ async def watch_writer(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonSto
             cluster = api.AuroraCluster.model_validate(dict(body))
         except pydantic.ValidationError:
             continue  # the timer's pass reports the invalid spec
-        if not await loop.needs_attention(memo.kube, memo.instances, cluster) or stopped:
+        ca = memo.cas.get((cluster.metadata.namespace, cluster.metadata.name))
+        if not await loop.needs_attention(memo.kube, memo.instances.with_tokens((), ca), cluster) or stopped:
             continue
         _post(body, await _pass(memo, cluster, resync=False))
 

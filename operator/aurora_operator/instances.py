@@ -18,6 +18,8 @@ import pydantic
 from aurora_api import contract, control
 from aurora_api.reports import BackupJobReport, InstanceReport
 
+from . import verified
+
 log = logging.getLogger(__name__)
 
 
@@ -55,13 +57,16 @@ class HttpInstances:
     def __init__(
         self, timeout: float = 1.5, client: httpx.AsyncClient | None = None, tokens: tuple[str, ...] = ()
     ) -> None:
+        self._timeout = timeout
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._attempts = control.attempts(tokens) or [{}]
 
-    def with_tokens(self, tokens: tuple[str, ...]) -> HttpInstances:
-        """The same connection pool, signing changes with one cluster's control tokens (the current one;
-        during a rotation the previous one too, tried after a 403)."""
-        return HttpInstances(client=self._client, tokens=tokens)
+    def with_tokens(self, tokens: tuple[str, ...], ca: bytes | None = None) -> HttpInstances:
+        """Calls to one cluster's pods: signing changes with its control tokens (the current one; during
+        a rotation the previous one too, tried after a 403) and, with ``ca``, over HTTPS verified by its CA
+        (``verified``)."""
+        client = verified.client(ca, self._timeout, self._client)
+        return HttpInstances(self._timeout, client, tokens)
 
     async def _signed(self, url: str, **kw: Any) -> httpx.Response:
         for headers in self._attempts:

@@ -16,6 +16,8 @@ import pydantic
 from aurora_api import contract, control
 from aurora_api.reports import StorageReport
 
+from . import verified
+
 State = dict[str, Any]
 
 
@@ -33,13 +35,16 @@ class HttpStorageNodes:
     def __init__(
         self, timeout: float = 2.0, client: httpx.AsyncClient | None = None, tokens: tuple[str, ...] = ()
     ) -> None:
+        self._timeout = timeout
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._attempts = control.attempts(tokens) or [{}]
 
-    def with_tokens(self, tokens: tuple[str, ...]) -> HttpStorageNodes:
-        """The same connection pool, signing term changes with one cluster's control tokens (the current
-        one; during a rotation the previous one too, tried after a 403)."""
-        return HttpStorageNodes(client=self._client, tokens=tokens)
+    def with_tokens(self, tokens: tuple[str, ...], ca: bytes | None = None) -> HttpStorageNodes:
+        """Calls to one cluster's pods: signing term changes with its control tokens (the current one; during
+        a rotation the previous one too, tried after a 403) and, with ``ca``, over HTTPS verified by its CA
+        (``verified``)."""
+        client = verified.client(ca, self._timeout, self._client)
+        return HttpStorageNodes(self._timeout, client, tokens)
 
     async def status(self, url: str) -> StorageReport | None:
         try:

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
-from aurora_api import contract
+from aurora_api import contract, https
 
-from aurora_data_api import tls
 from aurora_data_api.service import Config, DataApi, app
 
 log = logging.getLogger("aurora_data_api")
@@ -50,7 +49,7 @@ async def run(
     cfg: Config, listen: str | None, port: int, stop: asyncio.Event, ready: Callable[[], None] | None = None
 ) -> None:
     """Serve until ``stop`` is set: HTTPS with the mounted certificate when ``cfg.tls_dir`` is set."""
-    served = tls.load(cfg.tls_dir) if cfg.tls_dir is not None else None
+    served = https.load(cfg.tls_dir) if cfg.tls_dir is not None else None
     api = DataApi(cfg)
     runner = web.AppRunner(app(api), access_log=None)
     await runner.setup()
@@ -58,12 +57,11 @@ async def run(
     scheme = "https" if served else "http"
     log.info("Data API for cluster %s: %s on port %d (database %s:%d)", cfg.cluster, scheme, port, cfg.host,
              cfg.port)  # fmt: skip
-    follower = asyncio.create_task(tls.follow(served)) if served else None
+    if served is not None:
+        served.follow()
     if ready is not None:
         ready()
     await api.expire(stop)
-    if follower is not None:
-        follower.cancel()
     await api.close()
     await runner.cleanup()
 

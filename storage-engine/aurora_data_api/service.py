@@ -51,7 +51,7 @@ class Config:
     ca_file: Path | None = None
     """The cluster CA: connect with ``sslmode=verify-full`` (None: libpq's default, ``prefer``)."""
     tls_dir: Path | None = None
-    """The certificate and key to serve HTTPS with (``aurora_data_api.tls``); None: plain HTTP."""
+    """The certificate and key to serve HTTPS with (``aurora_api.https``); None: plain HTTP."""
 
 
 @dataclass

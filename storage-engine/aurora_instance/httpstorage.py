@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import httpx
-from aurora_api import contract, control
+from aurora_api import contract, control, https
 from aurora_storage import answers, client, quorum
 
 from aurora_instance import storage
@@ -51,7 +51,10 @@ class HttpStorage:
         """The term of the last fence and the status of each node that confirmed it."""
         # One pooled client for fencing and identity (thread-safe): a client per request rebuilt its TLS
         # context and connection each time, which cost a promotion hundreds of ms on a loaded node.
-        self._http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)))
+        self._http = httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_connections=2 * len(urls)),
+            verify=https.client_context() or True,
+        )  # fmt: skip
         self._tokens = tokens or control.fixed()
 
     def _put_term(self, ordinal: int, url: str, term: int, writer: str | None) -> _Fenced:

@@ -15,7 +15,7 @@ import signal
 import sys
 
 from aiohttp import web
-from aurora_api import control
+from aurora_api import control, https
 
 from aurora_instance import accounts, backends, files, restore_source, volumelock
 from aurora_instance import settings as settings_mod
@@ -108,7 +108,11 @@ async def serve(ctx: Context) -> int:
     runner = web.AppRunner(http.build(manager, backups, ctx.control_tokens), access_log=None)
     await runner.setup()
     host = "127.0.0.1" if ctx.settings.listen_address in ("", "localhost", "127.0.0.1") else "0.0.0.0"
-    await web.TCPSite(runner, host, ctx.settings.http_port).start()
+    served = https.control_server()
+    listener = served.front if served else None
+    await web.TCPSite(runner, host, ctx.settings.http_port, ssl_context=listener).start()
+    if served is not None:
+        served.follow()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

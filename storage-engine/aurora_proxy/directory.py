@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aurora_api import contract
+from aurora_api import contract, https
 from aurora_api.reports import InstanceReport
 
 
@@ -22,7 +22,7 @@ class Address:
 
     @property
     def manager(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        return https.url(f"{self.host}:{self.http_port}")
 
     def __str__(self) -> str:
         return self.host

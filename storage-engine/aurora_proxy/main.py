@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from aurora_api import contract, control
+from aurora_api import contract, control, https
 
 from aurora_proxy import directory
 from aurora_proxy.relay import Proxy
@@ -38,7 +38,9 @@ async def serve(instances: list[directory.Address], tokens: control.Tokens) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with aiohttp.ClientSession() as session:
+    # The managers are verified by the cluster's CA when the control endpoints speak HTTPS.
+    connector = aiohttp.TCPConnector(ssl=https.client_context() or True)
+    async with aiohttp.ClientSession(connector=connector) as session:
         proxy = Proxy(instances, session, tokens)
 
         async def writer_side(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

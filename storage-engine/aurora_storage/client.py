@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aurora_api import contract
+from aurora_api import contract, https
 
 from aurora_storage import answers, checksum, quorum
 from aurora_storage import lsn as lsnmod
@@ -98,21 +98,18 @@ class ReadQuorum:
         return cls(list(nodes), views[0].flush_lsn if views else None, views[0].timeline if views else None)
 
 
-def _url(hostport: str) -> str:
-    return hostport if hostport.startswith("http") else f"http://{hostport}"
-
-
 def urls_from_env() -> list[str]:
     raw = os.environ.get(contract.Env.STORAGE_NODES, "")
-    return [_url(x.strip()) for x in raw.split(",") if x.strip()]
+    return [https.url(x.strip()) for x in raw.split(",") if x.strip()]
 
 
 class StorageClient:
     def __init__(self, urls: Sequence[str], timeout: float = 3.0, memoize: bool = False) -> None:
         """``memoize`` keeps verified file bodies per (node, name): for reading frozen WAL repeatedly
         (audits comparing many read sets after the writer stopped); never use it while nodes receive."""
-        self.urls = [_url(u).rstrip("/") for u in urls]
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, read=30.0))
+        self.urls = [https.url(u).rstrip("/") for u in urls]
+        verify = https.client_context() or True
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, read=30.0), verify=verify)
         self._memo: dict[tuple[str, str], bytes] | None = {} if memoize else None
 
     def close(self) -> None:

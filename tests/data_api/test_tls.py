@@ -15,8 +15,8 @@ from typing import Any
 import botocore.exceptions  # type: ignore[import-untyped]
 import httpx
 import pytest
+from aurora_api import https
 from aurora_api.contract import TLS_CERT, TLS_KEY
-from aurora_data_api import tls
 from aurora_operator import certs
 
 from tests.data_api import server
@@ -47,7 +47,7 @@ def _select_one(endpoint: str, verify: str) -> Any:
 def test_data_api_serves_https_verified_by_its_ca_and_follows_a_renewed_certificate(
     pg_factory: PgFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tls, "FOLLOW_SECONDS", 0.2)
+    monkeypatch.setattr(https, "FOLLOW_SECONDS", 0.2)
     pg = pg_factory()
     mounted = tmp_path / "tls"
     first = _issue(mounted, "first-ca")
@@ -81,7 +81,7 @@ def test_a_malformed_or_mismatched_certificate_is_not_loaded_and_the_previous_on
 ) -> None:
     mounted = tmp_path / "tls"
     _issue(mounted, "ca")
-    served = tls.load(mounted)
+    served = https.load(mounted)
     before = served.loaded
     (mounted / TLS_CERT).write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n")
     assert served.refresh() is False and served.loaded == before

@@ -39,6 +39,13 @@ def solo(bed_root: Path) -> Iterator[harness.Bed]:
 
 
 @pytest.fixture
+def tls_pair(bed_root: Path) -> Iterator[harness.Bed]:
+    """A writer, one reader and six storage nodes, every control endpoint over HTTPS."""
+    with harness.bed(bed_root, readers=1, control_tls=True) as b:
+        yield b
+
+
+@pytest.fixture
 def pair(bed_root: Path) -> Iterator[harness.Bed]:
     """A writer, one reader and six storage nodes."""
     with harness.bed(bed_root, readers=1) as b:

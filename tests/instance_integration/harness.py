@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import os
 import pwd
 import shutil
@@ -24,8 +25,9 @@ from typing import Any, cast
 
 import httpx
 import psycopg
-from aurora_api import contract
+from aurora_api import contract, https
 from aurora_api import control as api_control
+from aurora_operator import certs
 
 from tests.fixtures import availability, control
 from tests.fixtures.postgres import PG_BIN, PgCluster
@@ -81,6 +83,20 @@ def chown_tree(path: Path) -> None:
         os.chown(p, pw.pw_uid, pw.pw_gid)
 
 
+def write_control_certificate(root: Path) -> Path:
+    """The control certificate's Secret as a pod mounts it (from the operator's own issuing code)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca = certs.issue_ca("bed-ca", now)
+    pair = certs.issue_server(ca, ["bed.control.quorumdb.internal"], now)
+    base = root / "control-tls"
+    base.mkdir()
+    files = {contract.TLS_CERT: pair.cert, contract.TLS_KEY: pair.key, contract.TLS_CA: ca.cert}
+    for name, body in files.items():
+        (base / name).write_bytes(body)
+    (base / contract.TLS_KEY).chmod(0o600)
+    return base
+
+
 def write_secrets(root: Path) -> Path:
     L = contract.SecretsLayout
     base = root / "secrets"
@@ -104,8 +120,9 @@ class Instance:
         self.log_path = root / f"{name}.log"
         token = api_control.read(Path(base_env[contract.Env.SECRETS_DIR]))
         self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{http_port}", timeout=5, headers=api_control.headers(token)
-        )
+            base_url=f"{https.scheme(base_env)}://127.0.0.1:{http_port}", timeout=5,
+            headers=api_control.headers(token), verify=https.client_context(base_env) or True,
+        )  # fmt: skip
 
     @property
     def endpoint(self) -> str:
@@ -235,7 +252,7 @@ class Instance:
 class Bed:
     """Six storage nodes plus instances; ``writer`` is whoever the control plane last promoted."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, control_tls: bool = False) -> None:
         self.root = root
         self.secrets = write_secrets(root)
         chown_tree(self.secrets)
@@ -243,6 +260,11 @@ class Bed:
         passfile.write_text(f"*:*:*:{REPLICATION[0]}:{REPLICATION[1]}\n")
         passfile.chmod(0o600)
         storage_env = {"PGPASSFILE": str(passfile), contract.Env.SECRETS_DIR: str(self.secrets)}
+        tls: dict[str, str] = {}
+        if control_tls:  # the control endpoints speak HTTPS, as in pods with TLS on
+            tls[contract.Env.CONTROL_TLS_DIR] = str(write_control_certificate(root))
+            chown_tree(root / "control-tls")
+            storage_env.update(tls)
         self.storage = StorageCluster(cast(PgCluster, None), root / "storage", storage_env)
         (root / "storage").mkdir()
         self.base_env = {
@@ -253,6 +275,7 @@ class Bed:
             contract.Env.SECRETS_DIR: str(self.secrets),
             contract.Env.STORAGE_NODES: ",".join(self.storage.urls),
             contract.EnvInstance.READER_MAX_LAG_SECONDS: "5",
+            **tls,
         }
         self.config_dir = root / "config"  # the cluster ConfigMap: user PostgreSQL parameters
         self.config_dir.mkdir()
@@ -297,10 +320,11 @@ def require_postgres() -> None:
 
 
 @contextlib.contextmanager
-def bed(root: Path, readers: int = 2) -> Iterator[Bed]:
-    """Writer ``i0`` bootstrapped by the instance manager, ``readers`` readers copied from it, six nodes."""
+def bed(root: Path, readers: int = 2, control_tls: bool = False) -> Iterator[Bed]:
+    """Writer ``i0`` bootstrapped by the instance manager, ``readers`` readers copied from it, six nodes;
+    with ``control_tls`` every control endpoint speaks HTTPS."""
     require_postgres()
-    b = Bed(root)
+    b = Bed(root, control_tls)
     try:
         b.start_storage()
         w = b.add("i0")

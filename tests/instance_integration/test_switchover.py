@@ -71,3 +71,23 @@ def test_switchover_loses_nothing_and_is_quick(bed: Bed, capsys: pytest.CaptureF
     workload.write_result(line)
     with capsys.disabled():
         print("\n" + line)
+
+
+def test_switchover_over_https_control_endpoints_loses_nothing(tls_pair: Bed) -> None:
+    """The same role change with every control endpoint on HTTPS (``QUORUMDB_CONTROL_TLS_DIR``): promote
+    and demote reach the managers over it, and the new writer fences the storage nodes over it."""
+    bed = tls_pair
+    old, new = bed.writer, bed.readers()[0]
+    assert old is not None and str(old.http.base_url).startswith("https://")
+    workload.init_schema(old)
+    audit = workload.AuditClient(old).start()
+    time.sleep(1)
+    bed.term += 1
+    assert old.demote(bed.term, new.endpoint).status_code == 202
+    assert new.promote(bed.term).status_code == 202
+    workload.first_commit(new, 60)
+    audit.stop()
+    assert audit.acked and not workload.missing(new, audit.acked)
+    assert new.status()["role"] == contract.ROLE_WRITER
+    bed.writer = new
+    new.wait(lambda: bed.streaming_nodes() >= contract.WRITE_QUORUM, 30, "the storage quorum following")

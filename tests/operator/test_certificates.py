@@ -28,8 +28,13 @@ def stored(issued: certificates.Issued) -> dict[str, dict[str, bytes]]:
 def test_first_pass_issues_a_ca_and_a_certificate_naming_every_endpoint_then_nothing() -> None:
     c = factories.cluster()
     first = certificates.plan(c, Observed(), "cluster.local", (0, 1), NOW)
-    assert [s["metadata"]["name"] for s, _ in first.secrets] == ["demo-ca", "demo-tls"]
+    assert [s["metadata"]["name"] for s, _ in first.secrets] == ["demo-ca", "demo-control-tls", "demo-tls"]
     held = stored(first)
+    # the control endpoints' certificate: from the same CA, which comes with it (peers verify by it),
+    control = x509.load_pem_x509_certificate(held["demo-control-tls"][TLS_CERT])
+    control.verify_directly_issued_by(x509.load_pem_x509_certificate(held["demo-ca"][TLS_CERT]))
+    assert held["demo-control-tls"][TLS_CA] == held["demo-ca"][TLS_CERT]
+    assert TLS_KEY in held["demo-control-tls"]
     server = x509.load_pem_x509_certificate(held["demo-tls"][TLS_CERT])
     ca = x509.load_pem_x509_certificate(held["demo-ca"][TLS_CERT])
     server.verify_directly_issued_by(ca)
@@ -54,8 +59,9 @@ def test_the_certificate_is_renewed_when_a_third_of_its_life_is_left_or_it_misse
     late = NOW + datetime.timedelta(days=certs.SERVER_DAYS * 2 / 3 + 1)
     early = NOW + datetime.timedelta(days=certs.SERVER_DAYS * 2 / 3 - 1)
     assert certificates.plan(c, observed, "cluster.local", (0,), early).secrets == []
-    ((renewed, why),) = certificates.plan(c, observed, "cluster.local", (0,), late).secrets
-    assert renewed["metadata"]["name"] == "demo-tls" and "less than a third" in why
+    renewed = certificates.plan(c, observed, "cluster.local", (0,), late).secrets
+    assert [s["metadata"]["name"] for s, _ in renewed] == ["demo-control-tls", "demo-tls"]
+    assert all("less than a third" in why for _, why in renewed)
     # an instance beyond the named ordinals gets a certificate that names it (the CA stays),
     ((wider, why),) = certificates.plan(c, observed, "cluster.local", (0, 20), NOW).secrets
     assert "demo-instance-20" in why and wider["metadata"]["name"] == "demo-tls"
@@ -67,13 +73,15 @@ def test_the_certificate_is_renewed_when_a_third_of_its_life_is_left_or_it_misse
     assert "not signed by the cluster's CA" in why
 
 
-def test_nothing_is_issued_with_tls_off_or_a_certificate_of_the_users() -> None:
+def test_nothing_is_issued_with_tls_off_and_only_the_control_certificate_with_a_users_own() -> None:
     off = certificates.plan(
         factories.cluster({"tls": {"enabled": False}}), Observed(), "cluster.local", (0,), NOW
     )
     given = factories.cluster({"tls": {"secretName": "mine"}})
     assert off == certificates.Issued([], None)
-    assert certificates.plan(given, Observed(), "cluster.local", (0,), NOW) == certificates.Issued([], None)
+    issued = certificates.plan(given, Observed(), "cluster.local", (0,), NOW)
+    assert [s["metadata"]["name"] for s, _ in issued.secrets] == ["demo-ca", "demo-control-tls"]
+    assert issued.published is None  # clients verify PostgreSQL by the user's CA, not this one
     assert names.tls_secret(given) == "mine"
 
 

@@ -37,7 +37,7 @@ async def test_provisioning_creates_the_topology_once() -> None:
     c = factories.cluster()
     first = await reconcile(kube, c)
     assert kinds(kube) == {
-        "Secret": 6, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2,
+        "Secret": 7, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1, "ConfigMap": 2,
         "Service": 7, "StatefulSet": 6, "PodDisruptionBudget": 3, "NetworkPolicy": 4,
     }  # fmt: skip
     assert factories.must(first).phase == "Provisioning"

@@ -111,12 +111,37 @@ def test_storage_nodes_env_lists_six_stable_addresses_in_ordinal_order() -> None
     assert env[Env.POD_NAME] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env[Env.WRITER_ENDPOINT] == "demo.db.svc:5432"
     assert container["command"] == ["quorumdb-storage-node"]
-    assert container["readinessProbe"]["httpGet"] == {"path": contract.StoragePaths.READINESS, "port": "http"}
+    probe = {"path": contract.StoragePaths.READINESS, "port": "http", "scheme": "HTTPS"}
+    assert container["readinessProbe"]["httpGet"] == probe
     assert names.storage_pods(c)[3] == "demo-storage-1-3"
     assert env[EnvStorage.WRITER_CONNINFO] == "host=demo.db.svc port=5432 user=replicator dbname=postgres"
     # the password is in no variable: the node builds a password file from its mounted replication Secret.
     assert EnvStorage.LIBPQ_PASSWORD not in env
     assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container["env"])
+
+
+def test_control_endpoints_serve_the_control_certificate_and_say_so_on_their_pods() -> None:
+    c = factories.cluster()
+    pods = [
+        storage.stateful_set(c, SETTINGS, 0)["spec"]["template"],
+        instances.stateful_set(c, SETTINGS, 0, contract.ROLE_WRITER, term=1)["spec"]["template"],
+    ]
+    for template in pods:
+        assert template["metadata"]["annotations"][contract.ANNOTATION_CONTROL_SCHEME] == "https"
+        (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == "control-tls"]
+        assert volume["secret"]["secretName"] == "demo-control-tls" and "items" not in volume["secret"]
+        container = template["spec"]["containers"][0]
+        assert env_of(container)[Env.CONTROL_TLS_DIR] == "/etc/quorumdb/control-tls"
+        assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # the proxy only calls them: the CA alone,
+    proxy_pod = proxy.deployment(c, SETTINGS, [0])["spec"]["template"]["spec"]
+    (ca,) = [v for v in proxy_pod["volumes"] if v["name"] == "control-tls"]
+    assert ca["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    # and without TLS, none of it.
+    off = factories.cluster({"tls": {"enabled": False}})
+    plain = storage.stateful_set(off, SETTINGS, 0)["spec"]["template"]
+    assert "annotations" not in plain["metadata"]
+    assert Env.CONTROL_TLS_DIR not in env_of(plain["spec"]["containers"][0])
 
 
 def test_storage_nodes_get_only_the_ca_of_the_tls_secret_to_check_the_writer_by() -> None:

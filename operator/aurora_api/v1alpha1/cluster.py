@@ -384,11 +384,15 @@ class PostgresSpec(ApiModel):
 
 
 class TLSSpec(ApiModel):
-    """TLS for every TCP connection to PostgreSQL (clients, readers, storage nodes); on by default."""
+    """TLS for every TCP connection to PostgreSQL (clients, readers, storage nodes), the Data API and the
+    control endpoints; on by default."""
 
     enabled: bool = Field(
         default=True,
-        description="Serve TLS and refuse unencrypted TCP connections. Off: plain TCP (not for production).",
+        description="Serve TLS and refuse unencrypted TCP connections, on PostgreSQL, the Data API and the "
+        "control endpoints. Off: plain TCP (not for production). Immutable: every pod and every internal "
+        "caller would change scheme at once, which a rolling restart cannot do.",
+        json_schema_extra={"x-kubernetes-validations": [immutable("tls.enabled")]},
     )
     secret_name: SecretName | None = Field(
         default=None,

@@ -1,4 +1,9 @@
-"""Which TLS objects a pass must write: the cluster CA once, the server certificate when it is due.
+"""Which TLS objects a pass must write: the cluster CA once, the certificates when they are due.
+
+Two certificates from the cluster's CA: PostgreSQL's (and the Data API's), naming every endpoint, unless the
+user gives their own (``spec.tls.secretName``); and the control certificate of the instance managers', storage
+nodes' HTTP endpoints, always the operator's, as only the cluster's own pods and the operator ever call them
+(by pod address: the chain to this cluster's CA is what they check, ``aurora_api.https``).
 
 Why here and not in the renderers: whether a certificate is due depends on the one stored (its expiry, its
 names, its signer), which only the observation has. The decision is a function of what was observed and
@@ -32,8 +37,8 @@ class Issued:
 def plan(
     c: AuroraCluster, observed: Observed, cluster_domain: str, ordinals: Iterable[int], now: datetime.datetime
 ) -> Issued:
-    """Nothing when TLS is off or the user gave the certificate (``spec.tls.secretName``)."""
-    if not c.spec.tls.enabled or c.spec.tls.secret_name:
+    """Nothing when TLS is off; no PostgreSQL certificate (and no published CA) when the user gave theirs."""
+    if not c.spec.tls.enabled:
         return Issued([], None)
     written: list[tuple[Manifest, str]] = []
     stored_ca = observed.certificates.get(names.ca_secret(c), {})
@@ -42,6 +47,16 @@ def plan(
     else:
         ca = certs.issue_ca(f"{c.metadata.name}.{c.metadata.namespace} QuorumDB CA", now)
         written.append((tls.ca_secret(c, ca), "the cluster's certificate authority, issued"))
+    control = [names.control_tls_name(c)]
+    stored = observed.certificates.get(names.control_tls_secret(c), {}).get(TLS_CERT)
+    why = certs.renewal_reason(stored, ca.cert, control, now)
+    if why is not None:
+        pair = certs.issue_server(ca, control, now)
+        until = certs.not_after(pair.cert).isoformat()
+        why = f"the control endpoints' certificate, issued until {until}: {why}"
+        written.append((tls.control_secret(c, pair, ca.cert), why))
+    if c.spec.tls.secret_name:
+        return Issued(written, None)
     dns = names.tls_dns_names(c, cluster_domain, ordinals)
     stored = observed.certificates.get(names.tls_secret(c), {}).get(TLS_CERT)
     why = certs.renewal_reason(stored, ca.cert, dns, now)

@@ -62,8 +62,11 @@ def _decoded(secret: Manifest) -> dict[str, bytes]:
 
 
 def pod_url(pod: Manifest, port: int) -> str | None:
+    """The pod's control endpoint, in the scheme its template says it serves."""
     ip = pod.get("status", {}).get("podIP")
-    return f"http://{ip}:{port}" if ip else None
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    scheme = annotations.get(contract.ANNOTATION_CONTROL_SCHEME, "http")
+    return f"{scheme}://{ip}:{port}" if ip else None
 
 
 async def observe(
@@ -81,8 +84,8 @@ async def observe(
     secret_names = account_names + checks.referenced_secrets(c)
     secret_names += [names.data_api_keys(c), names.control_secret(c)]
     # The certificates to renew (the operator's) or to check (the user's, already in referenced_secrets).
-    operators = c.spec.tls.enabled and not c.spec.tls.secret_name
-    issued = [names.ca_secret(c), names.tls_secret(c)] if operators else []
+    issued = [names.ca_secret(c), names.control_tls_secret(c)] if c.spec.tls.enabled else []
+    issued += [names.tls_secret(c)] if c.spec.tls.enabled and not c.spec.tls.secret_name else []
     secret_names += issued
     if c.spec.tls.enabled and c.spec.tls.secret_name:
         issued.append(c.spec.tls.secret_name)

@@ -15,6 +15,7 @@ from aurora_api import contract
 from aurora_api.v1alpha1.cluster import AuroraCluster
 
 from ..storage_nodes import State, StorageNodes
+from . import observe
 from .observed import Observed
 
 COPIED = ("term", "writer", "system_identifier")
@@ -25,9 +26,9 @@ def storage_urls(observed: Observed) -> dict[str, str]:
     urls = {}
     for pod in observed.pods:
         labels = pod["metadata"].get("labels", {})
-        ip = pod.get("status", {}).get("podIP")
-        if labels.get(contract.LABEL_COMPONENT) == contract.COMPONENT_STORAGE and ip:
-            urls[pod["metadata"]["name"]] = f"http://{ip}:{contract.STORAGE_HTTP_PORT}"
+        url = observe.pod_url(pod, contract.STORAGE_HTTP_PORT)
+        if labels.get(contract.LABEL_COMPONENT) == contract.COMPONENT_STORAGE and url:
+            urls[pod["metadata"]["name"]] = url
     return urls
 
 

@@ -57,6 +57,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
     name = names.instance(c, ordinal)
     ident = {contract.LABEL_INSTANCE: name}
     zones = c.spec.storage.zones
+    tls = c.spec.tls.enabled
     container = {
         "name": "postgres",
         "image": podspec.image(c, settings),
@@ -78,10 +79,12 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
             {"name": "postgres", "containerPort": contract.POSTGRES_PORT},
             {"name": "http", "containerPort": contract.INSTANCE_HTTP_PORT},
         ],
-        "startupProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=2, failures=150),
+        "startupProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=2, failures=150, https=tls),
         # Every second: after a promotion the writer Service gains its endpoint at the first success.
-        "readinessProbe": podspec.http_probe(InstancePaths.READINESS, "http", period=1, failures=2),
-        "livenessProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=10, failures=3),
+        "readinessProbe": podspec.http_probe(
+            InstancePaths.READINESS, "http", period=1, failures=2, https=tls
+        ),
+        "livenessProbe": podspec.http_probe(InstancePaths.LIVENESS, "http", period=10, failures=3, https=tls),
         "volumeMounts": [
             *podspec.mounts(config=True, tls=c.spec.tls.enabled),
             {"name": "shm", "mountPath": "/dev/shm"},
@@ -106,8 +109,11 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
-    if c.spec.tls.enabled:
-        volumes.append({"name": "tls", "secret": {"secretName": names.tls_secret(c), "defaultMode": 0o440}})
+    control = podspec.control_tls_volume(c)
+    if control is not None:
+        server = {"name": "tls", "secret": {"secretName": names.tls_secret(c), "defaultMode": 0o440}}
+        volumes += [server, control]
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.CONTROL_TLS_MOUNT]
     claims: list[Manifest] = []
     if c.spec.instances.data_volume == "EmptyDir":
         volumes.append({"name": "data", "emptyDir": {"sizeLimit": c.spec.instances.volume_size}})
@@ -142,7 +148,9 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
         # pod the StatefulSet re-creates from a template written before a failover is never selected by the
         # cluster endpoint as a second writer.
         "template": {
-            "metadata": {"labels": meta.labels(c, COMPONENT_INSTANCE, **ident)},
+            "metadata": {
+                "labels": meta.labels(c, COMPONENT_INSTANCE, **ident), **podspec.control_scheme(c)
+            },
             "spec": {
                 "serviceAccountName": names.service_account(c),
                 "automountServiceAccountToken": True,

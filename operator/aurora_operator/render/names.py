@@ -123,12 +123,27 @@ def pdb(c: AuroraCluster, what: str) -> str:
 
 def ca_secret(c: AuroraCluster) -> str:
     """The cluster CA's certificate and key (operator-issued TLS); only the operator reads it."""
-    return f"{c.metadata.name}-ca"
+    return ca_secret_of(c.metadata.name)
+
+
+def ca_secret_of(cluster: str) -> str:
+    return f"{cluster}-ca"
 
 
 def ca_config_map(c: AuroraCluster) -> str:
     """The cluster CA's certificate alone (``ca.crt``), published for clients (``sslrootcert``)."""
     return f"{c.metadata.name}-ca"
+
+
+def control_tls_secret(c: AuroraCluster) -> str:
+    """The control endpoints' certificate (always operator-issued, from the cluster's CA)."""
+    return f"{c.metadata.name}-control-tls"
+
+
+def control_tls_name(c: AuroraCluster) -> str:
+    """The one name the control certificate carries; nobody checks it (peers are reached by address and
+    verified by the CA), but a certificate without a name is refused by some clients."""
+    return f"{c.metadata.name}.{c.metadata.namespace}.control.quorumdb.internal"
 
 
 def tls_secret(c: AuroraCluster) -> str:

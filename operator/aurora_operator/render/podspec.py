@@ -40,8 +40,36 @@ def common_env(c: AuroraCluster, settings: Settings) -> list[Manifest]:
         env(Env.PODINFO_DIR, contract.PATH_PODINFO_DIR),
         env(Env.STORAGE_NODES, ",".join(names.storage_nodes(c, settings.cluster_domain))),
         env(Env.WRITER_ENDPOINT, names.endpoint(c, names.writer_service(c))),
+        *control_tls_env(c),
         *s3_env(c),
     ]
+
+
+CONTROL_TLS_MOUNT: Manifest = {
+    "name": "control-tls", "mountPath": contract.PATH_CONTROL_TLS_DIR, "readOnly": True
+}
+
+
+def control_tls_env(c: AuroraCluster) -> list[Manifest]:
+    """With TLS on, the control endpoints speak HTTPS and verify each other by the cluster's CA
+    (``aurora_api.https``)."""
+    return [env(Env.CONTROL_TLS_DIR, contract.PATH_CONTROL_TLS_DIR)] if c.spec.tls.enabled else []
+
+
+def control_scheme(c: AuroraCluster) -> Manifest:
+    """Template metadata saying how this pod's control endpoint is reached: the operator reads it from each
+    pod (``observe.pod_url``), so pods from before and after a change of TLS are each called as they serve."""
+    return {"annotations": {contract.ANNOTATION_CONTROL_SCHEME: "https"}} if c.spec.tls.enabled else {}
+
+
+def control_tls_volume(c: AuroraCluster, *, ca_only: bool = False) -> Manifest | None:
+    """The control certificate's Secret (``ca_only``: just the CA, for a pod that only calls them)."""
+    if not c.spec.tls.enabled:
+        return None
+    secret: Manifest = {"secretName": names.control_tls_secret(c), "defaultMode": 0o440}
+    if ca_only:
+        secret["items"] = [{"key": contract.TLS_CA, "path": contract.TLS_CA}]
+    return {"name": "control-tls", "secret": secret}
 
 
 def s3_env(c: AuroraCluster) -> list[Manifest]:

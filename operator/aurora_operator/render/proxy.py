@@ -37,6 +37,7 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "env": [
             podspec.env(EnvProxy.INSTANCES, instances),
             podspec.env(contract.Env.SECRETS_DIR, contract.PATH_SECRETS_DIR),
+            *podspec.control_tls_env(c),
         ],
         "volumeMounts": [
             {"name": "secrets", "mountPath": contract.PATH_SECRETS_DIR, "readOnly": True},
@@ -53,5 +54,9 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
         "securityContext": podspec.container_security(),
     }
     token = {"name": "secrets", "projected": {"sources": podspec.control_sources(c), "defaultMode": 0o440}}
-    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container,
-                                     [token, podspec.tmp_volume()])  # fmt: skip
+    volumes = [token, podspec.tmp_volume()]
+    ca = podspec.control_tls_volume(c, ca_only=True)  # it calls the managers; it serves no control endpoint
+    if ca is not None:
+        volumes.append(ca)
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.CONTROL_TLS_MOUNT]
+    return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container, volumes)

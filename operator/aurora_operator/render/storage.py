@@ -43,6 +43,7 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
     extra = {ZONE_INDEX_LABEL: str(zone_index)}
     select = meta.selector(c, COMPONENT_STORAGE, **extra)
     reclaim = c.spec.storage.reclaim_policy
+    tls = c.spec.tls.enabled
     container = {
         "name": "storage",
         "image": podspec.image(c, settings),
@@ -50,8 +51,8 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
         "command": ["quorumdb-storage-node"],
         "env": [*podspec.common_env(c, settings), podspec.env(EnvStorage.ZONE, zone), *writer_env(c)],
         "ports": [{"name": "http", "containerPort": contract.STORAGE_HTTP_PORT}],
-        "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3),
-        "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6),
+        "readinessProbe": podspec.http_probe(StoragePaths.READINESS, "http", period=2, failures=3, https=tls),
+        "livenessProbe": podspec.http_probe(StoragePaths.LIVENESS, "http", period=10, failures=6, https=tls),
         "volumeMounts": [*podspec.mounts(), podspec.TMP_MOUNT],
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
@@ -69,9 +70,11 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
-    if c.spec.tls.enabled:
-        volumes.append(writer_ca_volume(c))
-        container["volumeMounts"] = [*container["volumeMounts"], podspec.mounts(tls=True)[-1]]
+    control = podspec.control_tls_volume(c)
+    if control is not None:
+        volumes += [writer_ca_volume(c), control]
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.mounts(tls=True)[-1],
+                                     podspec.CONTROL_TLS_MOUNT]  # fmt: skip
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": c.spec.storage.volume_size}},
@@ -91,7 +94,9 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": reclaim, "whenScaled": "Retain"},
             "selector": {"matchLabels": select},
             "template": {
-                "metadata": {"labels": meta.labels(c, COMPONENT_STORAGE, **extra)},
+                "metadata": {
+                    "labels": meta.labels(c, COMPONENT_STORAGE, **extra), **podspec.control_scheme(c)
+                },
                 "spec": {
                     "serviceAccountName": names.service_account(c),
                     "automountServiceAccountToken": False,

@@ -33,6 +33,11 @@ def server_secret(c: AuroraCluster, server: Pair, ca_cert: bytes) -> Manifest:
     return _secret(c, names.tls_secret(c), {TLS_CERT: server.cert, TLS_KEY: server.key, TLS_CA: ca_cert})
 
 
+def control_secret(c: AuroraCluster, pair: Pair, ca_cert: bytes) -> Manifest:
+    """Mounted into the cluster's own pods: the control endpoints serve it and check each other by the CA."""
+    return _secret(c, names.control_tls_secret(c), {TLS_CERT: pair.cert, TLS_KEY: pair.key, TLS_CA: ca_cert})
+
+
 def ca_config_map(c: AuroraCluster, ca_cert: bytes) -> Manifest:
     """What a client needs for ``sslmode=verify-full``: ``kubectl get cm <cluster>-ca -o
     jsonpath='{.data.ca\\.crt}'``."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aurora_api import contract, control, secretfiles
+from aurora_api import contract, control, https, secretfiles
 from aurora_api.contract import SecretsLayout
 
 from aurora_storage import envelope, fsutil
@@ -91,10 +91,6 @@ def _key(env: Mapping[str, str]) -> bytes | None:
         return None
 
 
-def _url(hostport: str) -> str:
-    return hostport if hostport.startswith("http") else f"http://{hostport}"
-
-
 def _ordinal(env: Mapping[str, str]) -> int | None:
     if contract.EnvStorage.ORDINAL in env:
         return int(env[contract.EnvStorage.ORDINAL])
@@ -144,7 +140,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
             ca_file=env.get(contract.Env.S3_CA_FILE) or None,
         )
-    peers = tuple(_url(x.strip()) for x in a.peers.split(",") if x.strip())
+    peers = tuple(https.url(x.strip(), env) for x in a.peers.split(",") if x.strip())
     try:
         tokens = control.mounted(Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))
     except ValueError as err:

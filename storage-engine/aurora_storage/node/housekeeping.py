@@ -18,7 +18,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 import aiohttp
-from aurora_api import contract
+from aurora_api import contract, https
 
 from aurora_storage import lsn as lsnmod
 from aurora_storage import quorum, retention
@@ -114,10 +114,15 @@ def _report_corrupt(rt: runtime.Runtime, bad: list[str]) -> None:
         log.error("scrub found corrupt files (quarantined, repair will refetch): %s", bad)
 
 
+def connector() -> aiohttp.TCPConnector:
+    """Peers are verified by the cluster's CA when the control endpoints speak HTTPS."""
+    return aiohttp.TCPConnector(ssl=https.client_context() or True)
+
+
 async def adopt_term(rt: runtime.Runtime, interval: float = 1.0) -> None:
     """While the node has no term (fresh or wiped), adopt the newest one if enough peers answer."""
     timeout = aiohttp.ClientTimeout(total=2)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector()) as session:
         first = True
         while True:
             if not first:  # a wiped node asks at once: repair cannot start before its receiver does

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from aurora_api import https
 
 from aurora_storage import s3
 from aurora_storage.node import (
@@ -43,7 +44,8 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None, writer_ca:
     rx = receiver.Receiver(rt)
     runner = web.AppRunner(api.make_app(rt, rx, cfg.control_tokens), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, cfg.listen, cfg.port).start()
+    served = https.control_server()
+    await web.TCPSite(runner, cfg.listen, cfg.port, ssl_context=served.front if served else None).start()
     log.info(
         "%s listening on %s:%s, data %s, term %s", cfg.name, cfg.listen, cfg.port, cfg.data_dir, rt.state.term
     )
@@ -55,6 +57,8 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None, writer_ca:
         asyncio.create_task(housekeeping.scrub(rt), name="scrub"),
         asyncio.create_task(housekeeping.adopt_term(rt), name="adopt-term"),
     ]
+    if served is not None:
+        served.follow()
     if passfile is not None:
         account = config.secrets_account(os.environ)
         tasks.append(asyncio.create_task(housekeeping.follow_passfile(account, passfile), name="passfile"))

@@ -32,7 +32,7 @@ from aurora_api import contract
 from aurora_storage import archive_layout, checksum, repair_attempts, repair_plan, s3
 from aurora_storage import history as historymod
 from aurora_storage import lsn as lsnmod
-from aurora_storage.node import runtime, superseded, transfer
+from aurora_storage.node import housekeeping, runtime, superseded, transfer
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ async def _round(
 async def run(rt: runtime.Runtime, archive: s3.Archive | None) -> None:
     timeout = aiohttp.ClientTimeout(total=30, sock_connect=2)
     rotate = rt.cfg.ordinal
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=housekeeping.connector()) as session:
         while True:
             rt.repair.wake.clear()  # before the round: an invalidate() during it wakes the next wait
             fetched_before = rt.repair.fetched_files

@@ -16,7 +16,7 @@ import http.client
 import threading
 import urllib.parse
 
-from aurora_api import contract
+from aurora_api import contract, https
 
 from aurora_storage import checksum, repair_plan, s3
 from aurora_storage.node import store as storemod
@@ -39,8 +39,12 @@ def from_peer(
     Returns the size installed, or None when another transfer installed the file first.
     """
     u = urllib.parse.urlsplit(url)
-    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(u.hostname or "localhost", u.port, timeout=TIMEOUT_S)
+    conn: http.client.HTTPConnection
+    if u.scheme == "https":
+        host, context = u.hostname or "localhost", https.client_context()
+        conn = http.client.HTTPSConnection(host, u.port, timeout=TIMEOUT_S, context=context)
+    else:
+        conn = http.client.HTTPConnection(u.hostname or "localhost", u.port, timeout=TIMEOUT_S)
     try:
         conn.request("GET", f"{u.path.rstrip('/')}{contract.StoragePaths.WAL}/{item.name}")
         r = conn.getresponse()

@@ -66,7 +66,12 @@ async def serve(instances: list[directory.Address], tokens: control.Tokens) -> N
         app.add_routes([web.get("/healthz", healthz), web.get("/v1/status", status)])
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, listen, _port(E.HTTP_PORT, contract.PROXY_HTTP_PORT)).start()
+        served = https.control_server()  # its status is the cluster's business: HTTPS like the managers'
+        listener = served.front if served is not None else None
+        port = _port(E.HTTP_PORT, contract.PROXY_HTTP_PORT)
+        await web.TCPSite(runner, listen, port, ssl_context=listener).start()
+        if served is not None:
+            served.follow()
         servers = [
             await asyncio.start_server(writer_side, listen, _port(E.WRITER_PORT, contract.PROXY_WRITER_PORT)),
             await asyncio.start_server(reader_side, listen, _port(E.READER_PORT, contract.PROXY_READER_PORT)),

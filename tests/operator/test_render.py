@@ -133,10 +133,12 @@ def test_control_endpoints_serve_the_control_certificate_and_say_so_on_their_pod
         container = template["spec"]["containers"][0]
         assert env_of(container)[Env.CONTROL_TLS_DIR] == "/etc/quorumdb/control-tls"
         assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    # the proxy only calls them: the CA alone,
+    # the proxy calls them and serves its own status over HTTPS too,
     proxy_pod = proxy.deployment(c, SETTINGS, [0])["spec"]["template"]["spec"]
-    (ca,) = [v for v in proxy_pod["volumes"] if v["name"] == "control-tls"]
-    assert ca["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    assert [v["secret"]["secretName"] for v in proxy_pod["volumes"] if v["name"] == "control-tls"] == [
+        "demo-control-tls"
+    ]
+    assert proxy_pod["containers"][0]["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     # and without TLS, none of it.
     off = factories.cluster({"tls": {"enabled": False}})
     plain = storage.stateful_set(off, SETTINGS, 0)["spec"]["template"]

@@ -62,13 +62,11 @@ def control_scheme(c: AuroraCluster) -> Manifest:
     return {"annotations": {contract.ANNOTATION_CONTROL_SCHEME: "https"}} if c.spec.tls.enabled else {}
 
 
-def control_tls_volume(c: AuroraCluster, *, ca_only: bool = False) -> Manifest | None:
-    """The control certificate's Secret (``ca_only``: just the CA, for a pod that only calls them)."""
+def control_tls_volume(c: AuroraCluster) -> Manifest | None:
+    """The control certificate's Secret: the pod's control endpoint serves it; its CA checks the others."""
     if not c.spec.tls.enabled:
         return None
-    secret: Manifest = {"secretName": names.control_tls_secret(c), "defaultMode": 0o440}
-    if ca_only:
-        secret["items"] = [{"key": contract.TLS_CA, "path": contract.TLS_CA}]
+    secret = {"secretName": names.control_tls_secret(c), "defaultMode": 0o440}
     return {"name": "control-tls", "secret": secret}
 
 

@@ -29,6 +29,7 @@ def wanted(c: AuroraCluster) -> bool:
 def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) -> Manifest:
     """The proxy, told the instances' stable names (it asks their managers which one writes)."""
     instances = ",".join(names.instance(c, o) for o in sorted(ordinals))
+    tls = c.spec.tls.enabled
     container = {
         "name": "proxy",
         "image": podspec.image(c, settings),
@@ -48,15 +49,15 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
             {"name": "readers", "containerPort": contract.PROXY_READER_PORT},
             {"name": "http", "containerPort": contract.PROXY_HTTP_PORT},
         ],
-        "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2),
-        "livenessProbe": podspec.http_probe("/healthz", "http", period=10, failures=3),
+        "readinessProbe": podspec.http_probe("/healthz", "http", period=2, failures=2, https=tls),
+        "livenessProbe": podspec.http_probe("/healthz", "http", period=10, failures=3, https=tls),
         "resources": RESOURCES,
         "securityContext": podspec.container_security(),
     }
     token = {"name": "secrets", "projected": {"sources": podspec.control_sources(c), "defaultMode": 0o440}}
     volumes = [token, podspec.tmp_volume()]
-    ca = podspec.control_tls_volume(c, ca_only=True)  # it calls the managers; it serves no control endpoint
-    if ca is not None:
-        volumes.append(ca)
+    control = podspec.control_tls_volume(c)  # it calls the managers and serves its status over HTTPS
+    if control is not None:
+        volumes.append(control)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.CONTROL_TLS_MOUNT]
     return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container, volumes)

@@ -85,13 +85,19 @@ async def _tokens(memo: kopf.Memo, namespace: str, cluster: str) -> tuple[str, .
 async def _clients(
     memo: kopf.Memo, cluster: api.AuroraCluster
 ) -> tuple[HttpInstances | None, HttpStorageNodes | None]:
-    """The pods' HTTP clients for one cluster, signing changes with its control token (None without
-    clients: unit tests of the handlers)."""
+    """The pods' HTTP clients for one cluster (None without clients: unit tests of the handlers)."""
+    return await _clients_of(memo, cluster.metadata.namespace, cluster.metadata.name)
+
+
+async def _clients_of(
+    memo: kopf.Memo, ns: str, name: str
+) -> tuple[HttpInstances | None, HttpStorageNodes | None]:
+    """The HTTP clients of cluster ``name``'s pods: signing changes with its control tokens, verifying its
+    pods by its CA."""
     instances: HttpInstances | None = memo.instances
     storage: HttpStorageNodes | None = memo.storage
     if instances is None or storage is None:
         return None, None
-    ns, name = cluster.metadata.namespace, cluster.metadata.name
     tokens, ca = await asyncio.gather(_tokens(memo, ns, name), _ca(memo, ns, name))
     cas: dict[tuple[str, str], bytes | None] = memo.cas
     cas[ns, name] = ca  # for the writer watch's status reads between passes
@@ -310,9 +316,9 @@ async def take_snapshot(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_
     if snapshot.status.phase in ("Completed", "Failed") or snapshot.metadata.deletion_timestamp:
         return
     try:
-        tokens = await _tokens(memo, snapshot.metadata.namespace, snapshot.spec.cluster_name)
-        instances: HttpInstances = memo.instances
-        result = await snapshot_pass.run(memo.kube, instances.with_tokens(tokens), snapshot)
+        instances, _nodes = await _clients_of(memo, snapshot.metadata.namespace, snapshot.spec.cluster_name)
+        assert instances is not None
+        result = await snapshot_pass.run(memo.kube, instances, snapshot)
     except (LookupError, ValueError, *StoreError) as err:
         kopf.event(body, type="Warning", reason="SnapshotDelayed", message=str(err)[:500])
         return

@@ -125,8 +125,9 @@ def test_operator_restart_mid_provisioning_readers_scale_two_four_one_and_delete
     kubectl.run("-n", "quorumdb-system", "delete", "pod", "-l", "app.kubernetes.io/name=quorumdb-operator")
     wait_for("Ready", lambda: status(namespace).get("phase") == "Ready", timeout=300)
     secrets = namespace.run("get", "secret", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()
-    # three accounts, the control token, the CA and PostgreSQL's certificate, each created once
-    assert len(secrets) == 6, secrets
+    # three accounts, the control token, the CA, PostgreSQL's and the control endpoints' certificates, each
+    # created once
+    assert len(secrets) == 7, secrets
     assert len(namespace.run("get", "sts", "-l", "quorumdb.io/cluster=demo", "-o", "name").split()) == 6
     # readers scale from two to four and down to one, the writer kept,
     for readers in (4, 1):

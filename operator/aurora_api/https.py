@@ -2,9 +2,10 @@
 
 Servers (the Data API with the cluster's certificate; the instance managers, storage nodes and proxy with
 the control certificate) serve the mounted pair and follow it when Kubernetes replaces it (``load``,
-``follow``). Control clients reach servers by pod address, which no certificate names: they check that the
-server's certificate chains to the cluster's own CA (``client_context``) and not the name. Since the CA is
-issued per cluster and signs nothing but that cluster's certificates, the chain is what identifies a peer.
+``Served.follow``). Control clients reach servers by pod address, which no certificate names: they check
+that the server's certificate chains to the cluster's own CA (``client_context``) and not the name. Since
+the CA is issued per cluster and signs nothing but that cluster's certificates, the chain is what
+identifies a peer.
 
 Why swap contexts rather than reload one: the operator renews the certificate before it expires and
 Kubernetes then swaps the mounted Secret's files. Each change is loaded into a *new* ``SSLContext``, and the
@@ -88,8 +89,6 @@ def load(directory: Path) -> Served:
     """The pair in ``directory``, ready to serve; raises when it does not load, which at start-up is a
     configuration error the pod's status should show."""
     return Served(directory, *_context(directory))
-
-
 
 
 def control_dir(env: Mapping[str, str] | None = None) -> Path | None:

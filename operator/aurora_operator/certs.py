@@ -163,9 +163,10 @@ def defects(
     if not cert_pem:
         return ["tls.crt is missing"]
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem)
+        chain = x509.load_pem_x509_certificates(cert_pem)  # the leaf, then any intermediates
     except ValueError:
-        return ["tls.crt is not a PEM certificate"]
+        return ["tls.crt is not a PEM certificate (or one of its blocks is malformed)"]
+    cert = chain[0]
     found = []
     try:
         key = serialization.load_pem_private_key(key_pem or b"", password=None)
@@ -187,7 +188,7 @@ def defects(
         except ValueError:
             found.append("ca.crt is not a PEM certificate")
         else:
-            if not _chains_to(x509.load_pem_x509_certificates(cert_pem), ca):
+            if not _chains_to(chain, ca):
                 found.append(
                     "tls.crt was not signed by the ca.crt given with it (nor through the chain in tls.crt)"
                 )

@@ -91,7 +91,11 @@ def test_a_users_certificate_is_checked_as_postgresql_and_its_clients_will() -> 
     other = certs.issue_server(certs.issue_ca("another", NOW), ["db.example.com"], NOW)
     assert certs.defects(good.cert, good.key, ca.cert, NOW) == []
     assert certs.defects(good.cert, good.key, None, NOW) == []  # no CA given: nothing to check it by
-    assert certs.defects(b"garbage", good.key, None, NOW) == ["tls.crt is not a PEM certificate"]
+    unreadable = ["tls.crt is not a PEM certificate (or one of its blocks is malformed)"]
+    assert certs.defects(b"garbage", good.key, None, NOW) == unreadable
+    # a good leaf followed by a broken block: said, not raised (a raise would stop the whole pass)
+    broken = good.cert + b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    assert certs.defects(broken, good.key, ca.cert, NOW) == unreadable
     assert certs.defects(good.cert, other.key, ca.cert, NOW) == ["tls.key is not the private key of tls.crt"]
     no_key = certs.defects(good.cert, b"", None, NOW)
     assert no_key == ["tls.key is missing, encrypted or not a PEM private key"]

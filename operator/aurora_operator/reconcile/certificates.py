@@ -48,21 +48,23 @@ def plan(
         ca = certs.issue_ca(f"{c.metadata.name}.{c.metadata.namespace} QuorumDB CA", now)
         written.append((tls.ca_secret(c, ca), "the cluster's certificate authority, issued"))
     control = [names.control_tls_name(c)]
-    stored = observed.certificates.get(names.control_tls_secret(c), {}).get(TLS_CERT)
-    why = certs.renewal_reason(stored, ca.cert, control, now)
-    if why is not None:
-        pair = certs.issue_server(ca, control, now)
-        until = certs.not_after(pair.cert).isoformat()
-        why = f"the control endpoints' certificate, issued until {until}: {why}"
-        written.append((tls.control_secret(c, pair, ca.cert), why))
+    what = "the control endpoints' certificate"
+    written += _due(c, observed, names.control_tls_secret(c), what, ca, control, now)
     if c.spec.tls.secret_name:
         return Issued(written, None)
     dns = names.tls_dns_names(c, cluster_domain, ordinals)
-    stored = observed.certificates.get(names.tls_secret(c), {}).get(TLS_CERT)
-    why = certs.renewal_reason(stored, ca.cert, dns, now)
-    if why is not None:
-        server = certs.issue_server(ca, dns, now)
-        until = certs.not_after(server.cert).isoformat()
-        why = f"PostgreSQL's certificate, issued until {until}: {why}"
-        written.append((tls.server_secret(c, server, ca.cert), why))
+    written += _due(c, observed, names.tls_secret(c), "PostgreSQL's certificate", ca, dns, now)
     return Issued(written, tls.ca_config_map(c, ca.cert))
+
+
+def _due(
+    c: AuroraCluster, observed: Observed, secret: str, what: str, ca: certs.Pair, dns: list[str],
+    now: datetime.datetime,
+) -> list[tuple[Manifest, str]]:
+    """The certificate Secret ``secret`` issued again, with why, when the stored one is due (else none)."""
+    why = certs.renewal_reason(observed.certificates.get(secret, {}).get(TLS_CERT), ca.cert, dns, now)
+    if why is None:
+        return []
+    pair = certs.issue_server(ca, dns, now)
+    until = certs.not_after(pair.cert).isoformat()
+    return [(tls.certificate_secret(c, secret, pair, ca.cert), f"{what}, issued until {until}: {why}")]

@@ -83,12 +83,10 @@ async def observe(
     account_names = [names.secret(c, a) for a in names.ACCOUNTS]
     secret_names = account_names + checks.referenced_secrets(c)
     secret_names += [names.data_api_keys(c), names.control_secret(c)]
-    # The certificates to renew (the operator's) or to check (the user's, already in referenced_secrets).
-    issued = [names.ca_secret(c), names.control_tls_secret(c)] if c.spec.tls.enabled else []
-    issued += [names.tls_secret(c)] if c.spec.tls.enabled and not c.spec.tls.secret_name else []
-    secret_names += issued
-    if c.spec.tls.enabled and c.spec.tls.secret_name:
-        issued.append(c.spec.tls.secret_name)
+    # The certificates to renew (the operator's) or to check (the user's ``tls.secretName``).
+    tls = c.spec.tls.enabled
+    issued = [names.ca_secret(c), names.control_tls_secret(c), names.tls_secret(c)] if tls else []
+    secret_names += [n for n in issued if n not in secret_names]
     # One round of concurrent API reads: a failover's decision waits for this pass, so no sequential calls.
     lists_f = asyncio.gather(*(kube.list_objects(v, k, ns, selector) for v, k in RENDERED_KINDS))
     secrets_f = asyncio.gather(*(kube.get("v1", "Secret", ns, name) for name in secret_names))

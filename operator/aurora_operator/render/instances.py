@@ -109,10 +109,9 @@ def stateful_set(c: AuroraCluster, settings: Settings, ordinal: int, role: str, 
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
-    control = podspec.control_tls_volume(c)
-    if control is not None:
+    if tls:
         server = {"name": "tls", "secret": {"secretName": names.tls_secret(c), "defaultMode": 0o440}}
-        volumes += [server, control]
+        volumes += [server, podspec.control_tls_volume(c)]
         container["volumeMounts"] = [*container["volumeMounts"], podspec.CONTROL_TLS_MOUNT]
     claims: list[Manifest] = []
     if c.spec.instances.data_volume == "EmptyDir":

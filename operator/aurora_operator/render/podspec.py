@@ -45,6 +45,7 @@ def common_env(c: AuroraCluster, settings: Settings) -> list[Manifest]:
     ]
 
 
+TLS_MOUNT: Manifest = {"name": "tls", "mountPath": contract.PATH_TLS_DIR, "readOnly": True}
 CONTROL_TLS_MOUNT: Manifest = {
     "name": "control-tls", "mountPath": contract.PATH_CONTROL_TLS_DIR, "readOnly": True
 }
@@ -58,14 +59,14 @@ def control_tls_env(c: AuroraCluster) -> list[Manifest]:
 
 def control_scheme(c: AuroraCluster) -> Manifest:
     """Template metadata saying how this pod's control endpoint is reached: the operator reads it from each
-    pod (``observe.pod_url``), so pods from before and after a change of TLS are each called as they serve."""
+    pod (``observe.pod_url``), so a pod from a template rendered before the control endpoints had TLS (an
+    operator upgrade, until the pod rolls) is still called over plain HTTP."""
     return {"annotations": {contract.ANNOTATION_CONTROL_SCHEME: "https"}} if c.spec.tls.enabled else {}
 
 
-def control_tls_volume(c: AuroraCluster) -> Manifest | None:
-    """The control certificate's Secret: the pod's control endpoint serves it; its CA checks the others."""
-    if not c.spec.tls.enabled:
-        return None
+def control_tls_volume(c: AuroraCluster) -> Manifest:
+    """The control certificate's Secret (with TLS on): the pod's control endpoint serves it; its CA checks
+    the others."""
     secret = {"secretName": names.control_tls_secret(c), "defaultMode": 0o440}
     return {"name": "control-tls", "secret": secret}
 
@@ -260,8 +261,9 @@ def mounts(*, config: bool = False, tls: bool = False) -> list[Manifest]:
     if config:
         found.append({"name": "config", "mountPath": contract.PATH_CONFIG_DIR, "readOnly": True})
     if tls:
-        found.append({"name": "tls", "mountPath": contract.PATH_TLS_DIR, "readOnly": True})
+        found.append(TLS_MOUNT)
     return found
+
 
 
 def http_probe(path: str, port: str, *, period: int, failures: int, https: bool = False) -> Manifest:

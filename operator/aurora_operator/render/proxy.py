@@ -56,8 +56,7 @@ def deployment(c: AuroraCluster, settings: Settings, ordinals: Iterable[int]) ->
     }
     token = {"name": "secrets", "projected": {"sources": podspec.control_sources(c), "defaultMode": 0o440}}
     volumes = [token, podspec.tmp_volume()]
-    control = podspec.control_tls_volume(c)  # it calls the managers and serves its status over HTTPS
-    if control is not None:
-        volumes.append(control)
+    if tls:  # it calls the managers and serves its status over HTTPS
+        volumes.append(podspec.control_tls_volume(c))
         container["volumeMounts"] = [*container["volumeMounts"], podspec.CONTROL_TLS_MOUNT]
     return podspec.stateless_deployment(c, settings, names.proxy(c), COMPONENT_PROXY, container, volumes)

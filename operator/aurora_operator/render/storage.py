@@ -70,11 +70,9 @@ def stateful_set(c: AuroraCluster, settings: Settings, zone_index: int) -> Manif
     if ca is not None:
         volumes.append(ca)
         container["volumeMounts"] = [*container["volumeMounts"], podspec.S3_CA_MOUNT]
-    control = podspec.control_tls_volume(c)
-    if control is not None:
-        volumes += [writer_ca_volume(c), control]
-        container["volumeMounts"] = [*container["volumeMounts"], podspec.mounts(tls=True)[-1],
-                                     podspec.CONTROL_TLS_MOUNT]  # fmt: skip
+    if tls:
+        volumes += [writer_ca_volume(c), podspec.control_tls_volume(c)]
+        container["volumeMounts"] = [*container["volumeMounts"], podspec.TLS_MOUNT, podspec.CONTROL_TLS_MOUNT]
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": c.spec.storage.volume_size}},

@@ -28,14 +28,10 @@ def ca_secret(c: AuroraCluster, ca: Pair) -> Manifest:
     return _secret(c, names.ca_secret(c), {TLS_CERT: ca.cert, TLS_KEY: ca.key})
 
 
-def server_secret(c: AuroraCluster, server: Pair, ca_cert: bytes) -> Manifest:
-    """Mounted into the instance pods; carries the CA too (readers verify the writer with it)."""
-    return _secret(c, names.tls_secret(c), {TLS_CERT: server.cert, TLS_KEY: server.key, TLS_CA: ca_cert})
-
-
-def control_secret(c: AuroraCluster, pair: Pair, ca_cert: bytes) -> Manifest:
-    """Mounted into the cluster's own pods: the control endpoints serve it and check each other by the CA."""
-    return _secret(c, names.control_tls_secret(c), {TLS_CERT: pair.cert, TLS_KEY: pair.key, TLS_CA: ca_cert})
+def certificate_secret(c: AuroraCluster, name: str, pair: Pair, ca_cert: bytes) -> Manifest:
+    """A certificate the pods serve (PostgreSQL's, or the control endpoints'), with the CA that signed it:
+    readers and storage nodes verify the writer by it, control clients verify each other by it."""
+    return _secret(c, name, {TLS_CERT: pair.cert, TLS_KEY: pair.key, TLS_CA: ca_cert})
 
 
 def ca_config_map(c: AuroraCluster, ca_cert: bytes) -> Manifest:

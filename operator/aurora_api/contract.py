@@ -324,6 +324,7 @@ class StoragePaths:
     TERM: Final = "/v1/term"
     SEGMENTS: Final = "/v1/segments"
     WAL: Final = "/v1/wal"
+    VERIFY: Final = "/verify"  # POST WAL + "/<name>" + VERIFY: re-hash a completed file a consumer refused
     METRICS: Final = "/metrics"
 
 

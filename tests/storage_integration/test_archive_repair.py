@@ -3,12 +3,13 @@
 Prose: with an S3 server, the writer produces several real 16 MiB segments. Each completed segment is
 uploaded exactly once for the whole cluster (its owner node), with a sha256 the node's manifest agrees
 with, and nodes report the archived LSN. Then one node is SIGKILLed and its volume wiped while clients
-keep committing, and one archived segment is corrupted on every other node (so no peer can serve it).
+keep committing, and one archived segment is corrupted on every other node (so no peer has a good copy).
 The wiped node restarts, reports ``repairing`` (not healthy) until it holds every segment again — from
 peers, and from S3 for the one no peer could serve — and its repair throughput is reported against the
 disk's sequential copy throughput measured in the same run: MB repaired over the time from the moment
 the node knew its window (its receiver's first file) to healthy, and, for the whole story, the time from
-the node process's start to healthy.
+the node process's start to healthy. A peer whose corrupted copy the node refused was told so and
+quarantined it; the others are told by the test as a reader would, and every peer ends with the good copy.
 """
 
 from __future__ import annotations
@@ -146,16 +147,33 @@ def test_archive_once_then_repair_wiped_node_from_peers_and_s3(
         f"node process start to healthy {rep['finished_at'] - started:.2f}s"
     )
 
-    # No peer ever serves its corrupted copy: asked (by the victim, by a peer repairing its own copy in
-    # turn, or here) it answers 500 and quarantines it, or serves the copy it repaired since.
+    # The corrupted copies were refused where they arrived, and each peer that sent one was told and
+    # quarantined it. A peer nobody asked (the archive served the file first) still holds its bad copy
+    # until its scrubber or a reader's report: it sends it under the right digest, so any reader refuses
+    # it, and a report makes it quarantine and repair the copy.
+    counter = "quorumdb_storage_corrupt_detected_total"
+    reported = [i for i in range(6) if i != victim and _metric(sc, i, counter)]
+    assert reported, "the victim reported the copy it refused"
     for i in range(6):
         if i == victim:
             continue
         r = sc.http.get(f"{sc.urls[i]}/v1/wal/{only_in_s3}")
-        assert r.status_code in (200, 404, 500), (i, r.status_code)
-        if r.status_code == 200:
-            assert hashlib.sha256(r.content).hexdigest() == held[only_in_s3], i
-        assert _metric(sc, i, "quorumdb_storage_corrupt_detected_total") >= 1, i
+        assert r.status_code in (200, 404), (i, r.status_code)
+        if r.status_code == 200 and hashlib.sha256(r.content).hexdigest() != held[only_in_s3]:
+            assert i not in reported, f"node {i} sent a copy it was told is corrupt"
+            assert r.headers["X-Quorumdb-Sha256"] == held[only_in_s3], "a reader would refuse the body"
+            # 404: quarantined meanwhile, on a report from a peer repairing its own copy
+            v = sc.http.post(f"{sc.urls[i]}/v1/wal/{only_in_s3}/verify")
+            assert v.status_code == 404 or v.json()["corrupt"] is True, v.text
+
+    def peers_repaired() -> bool:
+        for i in range(6):
+            r = sc.http.get(f"{sc.urls[i]}/v1/wal/{only_in_s3}")
+            if r.status_code != 200 or hashlib.sha256(r.content).hexdigest() != held[only_in_s3]:
+                return False
+        return True
+
+    sc.wait(peers_repaired, 60, "every peer to repair its quarantined copy from the archive")
 
 
 def _metric(sc: StorageCluster, i: int, name: str) -> float:

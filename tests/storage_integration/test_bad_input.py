@@ -1,12 +1,19 @@
-"""Bad input on the read path: missing WAL answers a clear 404, a flipped byte is never served.
+"""Bad input on the read path: missing WAL answers a clear 404, a flipped byte is never accepted.
 
-Prose: after a segment completes on all six nodes, one byte of node 0's copy is flipped. Reading it from
-node 0 answers 500 "corrupt" (and the copy is quarantined); node 0 then repairs the segment from its
-peers and serves the correct bytes again. Names and ranges a node lacks answer 404 with what it holds.
+Prose: after a segment completes on all six nodes, one byte of node 0's copy is flipped. Node 0 sends
+completed files without re-reading them (its manifest's digest in the header), so the reader's check is
+what catches it: the body's sha256 differs from the header. The reader's report (``POST .../verify``,
+control token required) makes node 0 re-hash the file at once: it answers "corrupt", quarantines the copy,
+counts it, and repairs the segment from its peers, serving the correct bytes again. A copy of the wrong
+size (node 1's, truncated) is refused by the node itself, 500 "corrupt". Names and ranges a node lacks
+answer 404 with what it holds.
 """
 
 from __future__ import annotations
 
+import hashlib
+
+import httpx
 import pytest
 from aurora_storage import lsn as lsnmod
 
@@ -15,7 +22,7 @@ from tests.fixtures.storage import StorageFactory
 pytestmark = pytest.mark.integration
 
 
-def test_flipped_byte_is_detected_never_served_and_repaired(storage_factory: StorageFactory) -> None:
+def test_flipped_byte_is_refused_by_the_reader_reported_and_repaired(storage_factory: StorageFactory) -> None:
     sc = storage_factory()
     with sc.writer.connect() as conn:
         conn.execute("CREATE TABLE t(x int)")
@@ -40,17 +47,32 @@ def test_flipped_byte_is_detected_never_served_and_repaired(storage_factory: Sto
     raw[12345] ^= 0x01
     path.write_bytes(bytes(raw))
 
-    bad = sc.http.get(f"{sc.urls[0]}/v1/wal/{name}")
-    assert bad.status_code == 500 and bad.json()["error"] == "corrupt"
+    sent = sc.http.get(f"{sc.urls[0]}/v1/wal/{name}")
+    header = sent.headers["X-Quorumdb-Sha256"]
+    assert sent.status_code == 200 and header == good.headers["X-Quorumdb-Sha256"]
+    assert hashlib.sha256(sent.content).hexdigest() != header, "the reader's check refuses this body"
+
+    verify = f"{sc.urls[0]}/v1/wal/{name}/verify"
+    assert httpx.post(verify, verify=False).status_code == 401, "a report needs the control token"
+    assert not any((sc.data_dir(0) / "quarantine").glob("*")), "nothing set aside on a refused report"
+    assert sc.http.post(f"{sc.urls[2]}/v1/wal/{name}/verify").json()["corrupt"] is False
+    report = sc.http.post(verify)
+    assert report.status_code == 200 and report.json()["corrupt"] is True, report.text
     assert list((sc.data_dir(0) / "quarantine").iterdir()), "corrupt copy moved aside"
     metrics = sc.http.get(sc.urls[0] + "/metrics").text
     assert 'quorumdb_storage_corrupt_detected_total{node="storage_0"} 1' in metrics
+
+    torn = sc.data_dir(1) / "wal" / name
+    torn.write_bytes(torn.read_bytes()[:-1])
+    refused = sc.http.get(f"{sc.urls[1]}/v1/wal/{name}")
+    assert refused.status_code == 500 and refused.json()["error"] == "corrupt", refused.text
 
     def repaired() -> bool:
         r = sc.http.get(f"{sc.urls[0]}/v1/wal/{name}")
         return r.status_code == 200 and r.content == good.content
 
     sc.wait(repaired, 20, "node 0 to repair the corrupted segment from peers")
+    sc.wait(lambda: sc.http.get(f"{sc.urls[1]}/v1/wal/{name}").content == good.content, 20, "node 1 too")
     assert sc.status(0)["healthy"]
     assert sc.status(0)["repair"]["fetched_files"] >= 1
 

@@ -1,8 +1,10 @@
 """The storage node's HTTP API (aiohttp): status, inventory, WAL by name or LSN range, term, metrics.
 
 Why it exists: promotion, restore, peers' repair and the operator all read a node through these paths
-(``contract.StoragePaths``). Reads of completed files are checksum-verified before any byte is sent;
-a corrupt file answers 500 and is quarantined. Setting a term persists it and kills the receiver before
+(``contract.StoragePaths``). A completed file is sent with its manifest's sha256 and checked by the
+one who receives it (``store.open_sealed`` says why not here); a consumer that refused a copy reports
+it (``POST .../verify``) and the file is re-hashed at once, quarantined and repaired when bad. A
+partial or a range is hashed as it is sent. Setting a term persists it and kills the receiver before
 answering. It must not hold logic beyond translating requests: file work is in ``store``, decisions in
 the pure modules.
 """
@@ -143,12 +145,12 @@ async def wal_file(request: web.Request) -> web.StreamResponse:
 
 async def _completed_file(rt: runtime.Runtime, wn: lsnmod.WalName) -> web.StreamResponse:
     try:
-        fh, digest, size = await asyncio.to_thread(rt.store.open_verified, wn.filename)
+        fh, digest, size = await asyncio.to_thread(rt.store.open_sealed, wn.filename)
     except checksum.ChecksumError:
         rt.counters.corrupt_detected += 1
         rt.repair.invalidate()
         raise
-    headers = {SHA_HEADER: digest}  # verified against the manifest; the reader checks body == header
+    headers = {SHA_HEADER: digest}  # the manifest's; the reader checks body == header == its inventory
     if wn.kind is lsnmod.WalKind.SEGMENT:
         headers[END_HEADER] = lsnmod.format_lsn(wn.end_lsn())
     return _VerifiedFile(fh, size, headers)
@@ -186,6 +188,30 @@ async def wal_range(request: web.Request) -> web.Response:
         headers={SHA_HEADER: await asyncio.to_thread(checksum.sha256_bytes, chunk)},
         content_type="application/octet-stream",
     )
+
+
+async def verify_file(request: web.Request) -> web.Response:
+    """``POST /v1/wal/<name>/verify``: a consumer refused this node's copy; re-hash it now.
+
+    ``{"name", "corrupt"}``; a corrupt copy is quarantined (never sent again) and a repair round starts.
+    Needs the control token, like every request that changes something.
+    """
+    rt = request.app[RT_KEY]
+    name = request.match_info["name"]
+    try:
+        wn = lsnmod.parse_wal_name(name)
+    except lsnmod.LsnError as err:
+        return _error(400, "bad WAL file name", name=name, detail=str(err))
+    if wn.kind is lsnmod.WalKind.PARTIAL or rt.store.sealed(name) is None:
+        return _error(404, "not a completed file held by this node", name=name, node=rt.cfg.name)
+    bad = await asyncio.to_thread(rt.store.verify_one, name)
+    if bad:
+        rt.counters.corrupt_detected += 1
+        rt.repair.invalidate()
+        log.error("%s reported corrupt by a consumer: confirmed, quarantined", name)
+    else:
+        log.info("%s reported corrupt by a consumer: the stored copy verifies", name)
+    return web.json_response({"name": name, "node": rt.cfg.name, "corrupt": bool(bad)})
 
 
 async def get_term(request: web.Request) -> web.Response:
@@ -253,6 +279,7 @@ def make_app(rt: runtime.Runtime, rx: receiver.Receiver, tokens: control.Tokens)
     app.router.add_get(p.SEGMENTS, segments)
     app.router.add_get(p.WAL, wal_range)
     app.router.add_get(p.WAL + "/{name}", wal_file)
+    app.router.add_post(p.WAL + "/{name}" + p.VERIFY, verify_file)
     app.router.add_get(p.TERM, get_term)
     app.router.add_put(p.TERM, put_term)
     app.router.add_get(p.METRICS, metrics)

@@ -92,7 +92,8 @@ async def scrub(rt: runtime.Runtime, period: float = 3600.0) -> None:
 
     After start-up one file at a time, spread so that a whole pass takes ``period`` (the repair window
     of 64 segments costs ~1.6 s of hashing: re-hashing it every few minutes was the node's largest
-    steady CPU cost). Files are verified anyway whenever they are served, archived or repaired from.
+    steady CPU cost). Files are also verified when archived, when a reader reports a copy it refused, and
+    by every reader of what a node sends (``store.open_sealed``).
     """
     bad = await asyncio.to_thread(rt.store.verify_all)
     _report_corrupt(rt, bad)

@@ -108,7 +108,8 @@ def _attempt(
             raise RuntimeError("no archive this round")
         key = archive_layout.key_for(rt.cfg.s3.prefix, item.name)
         return transfer.from_archive(rt.store, archive, key, item, stop)
-    return transfer.from_peer(rt.store, rt.cfg.peers[source], item, f"peer:{source}", stop)
+    url = rt.cfg.peers[source]
+    return transfer.from_peer(rt.store, url, item, f"peer:{source}", stop, rt.cfg.control_tokens)
 
 
 async def _fetch_all(rt: runtime.Runtime, archive: s3.Archive | None, todo: list[repair_plan.Fetch]) -> bool:

@@ -4,25 +4,31 @@ Why it exists: repair spends its time here, so each transfer does the least work
 read in 1 MiB blocks straight into one reused buffer and each block is hashed and written to ``tmp/``
 as it arrives (``store.Incoming``: one pass, no whole-file buffer, no second hash); the digest is then
 compared with the source's header or metadata and with the peers' inventory before anything is
-installed. The GIL is released while receiving, hashing and writing, so several transfers proceed in
-parallel. A transfer checks its ``stop`` event between blocks, so a hedged duplicate ends as soon as
-another copy won. It must not choose sources or decide what to fetch (``repair_plan``,
+installed. A peer sends without reading the file first (``store.open_sealed``), so a copy refused here
+is reported back to it (``report_refused``): it re-hashes the file at once and quarantines a bad one.
+The GIL is released while receiving, hashing and writing, so several transfers proceed in parallel. A
+transfer checks its ``stop`` event between blocks, so a hedged duplicate ends as soon as another copy
+won. It must not choose sources or decide what to fetch (``repair_plan``,
 ``repair_attempts``).
 """
 
 from __future__ import annotations
 
 import http.client
+import logging
 import threading
 import urllib.parse
 
-from aurora_api import contract, https
+from aurora_api import contract, control, https
 
 from aurora_storage import checksum, repair_plan, s3
 from aurora_storage.node import store as storemod
 
+log = logging.getLogger(__name__)
+
 SHA_HEADER = "X-Quorumdb-Sha256"
 TIMEOUT_S = 30.0
+REPORT_TIMEOUT_S = 5.0
 MAX_FILE_BYTES = 64 * 1024 * 1024
 BLOCK = checksum.CHUNK
 
@@ -31,22 +37,59 @@ class Cancelled(Exception):
     """Another copy of the file was installed first; this transfer stopped and discarded its bytes."""
 
 
+def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    u = urllib.parse.urlsplit(url)
+    if u.scheme == "https":
+        host, context = u.hostname or "localhost", https.client_context()
+        return http.client.HTTPSConnection(host, u.port, timeout=timeout, context=context), u.path
+    return http.client.HTTPConnection(u.hostname or "localhost", u.port, timeout=timeout), u.path
+
+
 def from_peer(
-    store: storemod.WalStore, url: str, item: repair_plan.Fetch, origin: str, stop: threading.Event
+    store: storemod.WalStore,
+    url: str,
+    item: repair_plan.Fetch,
+    origin: str,
+    stop: threading.Event,
+    tokens: control.Tokens,
 ) -> int | None:
     """``GET /v1/wal/<name>`` from the peer at ``url``; install if body == header == inventory.
 
-    Returns the size installed, or None when another transfer installed the file first.
+    Returns the size installed, or None when another transfer installed the file first. A body that fails
+    its digest is reported to the peer before :class:`checksum.ChecksumError` is raised.
     """
-    u = urllib.parse.urlsplit(url)
-    conn: http.client.HTTPConnection
-    if u.scheme == "https":
-        host, context = u.hostname or "localhost", https.client_context()
-        conn = http.client.HTTPSConnection(host, u.port, timeout=TIMEOUT_S, context=context)
-    else:
-        conn = http.client.HTTPConnection(u.hostname or "localhost", u.port, timeout=TIMEOUT_S)
     try:
-        conn.request("GET", f"{u.path.rstrip('/')}{contract.StoragePaths.WAL}/{item.name}")
+        return _from_peer(store, url, item, origin, stop)
+    except checksum.ChecksumError:
+        report_refused(url, item.name, tokens)
+        raise
+
+
+def report_refused(url: str, name: str, tokens: control.Tokens) -> None:
+    """Tell the peer at ``url`` that its copy of ``name`` failed its digest here (best effort: its
+    scrubber finds it anyway, within the hour)."""
+    conn, path = _connect(url, REPORT_TIMEOUT_S)
+    try:
+        for headers in control.attempts(tokens()) or [{}]:
+            conn.request("POST", f"{path.rstrip('/')}{contract.StoragePaths.WAL}/{name}"
+                         f"{contract.StoragePaths.VERIFY}", headers=headers)  # fmt: skip
+            r = conn.getresponse()
+            answer = r.read(300).decode(errors="replace")
+            if r.status != 403:
+                log.warning("reported %s refused from %s: %s %s", name, url, r.status, answer)
+                return
+    except (OSError, http.client.HTTPException) as err:
+        log.warning("could not report %s refused from %s: %s", name, url, err)
+    finally:
+        conn.close()
+
+
+def _from_peer(
+    store: storemod.WalStore, url: str, item: repair_plan.Fetch, origin: str, stop: threading.Event
+) -> int | None:
+    conn, path = _connect(url, TIMEOUT_S)
+    try:
+        conn.request("GET", f"{path.rstrip('/')}{contract.StoragePaths.WAL}/{item.name}")
         r = conn.getresponse()
         if r.status != 200:
             detail = r.read(200).decode(errors="replace")

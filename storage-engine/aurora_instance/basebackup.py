@@ -17,7 +17,6 @@ import datetime
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import threading
 from typing import IO
@@ -34,10 +33,15 @@ log = logging.getLogger(__name__)
 
 COMPRESSION = "zstd"
 """The tar is compressed here, level 1 (a fraction of the bytes to hash, encrypt and send for little CPU),
-in zstd's own threads; the record says so, and a restore decompresses."""
+in the thread that reads it (zstd releases the GIL; pg_basebackup and the server run beside it in their
+own processes); the record says so, and a restore decompresses. zstd's own worker threads were measured
+slower on two cores (``make bench-backup``; docs/backup.md)."""
 LEVEL = 1
-THREADS = min(4, os.cpu_count() or 1)
 READ_BLOCK = 1 << 20
+PIPE_BYTES = 1 << 20
+"""pg_basebackup's stdout pipe: 1 MiB (the kernel's default ceiling for any user) rather than 64 KiB,
+so pg_basebackup and this reader switch in and out of the CPU 16 times less often: a base backup ran
+about a quarter faster with it (docs/backup.md)."""
 
 
 class BackupError(RuntimeError):
@@ -67,7 +71,7 @@ class _Tee:
         self._job = job
         self.digest = hashlib.sha256()
         self._scan = tarscan.Scanner("backup_manifest")
-        self._compress = zstandard.ZstdCompressor(level=LEVEL, threads=THREADS).compressobj()
+        self._compress = zstandard.ZstdCompressor(level=LEVEL).compressobj()
         self._out = bytearray()
         self._done = False
 
@@ -120,7 +124,10 @@ def take(settings: Settings, superuser: str, archive: s3.Archive, prefix: str, j
         "-p", str(settings.postgres_port), "-U", superuser,
         "-D", "-", "-F", "t", "-X", "none", "-c", "fast", "--no-password",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pipesize=PIPE_BYTES)
+    except PermissionError:  # fs.pipe-max-size lowered below 1 MiB on this node: the default pipe
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     err_chunks: list[bytes] = []
     err_reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]

@@ -442,7 +442,8 @@ def main(argv: list[str] | None = None) -> None:
           "(MinIO, TLS, repo1-s3-uri-style=path, repo1-storage-verify-tls=n)")  # fmt: skip
     sealed = ", AES-256-GCM" if a.encrypt else ""
     opened = " | decrypt" if a.encrypt else ""
-    print(f"ours: basebackup.take (pg_basebackup -F t -X none -c fast -Z client-zstd:1 | sha256{sealed} | "
+    print(f"ours: basebackup.take (pg_basebackup -F t -X none -c fast, 1 MiB pipe | zstd -1 | sha256{sealed}"
+          " | "
           f"S3 multipart, 16 MiB parts) and restore.unpack (S3 GET{opened} | sha256 | zstd -d | tar "
           "extract); every timed step ends with sync")  # fmt: skip
     report(samples, bench.pgbr_failed)

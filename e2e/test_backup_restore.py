@@ -1,7 +1,9 @@
 """Continuous backup and point-in-time restore on the kind test bed, against the test bed's MinIO.
 
-Prose: a source cluster backs up to MinIO, every object encrypted client-side (the first base backup is
-taken from its reader at once; the storage nodes archive every WAL segment). Under the audited pgbench
+Prose: a source cluster backs up to MinIO, every object encrypted client-side and, asked with
+``serverSideEncryption: AES256``, by MinIO at rest as well (checked on every object once the first backup
+is usable; the first base backup is taken from its reader at once; the storage nodes archive every WAL
+segment). Under the audited pgbench
 workload, rows are inserted in three batches a few seconds apart, each row stamped with its commit-time
 clock; a manual AuroraSnapshot is taken after the first. The latest restorable time must
 pass the last batch within a minute. Then:
@@ -33,8 +35,9 @@ import time
 from typing import Any
 
 import aurora
+import boto3  # type: ignore[import-untyped]
 import pytest
-from kube import Kubectl, wait_for
+from kube import Kubectl, PortForward, wait_for
 from workload import Workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("operator")]
@@ -88,6 +91,7 @@ def _source_backed_up(ns: Kubectl) -> float:
     src = aurora.demo(readers=1, backup=True)
     src["metadata"] = {"name": SOURCE}
     src["spec"]["backup"]["encryption"] = {"keySecret": {"name": "backup-key"}}
+    src["spec"]["backup"]["objectStore"]["serverSideEncryption"] = "AES256"
     ns.apply([src])
     aurora.wait_ready(ns, SOURCE)
     t0 = time.monotonic()
@@ -96,7 +100,31 @@ def _source_backed_up(ns: Kubectl) -> float:
         lambda: aurora.condition(aurora.status(ns, SOURCE), "Backup").get("status") == "True",
         240,
     )
-    return time.monotonic() - t0
+    took = time.monotonic() - t0
+    _every_object_encrypted_at_rest(ns)
+    return took
+
+
+def _every_object_encrypted_at_rest(ns: Kubectl) -> None:
+    """Every object under the source's prefix (WAL, base backup, records) stored with SSE-S3."""
+    minio = ns.in_namespace("quorumdb-minio")
+    root = minio.get_json("secret", "minio-root")["data"]
+    forward = PortForward(minio, "svc/minio", 9000)
+    try:
+        s3 = boto3.client(
+            "s3", endpoint_url=forward.ensure(), region_name="us-east-1",
+            aws_access_key_id=base64.b64decode(root["accessKeyId"]).decode(),
+            aws_secret_access_key=base64.b64decode(root["secretAccessKey"]).decode(),
+        )  # fmt: skip
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="quorumdb", Prefix=f"{ns.namespace}/")
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        heads = {k: s3.head_object(Bucket="quorumdb", Key=k) for k in keys}
+        plain = [k for k, head in heads.items() if head.get("ServerSideEncryption") != "AES256"]
+    finally:
+        forward.close()
+    print(f"\nSSE-S3: {len(keys)} objects under {ns.namespace}/, {len(plain)} without it")
+    assert keys and any("/base/" in k for k in keys) and any("/wal/" in k for k in keys), keys[:20]
+    assert not plain, plain[:10]
 
 
 def test_backup_and_restore_point_in_time_exact_rows_refused_target_and_latest_after_source_deleted(

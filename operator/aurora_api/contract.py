@@ -139,6 +139,8 @@ class Env:
     # A PEM bundle of the CAs to trust for the store's TLS certificate (objectStore.caSecret), instead of
     # the system's; set only with one (then the file is mounted at PATH_S3_CA_DIR).
     S3_CA_FILE: Final = "QUORUMDB_S3_CA_FILE"
+    # objectStore.serverSideEncryption ("AES256"): sent with every upload when set.
+    S3_SSE: Final = "QUORUMDB_S3_SSE"
     # Client-side encryption of archive objects (spec.backup.encryption): the base64 of a 32-byte key, and
     # a flag that is set whenever encryption is configured, so a missing key refuses uploads instead of
     # writing plaintext.

@@ -58,6 +58,8 @@ class ObjectStore:
     ) -> None:
         self.bucket = spec.bucket
         self.prefix = prefix.strip("/")
+        sse = spec.server_side_encryption
+        self._sse: dict[str, Any] = {"ServerSideEncryption": sse} if sse else {}
         self._s3: S3Client = boto3.client(
             "s3", endpoint_url=spec.endpoint, region_name=spec.region,
             aws_access_key_id=access_key, aws_secret_access_key=secret_key,
@@ -138,7 +140,7 @@ class ObjectStore:
             relative = key[len(self.prefix) :].lstrip("/")
             target = f"{dest_prefix.strip('/')}/{relative}"
             source: Any = {"Bucket": self.bucket, "Key": key}
-            self._s3.copy_object(Bucket=self.bucket, Key=target, CopySource=source)
+            self._s3.copy_object(Bucket=self.bucket, Key=target, CopySource=source, **self._sse)
             total += int(self._s3.head_object(Bucket=self.bucket, Key=target)["ContentLength"])
         return total
 
@@ -152,7 +154,7 @@ class ObjectStore:
         data = json.dumps(mark.model_dump(mode="json"), sort_keys=True).encode()
         self._s3.put_object(
             Bucket=self.bucket, Key=backups.restorable_key(self.prefix), Body=data,
-            Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+            Metadata={"sha256": hashlib.sha256(data).hexdigest()}, **self._sse,
         )  # fmt: skip
 
     def delete(self, keys: list[str]) -> None:

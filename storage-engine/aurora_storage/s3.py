@@ -99,11 +99,14 @@ class Archive:
         key: bytes | None = None,
         encrypted: bool = False,
         ca_file: str | None = None,
+        sse: str | None = None,
     ) -> None:
         """``key`` encrypts uploads and decrypts encrypted objects; ``encrypted`` without a key refuses
         every upload (the Secret is missing) rather than writing plaintext. ``ca_file``: a PEM bundle of
-        the CAs to trust for an https endpoint instead of the system's (a private CA)."""
+        the CAs to trust for an https endpoint instead of the system's (a private CA). ``sse``: the
+        server-side encryption every upload asks for ("AES256"), or None."""
         self.bucket = bucket
+        self._sse: dict[str, Any] = {"ServerSideEncryption": sse} if sse else {}
         self.key = envelope.check_key(key) if key is not None else None
         self.encrypted = encrypted or key is not None
         self._s3: S3Client = boto3.client(
@@ -165,7 +168,9 @@ class Archive:
 
     def _put(self, key: str, data: bytes, meta: dict[str, str]) -> None:
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentMD5=md5, Metadata=meta)
+        self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentMD5=md5, Metadata=meta, **self._sse
+        )
 
     def get_verified(self, key: str) -> bytes:
         r = self._s3.get_object(Bucket=self.bucket, Key=key)
@@ -242,7 +247,8 @@ class Archive:
         body: Any = source
         if sealing is not None:
             body, meta = envelope.SealingReader(source, sealing), self._marked(dict(meta))
-        self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs={"Metadata": dict(meta)}, Config=config)
+        extra = {"Metadata": dict(meta), **self._sse}
+        self._s3.upload_fileobj(body, self.bucket, key, ExtraArgs=extra, Config=config)
         return body.sealed_bytes if sealing is not None else None
 
     def read_chunks(self, key: str, chunk: int = checksum.CHUNK) -> tuple[int, Generator[bytes, None, None]]:
@@ -320,5 +326,6 @@ def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
         key_from_env(env),
         bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
         env.get(contract.Env.S3_CA_FILE) or None,
+        env.get(contract.Env.S3_SSE) or None,
     )
     return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")

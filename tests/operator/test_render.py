@@ -335,6 +335,23 @@ def test_a_private_store_ca_is_mounted_where_the_clients_read_it() -> None:
     assert all(v["name"] != "s3-ca" for v in pod["volumes"])
 
 
+def test_server_side_encryption_reaches_every_pod_that_uploads() -> None:
+    store = {"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": {"name": "s3"},
+             "serverSideEncryption": "AES256"}  # fmt: skip
+    c = factories.cluster({"backup": {"objectStore": store}})
+    for pod in (
+        storage.stateful_set(c, SETTINGS, 0)["spec"]["template"]["spec"],
+        instances.stateful_set(c, SETTINGS, 0, "writer", 1)["spec"]["template"]["spec"],
+    ):
+        assert env_of(pod["containers"][0])[Env.S3_SSE] == "AES256"
+    plain = storage.stateful_set(factories.cluster(FULL), SETTINGS, 0)["spec"]["template"]["spec"]
+    assert Env.S3_SSE not in env_of(plain["containers"][0])
+    with pytest.raises(ValueError, match="serverSideEncryption"):
+        factories.cluster({"backup": {"objectStore": {**store, "serverSideEncryption": "aws:kms"}}})
+    with pytest.raises(ValueError, match="a restore only reads its source"):  # it would be ignored there
+        factories.cluster({"restore": {"sourceCluster": "old", "objectStore": store}})
+
+
 @pytest.mark.parametrize(
     "spec", [{}, FULL, {"instances": {"volumeSize": "1Gi"}, "tls": {"enabled": True, "secretName": "t"}}]
 )

@@ -4,17 +4,21 @@ Prose: with a key, a WAL segment put by the archiver is stored sealed (not its p
 key id) and read back verified by every path that reads the archive (whole object, streamed repair,
 streamed multipart upload of a base backup); without the key, or with another key, reading fails naming
 the key ids; with encryption configured and no key, nothing is uploaded at all; a flipped byte in the
-stored object is detected, never served.
+stored object is detected, never served. With ``objectStore.serverSideEncryption`` every upload, the
+storage nodes', the instance managers' and the operator's, asks MinIO to encrypt it at rest as well.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import os
 
 import pytest
-from aurora_api import contract
+from aurora_api import backups, contract
+from aurora_api.v1alpha1.cluster import ObjectStoreSpec
+from aurora_operator import objectstore
 from aurora_storage import checksum, envelope, s3
 
 from tests.fixtures.s3server import S3Bucket
@@ -74,3 +78,44 @@ def test_no_plaintext_upload_without_the_key_and_corruption_is_detected(s3_bucke
     client.put_object(Bucket=s3_bucket.name, Key="enc/y", Body=bytes(body), Metadata=raw["Metadata"])  # type: ignore[attr-defined]
     with pytest.raises(envelope.EnvelopeError, match="failed authentication"):
         archive.get_verified("enc/y")
+
+
+def test_server_side_encryption_is_asked_for_on_every_upload(s3_bucket: S3Bucket) -> None:
+    """objectStore.serverSideEncryption: each kind of upload (a WAL object, a JSON record, a multipart base
+    backup) carries SSE-S3, and MinIO (with its KMS key) stores them encrypted; without it, it does not."""
+    if s3_bucket.server.kind != "minio":
+        pytest.skip("SSE-S3 is checked against MinIO with a static KMS key")
+    found = s3.from_env(s3_bucket.env("sse") | {contract.Env.S3_SSE: "AES256"})
+    assert found is not None
+    archive = found[0]
+    wal, record, base = (
+        "sse/wal/00000001/000000010000000000000003",
+        "sse/base/b1/backup.json",
+        "sse/base/b1/base.tar",
+    )
+    data = os.urandom(1024 * 1024)
+    archive.put(wal, data, {"sha256": checksum.sha256_bytes(data)})
+    archive.put_json(record, {"id": "b1"})
+    archive.upload_stream(base, io.BytesIO(os.urandom(40 * 1024 * 1024 + 3)), {})
+    client = s3_bucket.server.client()
+    for key in (wal, record, base):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key)  # type: ignore[attr-defined]
+        assert head.get("ServerSideEncryption") == "AES256", (key, head)
+    assert archive.get_verified(wal) == data and archive.get_json(record) == {"id": "b1"}
+    plain = s3.from_env(s3_bucket.env("sse"))
+    assert plain is not None
+    plain[0].put("sse/wal/00000001/000000010000000000000004", data, {"sha256": checksum.sha256_bytes(data)})
+    head = client.head_object(Bucket=s3_bucket.name, Key="sse/wal/00000001/000000010000000000000004")  # type: ignore[attr-defined]
+    assert "ServerSideEncryption" not in head
+
+    # The operator's own writes: the restorable mark and a snapshot's server-side copies.
+    spec = ObjectStoreSpec.model_validate(
+        {"endpoint": s3_bucket.server.endpoint, "bucket": s3_bucket.name, "credentialsSecret": {"name": "s3"},
+         "serverSideEncryption": "AES256"}
+    )  # fmt: skip
+    store = objectstore.ObjectStore(spec, s3_bucket.server.access_key, s3_bucket.server.secret_key, "sse")
+    store.write_restorable(backups.Restorable(time=datetime.datetime.now(datetime.UTC), lsn="0/3000000"))
+    store.copy_into([wal], "sse-copy")
+    for key in (backups.restorable_key("sse"), "sse-copy/wal/00000001/000000010000000000000003"):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key)  # type: ignore[attr-defined]
+        assert head.get("ServerSideEncryption") == "AES256", (key, head)

@@ -248,6 +248,14 @@ class ObjectStoreSpec(ApiModel):
         description="CA bundle (PEM) that signs the store's TLS certificate, for a private CA; trusted "
         "instead of the system's. Absent: the system's CAs.",
     )
+    server_side_encryption: Literal["AES256"] | None = Field(
+        default=None,
+        description="Ask the store to encrypt at rest, with its own keys (SSE-S3: "
+        "x-amz-server-side-encryption AES256), every object the cluster writes (WAL, base backups, "
+        "snapshots, records), on top of backup.encryption. A store that cannot (MinIO without a KMS) "
+        "refuses those uploads with its own answer, which a BackupFailed Event and "
+        "status.backup.lastFailure carry. Absent: not asked.",
+    )
 
     @model_validator(mode="after")
     def _ca_needs_tls(self) -> ObjectStoreSpec:
@@ -296,6 +304,12 @@ class BackupSpec(ApiModel):
         return self
 
 
+SOURCE_SSE_REFUSED = (
+    "restore.objectStore.serverSideEncryption: a restore only reads its source; server-side encryption "
+    "of what this cluster writes is set in backup.objectStore"
+)
+
+
 class RestoreSpec(ApiModel):
     """Create this cluster from another cluster's backups (the source may have been deleted since). The
     target is checked against the source's restorable window before anything is created. Immutable."""
@@ -304,7 +318,11 @@ class RestoreSpec(ApiModel):
         {
             "rule": "!(has(self.snapshot) && has(self.pointInTime))",
             "message": "restore.snapshot and restore.pointInTime are mutually exclusive",
-        }
+        },
+        {
+            "rule": "!has(self.objectStore) || !has(self.objectStore.serverSideEncryption)",
+            "message": SOURCE_SSE_REFUSED,
+        },
     )
 
     source_cluster: str = Field(
@@ -337,6 +355,8 @@ class RestoreSpec(ApiModel):
     def _one_target(self) -> RestoreSpec:
         if self.snapshot is not None and self.point_in_time is not None:
             raise ValueError("restore.snapshot and restore.pointInTime are mutually exclusive")
+        if self.object_store is not None and self.object_store.server_side_encryption is not None:
+            raise ValueError(SOURCE_SSE_REFUSED)
         return self
 
 

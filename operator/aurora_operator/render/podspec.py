@@ -90,6 +90,7 @@ def s3_env(c: AuroraCluster) -> list[Manifest]:
         file_env(Env.S3_ACCESS_KEY_ID, S3_OWN_ID),
         file_env(Env.S3_SECRET_ACCESS_KEY, S3_OWN_SECRET),
         *([env(Env.S3_CA_FILE, f"{contract.PATH_S3_CA_DIR}/{S3_CA_OWN}")] if store.ca_secret else []),
+        *([env(Env.S3_SSE, store.server_side_encryption)] if store.server_side_encryption else []),
     ]
 
 

@@ -19,9 +19,10 @@ import pytest
 from aurora_api import backups, contract
 from aurora_api.v1alpha1.cluster import ObjectStoreSpec
 from aurora_operator import objectstore
-from aurora_storage import checksum, envelope, s3
+from aurora_storage import archive_layout, checksum, envelope, s3
 
 from tests.fixtures.s3server import S3Bucket
+from tests.fixtures.storage import StorageFactory
 
 pytestmark = pytest.mark.integration
 KEY = os.urandom(32)
@@ -117,5 +118,30 @@ def test_server_side_encryption_is_asked_for_on_every_upload(s3_bucket: S3Bucket
     store.write_restorable(backups.Restorable(time=datetime.datetime.now(datetime.UTC), lsn="0/3000000"))
     store.copy_into([wal], "sse-copy")
     for key in (backups.restorable_key("sse"), "sse-copy/wal/00000001/000000010000000000000003"):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key)  # type: ignore[attr-defined]
+        assert head.get("ServerSideEncryption") == "AES256", (key, head)
+
+
+def test_storage_nodes_archive_with_server_side_encryption(
+    storage_factory: StorageFactory, s3_bucket: S3Bucket
+) -> None:
+    """The storage nodes read their own S3 settings (``node.config``): their WAL uploads ask for SSE too."""
+    if s3_bucket.server.kind != "minio":
+        pytest.skip("SSE-S3 is checked against MinIO with a static KMS key")
+    sc = storage_factory(s3=s3_bucket, env={contract.Env.S3_SSE: "AES256"})
+    with sc.writer.connect() as conn:
+        conn.execute("CREATE TABLE t(x int)")
+        conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
+        conn.execute("SELECT pg_switch_wal()")
+        conn.execute("INSERT INTO t VALUES (1)")
+    client = s3_bucket.server.client()
+    prefix = archive_layout.wal_prefix(sc.env[contract.Env.S3_PREFIX])
+
+    def archived() -> list[str]:
+        found = client.list_objects_v2(Bucket=s3_bucket.name, Prefix=prefix)  # type: ignore[attr-defined]
+        return [o["Key"] for o in found.get("Contents", [])]
+
+    sc.wait(lambda: bool(archived()), 60, "a WAL segment archived")
+    for key in archived():
         head = client.head_object(Bucket=s3_bucket.name, Key=key)  # type: ignore[attr-defined]
         assert head.get("ServerSideEncryption") == "AES256", (key, head)

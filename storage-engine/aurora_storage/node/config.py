@@ -41,6 +41,8 @@ class S3Config:
     """Encryption is configured: without ``key`` nothing is uploaded."""
     ca_file: str | None = None
     """PEM bundle of the CAs to trust for an https endpoint (objectStore.caSecret); None: the system's."""
+    sse: str | None = None
+    """Server-side encryption every upload asks for (objectStore.serverSideEncryption); None: not asked."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
             key=_key(env),
             encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
             ca_file=env.get(contract.Env.S3_CA_FILE) or None,
+            sse=env.get(contract.Env.S3_SSE) or None,
         )
     peers = tuple(https.url(x.strip(), env) for x in a.peers.split(",") if x.strip())
     try:

@@ -71,7 +71,7 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None, writer_ca:
     if cfg.s3 is not None:
         archive = await asyncio.to_thread(
             s3.Archive, cfg.s3.endpoint, cfg.s3.bucket, cfg.s3.access_key, cfg.s3.secret_key, cfg.s3.region,
-            cfg.s3.key, cfg.s3.encrypted, cfg.s3.ca_file,
+            cfg.s3.key, cfg.s3.encrypted, cfg.s3.ca_file, cfg.s3.sse,
         )  # fmt: skip
     tasks.append(asyncio.create_task(repair.run(rt, archive), name="repair"))
     if archive is not None:

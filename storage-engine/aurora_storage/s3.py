@@ -17,8 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3  # type: ignore[import-untyped]
@@ -311,21 +311,61 @@ def key_from_env(env: Mapping[str, str], name: str = contract.Env.BACKUP_KEY) ->
         raise envelope.EnvelopeError(f"{name}: not the base64 of a 32-byte key ({err})") from err
 
 
-def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
-    """The cluster's archive and key prefix from the pod's environment (``contract.Env``), or None when
-    the cluster has no object store."""
+@dataclass(frozen=True)
+class StoreConfig:
+    """A pod's object-store settings, read from its environment in one place (``config_from_env``) for
+    every process that uploads: a setting added here reaches the storage nodes and the instance managers
+    alike (the storage node's own copy of this reading once dropped ``serverSideEncryption``). The client
+    is built later (``archive``): building one takes a few hundred milliseconds (botocore's service
+    models), which a storage node spends only once its API answers."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+    """Key prefix of this cluster's archive (no leading or trailing slash), e.g. ``ns/cluster``."""
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    key: bytes | None = field(default=None, repr=False)
+    """Client-side encryption key of archive objects (``envelope``)."""
+    encrypted: bool = False
+    """Encryption is configured: without ``key`` nothing is uploaded."""
+    ca_file: str | None = None
+    """PEM bundle of the CAs to trust for an https endpoint (objectStore.caSecret); None: the system's."""
+    sse: str | None = None
+    """Server-side encryption every upload asks for (objectStore.serverSideEncryption); None: not asked."""
+
+    def archive(self) -> Archive:
+        return Archive(
+            self.endpoint, self.bucket, self.access_key, self.secret_key, self.region, self.key,
+            self.encrypted, self.ca_file, self.sse,
+        )  # fmt: skip
+
+
+def config_from_env(
+    env: Mapping[str, str], key_of: Callable[[Mapping[str, str]], bytes | None] = key_from_env
+) -> StoreConfig | None:
+    """The settings from ``contract.Env`` names, or None when the cluster has no object store. ``key_of``
+    reads the encryption key (default: ``key_from_env``, raising on a malformed one)."""
     endpoint, bucket = env.get(contract.Env.S3_ENDPOINT), env.get(contract.Env.S3_BUCKET)
     if not endpoint or not bucket:
         return None
-    archive = Archive(
-        endpoint,
-        bucket,
-        secretfiles.read(env, contract.Env.S3_ACCESS_KEY_ID),
-        secretfiles.read(env, contract.Env.S3_SECRET_ACCESS_KEY),
-        env.get(contract.Env.S3_REGION, "us-east-1"),
-        key_from_env(env),
-        bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
-        env.get(contract.Env.S3_CA_FILE) or None,
-        env.get(contract.Env.S3_SSE) or None,
+    return StoreConfig(
+        endpoint=endpoint,
+        bucket=bucket,
+        prefix=env.get(contract.Env.S3_PREFIX, "").strip("/"),
+        access_key=secretfiles.read(env, contract.Env.S3_ACCESS_KEY_ID),
+        secret_key=secretfiles.read(env, contract.Env.S3_SECRET_ACCESS_KEY),
+        region=env.get(contract.Env.S3_REGION, "us-east-1"),
+        key=key_of(env),
+        encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
+        ca_file=env.get(contract.Env.S3_CA_FILE) or None,
+        sse=env.get(contract.Env.S3_SSE) or None,
     )
-    return archive, env.get(contract.Env.S3_PREFIX, "").strip("/")
+
+
+def from_env(env: Mapping[str, str]) -> tuple[Archive, str] | None:
+    """The cluster's archive and key prefix from the pod's environment (``contract.Env``), or None when
+    the cluster has no object store."""
+    cfg = config_from_env(env)
+    return None if cfg is None else (cfg.archive(), cfg.prefix)

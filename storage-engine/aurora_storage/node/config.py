@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aurora_api import contract, control, https, secretfiles
+from aurora_api import contract, control, https
 from aurora_api.contract import SecretsLayout
 
 from aurora_storage import envelope, fsutil
@@ -23,26 +23,6 @@ from aurora_storage import s3 as s3mod
 
 DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RECEIVERS = ("walrecv", "pg_receivewal")
-
-
-@dataclass(frozen=True)
-class S3Config:
-    endpoint: str
-    """S3 endpoint URL (``http://host:port``)."""
-    bucket: str
-    prefix: str
-    """Key prefix of this cluster's archive (no leading or trailing slash), e.g. ``ns/cluster``."""
-    access_key: str
-    secret_key: str
-    region: str = "us-east-1"
-    key: bytes | None = None
-    """Client-side encryption key of archive objects (``envelope``)."""
-    encrypted: bool = False
-    """Encryption is configured: without ``key`` nothing is uploaded."""
-    ca_file: str | None = None
-    """PEM bundle of the CAs to trust for an https endpoint (objectStore.caSecret); None: the system's."""
-    sse: str | None = None
-    """Server-side encryption every upload asks for (objectStore.serverSideEncryption); None: not asked."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +39,7 @@ class NodeConfig:
     """Default libpq conninfo of the writer; ``PUT /v1/term`` may replace it."""
     cluster_name: str | None
     pg_bin_dir: Path
-    s3: S3Config | None
+    s3: s3mod.StoreConfig | None
     keep_segments: int = 64
     """Completed, archived segments kept locally for peers' repair (the repair window)."""
     archive_takeover_s: float = 30.0
@@ -129,20 +109,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     if writer is None and env.get(contract.Env.WRITER_ENDPOINT):
         host, _, port = env[contract.Env.WRITER_ENDPOINT].rpartition(":")
         writer = f"host={host} port={port}"
-    s3 = None
-    if env.get(contract.Env.S3_ENDPOINT) and env.get(contract.Env.S3_BUCKET):
-        s3 = S3Config(
-            endpoint=env[contract.Env.S3_ENDPOINT],
-            bucket=env[contract.Env.S3_BUCKET],
-            prefix=env.get(contract.Env.S3_PREFIX, "").strip("/"),
-            access_key=secretfiles.read(env, contract.Env.S3_ACCESS_KEY_ID),
-            secret_key=secretfiles.read(env, contract.Env.S3_SECRET_ACCESS_KEY),
-            region=env.get(contract.Env.S3_REGION, "us-east-1"),
-            key=_key(env),
-            encrypted=bool(env.get(contract.Env.BACKUP_ENCRYPTED)),
-            ca_file=env.get(contract.Env.S3_CA_FILE) or None,
-            sse=env.get(contract.Env.S3_SSE) or None,
-        )
+    s3 = s3mod.config_from_env(env, _key)
     peers = tuple(https.url(x.strip(), env) for x in a.peers.split(",") if x.strip())
     try:
         tokens = control.mounted(Path(env.get(contract.Env.SECRETS_DIR) or contract.PATH_SECRETS_DIR))

@@ -17,7 +17,6 @@ from pathlib import Path
 from aiohttp import web
 from aurora_api import https
 
-from aurora_storage import s3
 from aurora_storage.node import (
     api,
     archiver,
@@ -69,10 +68,7 @@ async def serve(cfg: config.NodeConfig, passfile: Path | None = None, writer_ca:
     # API answers and the receiver may start, which a wiped node's repair waits for anyway.
     archive = None
     if cfg.s3 is not None:
-        archive = await asyncio.to_thread(
-            s3.Archive, cfg.s3.endpoint, cfg.s3.bucket, cfg.s3.access_key, cfg.s3.secret_key, cfg.s3.region,
-            cfg.s3.key, cfg.s3.encrypted, cfg.s3.ca_file, cfg.s3.sse,
-        )  # fmt: skip
+        archive = await asyncio.to_thread(cfg.s3.archive)
     tasks.append(asyncio.create_task(repair.run(rt, archive), name="repair"))
     if archive is not None:
         tasks.append(asyncio.create_task(archiver.run(rt, archive), name="archiver"))

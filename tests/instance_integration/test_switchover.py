@@ -88,6 +88,7 @@ def test_switchover_over_https_control_endpoints_loses_nothing(tls_pair: Bed) ->
     workload.first_commit(new, 60)
     audit.stop()
     assert audit.acked and not workload.missing(new, audit.acked)
-    assert new.status()["role"] == contract.ROLE_WRITER
+    # The reported role is the manager's last observation: it follows the promotion within a decision cycle.
+    new.wait(lambda: new.status()["role"] == contract.ROLE_WRITER, 15, "the new writer reporting its role")
     bed.writer = new
     new.wait(lambda: bed.streaming_nodes() >= contract.WRITE_QUORUM, 30, "the storage quorum following")

@@ -42,7 +42,8 @@ lint: venv
 	$(VENV)/bin/ruff check operator storage-engine tests e2e
 	$(VENV)/bin/mypy operator storage-engine tests e2e
 
-unit: venv
+## Unit tests; the chart tests need helm, which `bins` builds (cached after the first build).
+unit: venv bins
 	$(VENV)/bin/pytest -q -m "not integration and not e2e" tests e2e/test_secret_scan.py e2e/test_workload_log.py
 
 integration: venv host walrecv bins

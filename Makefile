@@ -24,8 +24,9 @@ host:
 walrecv:
 	$(MAKE) -s -C storage-engine/walrecv
 
-## Binaries built from Go modules (kind, kubectl, helm, Kubernetes, etcd, MinIO, ...), cached.
-bins:
+## Binaries built from Go modules (kind, kubectl, helm, Kubernetes, etcd, MinIO, ...), cached (runc needs
+## the host's libseccomp headers).
+bins: host
 	$(TESTBED)/build-bins.sh
 
 ## The kind test bed: three zones, built offline on first use, cached afterwards.

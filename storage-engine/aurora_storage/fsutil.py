@@ -7,6 +7,9 @@ It must not hold policy (what to write, when): only the one correct way to write
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
 from pathlib import Path
 
@@ -41,3 +44,58 @@ def pread(path: Path, offset: int, length: int) -> bytes:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
+
+
+def aligned_buffer(size: int) -> memoryview:
+    """A page-aligned, writable buffer (anonymous ``mmap``): what :class:`DirectWriter` writes without a
+    copy. Freed when the last view of it goes."""
+    return memoryview(mmap.mmap(-1, size))
+
+
+class DirectWriter:
+    """A new file written with ``O_DIRECT`` where the kernel allows it, buffered otherwise.
+
+    Why it exists: a repair writes gigabytes it will not read back soon. Through the page cache every
+    byte is copied once more and written back later, and ``fdatasync`` then waits for all of it: on the
+    test machine 0.8-2.4 CPU-seconds per GB against 0.13 direct, and 160-430 MB/s against ~890 MB/s
+    for 16 MiB files each made durable. A direct write needs an aligned buffer, offset and length; the
+    first write that is not (a short tail, a caller's unaligned ``bytes``) or a file system that refuses
+    ``O_DIRECT`` switches the file to buffered writes for the rest, so every caller works and aligned
+    ones go fast. Durability is still :meth:`sync`'s: a direct write may sit in the device's cache.
+    """
+
+    def __init__(self, path: Path) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        direct = getattr(os, "O_DIRECT", 0)
+        self.direct = False
+        if direct:
+            try:
+                self.fd = os.open(path, flags | direct, 0o600)
+                self.direct = True
+                return
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+        self.fd = os.open(path, flags, 0o600)
+
+    def write(self, data: memoryview) -> None:
+        view = data.cast("B") if data.format != "B" or data.ndim != 1 else data
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except OSError as err:
+                if not (self.direct and err.errno == errno.EINVAL):
+                    raise
+                self._buffered()
+                continue
+            view = view[n:]
+
+    def _buffered(self) -> None:
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        self.direct = False
+
+    def sync(self) -> None:
+        os.fdatasync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)

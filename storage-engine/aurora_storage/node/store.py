@@ -404,16 +404,17 @@ class Incoming:
         self._store = store
         self._path = path
         self._hash = hashlib.sha256()
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: fsutil.DirectWriter | None = fsutil.DirectWriter(path)
 
     def write(self, data: checksum.Buffer) -> None:
-        if self._fd is None:
+        """Hash and write the next bytes. From an :func:`fsutil.aligned_buffer`, in whole 4 KiB blocks, they
+        go to the disk without passing through the page cache (the transfer's receive buffer is one)."""
+        if self._file is None:
             raise ValueError(f"{self.name}: write after commit or abort")
         view = memoryview(data).cast("B")
         self._hash.update(view)  # hashlib and os.write release the GIL: transfers proceed in parallel
         self.size += len(view)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        self._file.write(view)
 
     def commit(self, sha256: str, also_expected: str | None = None, *, replace: bool = False) -> str | None:
         """Install the file if its digest equals ``sha256`` (and ``also_expected``); return the digest.
@@ -421,7 +422,7 @@ class Incoming:
         Raises :class:`checksum.ChecksumError` (nothing installed) on a mismatch. Returns None when another
         transfer installed the file first (unless ``replace``: then this copy replaces it).
         """
-        if self._fd is None:
+        if self._file is None:
             raise ValueError(f"{self.name}: commit after commit or abort")
         digest = self._hash.hexdigest()
         if digest != sha256 or (also_expected is not None and digest != also_expected):
@@ -429,12 +430,12 @@ class Incoming:
             raise checksum.ChecksumError(
                 f"{self.name} from {self.source}: sha256 {digest} != expected {want}"
             )
-        fd, self._fd = self._fd, None
+        file, self._file = self._file, None
         try:
             try:
-                os.fdatasync(fd)
+                file.sync()
             finally:
-                os.close(fd)
+                file.close()
         except BaseException:
             self._path.unlink(missing_ok=True)
             raise
@@ -449,9 +450,9 @@ class Incoming:
         return digest
 
     def abort(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
             self._path.unlink(missing_ok=True)
 
     def __enter__(self) -> Incoming:

@@ -1,8 +1,9 @@
 """One repair transfer: a completed WAL file from a peer or the archive into the store (blocking, a thread).
 
 Why it exists: repair spends its time here, so each transfer does the least work per byte: the body is
-read in 1 MiB blocks straight into one reused buffer and each block is hashed and written to ``tmp/``
-as it arrives (``store.Incoming``: one pass, no whole-file buffer, no second hash); the digest is then
+read in 1 MiB blocks straight into one reused page-aligned buffer and each block is hashed and written
+to ``tmp/`` as it arrives, past the page cache (``store.Incoming``, ``fsutil.DirectWriter``: one pass, no
+whole-file buffer, no second hash, no copy into the cache); the digest is then
 compared with the source's header or metadata and with the peers' inventory before anything is
 installed. A peer sends without reading the file first (``store.open_sealed``), so a copy refused here
 is reported back to it (``report_refused``): it re-hashes the file at once and quarantines a bad one.
@@ -21,7 +22,7 @@ import urllib.parse
 
 from aurora_api import contract, control, https
 
-from aurora_storage import checksum, repair_plan, s3
+from aurora_storage import checksum, fsutil, repair_plan, s3
 from aurora_storage.node import store as storemod
 
 log = logging.getLogger(__name__)
@@ -100,17 +101,20 @@ def _from_peer(
         length = int(r.getheader("Content-Length") or "-1")
         if not 0 <= length <= MAX_FILE_BYTES:
             raise RuntimeError(f"{item.name} from {url}: bad Content-Length {length}")
-        buf = memoryview(bytearray(min(BLOCK, max(length, 1))))
+        buf = fsutil.aligned_buffer(min(BLOCK, max(length, 1)))
         with store.receive(item.name, origin) as incoming:
             while incoming.size < length:
                 if stop.is_set():
                     raise Cancelled(item.name)
-                n = r.readinto(buf[: min(len(buf), length - incoming.size)])
-                if not n:
-                    raise RuntimeError(
-                        f"{item.name} from {url}: body ended after {incoming.size} of {length}"
-                    )
-                incoming.write(buf[:n])
+                want, got = min(len(buf), length - incoming.size), 0
+                while got < want:  # whole blocks: they are written past the page cache
+                    n = r.readinto(buf[got:want])
+                    if not n:
+                        raise RuntimeError(
+                            f"{item.name} from {url}: body ended after {incoming.size + got} of {length}"
+                        )
+                    got += n
+                incoming.write(buf[:got])
             return length if incoming.commit(sha, also_expected=item.sha256) else None
     finally:
         conn.close()

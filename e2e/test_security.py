@@ -171,10 +171,14 @@ def token_login_admits_a_mapped_account_and_refuses_expired_wrong_audience_unmap
     good = token("reporter", audience)
     assert len(good) > 512  # longer than pam_exec would pass on: the project's PAM module must pass it whole
     # When a client presents reporter's token for the cluster's audience, it is "reporting", over TLS,
-    # through the cluster endpoint and the reader endpoint (the writer creates the role on its first pass),
-    wait_for("token login through the cluster endpoint",
-             lambda: token_login(namespace, NAME, good).get("ok") is True, 90, interval=2)  # fmt: skip
+    # through the cluster endpoint and the reader endpoint (the writer creates the role on its first pass;
+    # the readers have it once they replay that far),
     for host in (NAME, f"{NAME}-ro"):
+
+        def admitted(h: str = host) -> bool:
+            return token_login(namespace, h, good).get("ok") is True
+
+        wait_for(f"token login through {host}", admitted, 90, interval=2)
         answer = token_login(namespace, host, good)
         assert answer == {"ok": True, "user": "reporting", "ssl": True}, (host, answer)
     # the same claims re-signed with a later expiry are admitted (so the key and claims are right) and,

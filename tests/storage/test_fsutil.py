@@ -15,10 +15,12 @@ def test_aligned_blocks_then_an_unaligned_tail_all_land(tmp_path: Path) -> None:
     block[:] = os.urandom(len(block))
     path = tmp_path / "f"
     w = fsutil.DirectWriter(path)
-    opened_direct = w.direct
+    if not w.direct:
+        w.close()
+        pytest.skip("this file system refuses O_DIRECT")
     w.write(block)
     w.write(block[:8192])
-    assert w.direct == opened_direct  # aligned buffer, length and offset: no fallback
+    assert w.direct  # aligned buffer, length and offset: no fallback
     w.write(memoryview(b"tail"))  # 4 bytes: not a block multiple, so the file goes buffered
     assert not w.direct
     w.write(block[:4096])  # and stays buffered (the offset is no longer aligned)

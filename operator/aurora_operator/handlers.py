@@ -25,11 +25,21 @@ from lightkube import AsyncClient
 from .instances import HttpInstances
 from .kube import Kube, LightKube
 from .objectstore import StoreError
-from .reconcile import autoscale_pass, backup_pass, conditions, loop, observe, pause_pass, snapshot_pass
+from .reconcile import (
+    announce,
+    autoscale_pass,
+    backup_pass,
+    conditions,
+    loop,
+    observe,
+    pause_pass,
+    snapshot_pass,
+)
 from .render import names
 from .settings import Settings
 from .storage_nodes import HttpStorageNodes
 
+log = logging.getLogger(__name__)
 GROUP, VERSION = contract.API_GROUP, contract.API_VERSION
 RESYNC_SECONDS = 5.0
 """Timer period: fast enough that Ready is reported within seconds, cheap for a handful of clusters."""
@@ -60,6 +70,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.storage = HttpStorageNodes()
     memo.instances = HttpInstances()
     memo.silence = {}
+    memo.announced = set()
     memo.cas = {}
     memo.wake = {}
     memo.autoscale = {}
@@ -168,7 +179,26 @@ async def _pass(memo: kopf.Memo, cluster: api.AuroraCluster, *, resync: bool) ->
         if outcome.status is not None:
             status = outcome.status.model_dump(by_alias=True, mode="json")
             await kube.patch_cluster_status(meta.namespace, meta.name, status)
+            await _announce(memo, cluster, outcome.status)
         return outcome
+
+
+async def _announce(memo: kopf.Memo, cluster: api.AuroraCluster, status: api.AuroraClusterStatus) -> None:
+    """Create the Events of the writer change in ``status`` that this process has not seen created (409:
+    created before, by this operator or its predecessor)."""
+    kube: Kube = memo.kube
+    seen: set[str] = memo.announced
+    now = datetime.datetime.now(datetime.UTC)
+    for event in announce.writer_changes(cluster, status, now, memo.settings.field_manager):
+        name = event["metadata"]["name"]
+        if name in seen:
+            continue
+        try:
+            await kube.create(event)
+        except Exception as err:  # an Event is a notice: the next pass tries again
+            log.warning("could not post Event %s: %s", name, err)
+            continue
+        seen.add(name)
 
 
 def _post(body: kopf.Body, outcome: loop.Outcome) -> None:

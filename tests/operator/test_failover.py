@@ -12,7 +12,7 @@ from aurora_api.reports import InstanceReport, StorageReport
 from aurora_api.v1alpha1.cluster import AuroraCluster
 from aurora_operator.instances import FakeInstances
 from aurora_operator.kube import FakeKube
-from aurora_operator.reconcile import failover, loop
+from aurora_operator.reconcile import announce, failover, loop
 from aurora_operator.reconcile.failover import Demote, Promote
 from aurora_operator.reconcile.observed import Manifest, Observed
 from aurora_operator.render import names
@@ -267,7 +267,8 @@ async def test_reconcile_records_the_decision_before_promoting() -> None:
     assert kube.calls.index("status AuroraCluster/demo") == 0  # recorded before anything else was done
     assert instances.requests[0] == ("promote", "http://10.0.0.1:8008", 4)
     assert outcome.status is not None and outcome.status.failover is not None
-    assert any(e.reason == "FailoverStarted" for e in outcome.events)
+    events = announce.writer_changes(cluster, outcome.status, NOW, "test")
+    assert [(e["type"], e["reason"]) for e in events] == [("Warning", "FailoverStarted")]
     # A pass on the now stale body (resourceVersion 41) cannot record a second decision.
     again = await loop.reconcile(kube, Settings(), cluster, now=NOW, storage=storage, instances=instances)
     assert again.status is None and kube.calls.count("status AuroraCluster/demo") == 1

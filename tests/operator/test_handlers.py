@@ -6,6 +6,7 @@ Driven through kopf's own event queue (its context variables), with ``FakeKube``
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from typing import Any
 
@@ -59,7 +60,14 @@ def body(spec: dict[str, Any] | None = None) -> kopf.Body:
 
 def memo(kube: FakeKube) -> kopf.Memo:
     return kopf.Memo(
-        kube=kube, settings=Settings(), locks={}, last_resync={}, storage=None, instances=None, silence={}
+        kube=kube,
+        settings=Settings(),
+        locks={},
+        last_resync={},
+        storage=None,
+        instances=None,
+        silence={},
+        announced=set(),
     )
 
 
@@ -108,3 +116,32 @@ async def test_deletion_protection_holds_the_finalizer() -> None:
     await delete_cluster(body=body(), patch=patch, memo=memo(FakeKube()))
     assert patch["status"]["phase"] == "Deleting"
     assert drain(events) == [("Normal", "Deleting")]
+
+
+async def test_a_completion_written_by_a_stopped_operator_is_posted_once_by_its_successor() -> None:
+    # Given a failover its operator completed in status and then stopped before any Event was posted,
+    capture_events()
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    done = {
+        "kind": "failover",
+        "from": "demo-instance-0",
+        "to": "demo-instance-1",
+        "term": 4,
+        "reason": "pod of demo-instance-0 is gone",
+        "startedAt": now,
+        "completedAt": now,
+        "seconds": 3.2,
+    }
+    raw: Any = factories.body(status={"writer": "demo-instance-1", "term": 4, "lastFailover": done})
+    kube = FakeKube(factories.nodes())
+    kube.put(raw)
+    # when two operator processes (fresh memos: a restart) each run passes,
+    for _ in range(2):
+        fresh = memo(kube)
+        for _ in range(2):
+            await reconcile_cluster(body=kopf.Body(raw), patch=kopf.Patch(), memo=fresh)
+    # then the completion is there as one Event.
+    name = "demo.uid-1.failover-4-completed"
+    assert kube.objects["Event", "db", name]["reason"] == "FailoverCompleted"
+    assert kube.calls.count(f"create Event/{name}") == 1
+    assert [k for k in kube.objects if k[0] == "Event"] == [("Event", "db", name)]

@@ -119,15 +119,13 @@ async def reconcile(
             return Outcome(None, [], [])
         log.warning("%s", decision.sentence)
         c = _with_status(c, failover=change, target_writer=change.to, term=change.term)
-        severity: Literal["Normal", "Warning"] = "Normal" if change.kind == "switchover" else "Warning"
-        events.append(Event(severity, f"{change.kind.capitalize()}Started", decision.sentence))
+        # Its Events come from the status written (``announce``): posted exactly once, even across a restart.
     if decision.completed is not None:
         done_change = decision.completed
         log.warning("%s", decision.sentence)
         c = _with_status(
             c, writer=done_change.to, target_writer=None, failover=None, last_failover=done_change
         )
-        events.append(Event("Normal", f"{done_change.kind.capitalize()}Completed", decision.sentence))
     accepted, refused = parameters.accept(c, observed)
     decided = plan.plan(
         accepted, settings, observed, password, resync=resync, writer_name=decision.writer,

@@ -79,7 +79,8 @@ class DirectWriter:
         self.fd = os.open(path, flags, 0o600)
 
     def write(self, data: memoryview) -> None:
-        view = data  # bytes (format "B"), as store.Incoming passes them
+        """Write all of ``data`` (a view of bytes, as ``store.Incoming`` passes them)."""
+        view = data
         while view:
             try:
                 n = os.write(self.fd, view)
